@@ -67,10 +67,12 @@ def frozen(at: dt.datetime) -> Iterator[dt.datetime]:
         yield at
 
 
-def offset_clock(start_real: dt.datetime, start_virtual: dt.datetime, speed: float = 1.0) -> Callable[[], dt.datetime]:
+def offset_clock(
+    start_real: dt.datetime, start_virtual: dt.datetime, speed: float = 1.0, real: Callable[[], dt.datetime] = _wall
+) -> Callable[[], dt.datetime]:
     """A clock that runs from ``start_virtual`` at ``speed`` times real time (for replaying a scenario)."""
 
     def source() -> dt.datetime:
-        return start_virtual + (_wall() - start_real) * speed
+        return start_virtual + (real() - start_real) * speed
 
     return source

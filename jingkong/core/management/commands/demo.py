@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from jingkong.core import serving
+
+DISTRICT_CODE = "330206"
+DEFAULT_SEED = 20220101
+
+# (username, role, which region) — the region is resolved from the loaded district.
+DEMO_ACCOUNTS = [
+    ("commander", "commander", "district"),
+    ("analyst", "analyst", "district"),
+    ("tracer", "tracer", "district"),
+    ("xinqi", "street_officer", "street"),
+    ("community", "community_officer", "community"),
+    ("grid", "grid_worker", "grid"),
+    ("sampler", "sampler", "street"),
+    ("admin", "administrator", None),
+]
+
+
+class Command(BaseCommand):
+    help = "Prepare a demo on the embedded database (generate and load Beilun, create accounts) and serve it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--population", type=int, default=100_000, help="Synthetic residents (default 100000).")
+        parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="Generator seed (default %(default)s).")
+        parser.add_argument("--days", type=int, default=14, help="Days of venue check-ins to generate (default 14).")
+        parser.add_argument("--no-serve", action="store_true", help="Prepare everything, then exit.")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=2)
+
+    def handle(self, *args, population, seed, days, no_serve, host, port, workers, **options):
+        if population < 1000:
+            raise CommandError("--population must be at least 1000")
+        data_dir = Path(settings.DATA_DIR)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.step("Preparing the database")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.step("Installing the policy profiles")
+        call_command("policy_install", verbosity=0)
+
+        state_file = data_dir / "demo-state.json"
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        wanted = {"population": population, "seed": seed, "days": days}
+        district_dir = data_dir / "districts" / f"beilun-{population}-seed{seed}-{days}d"
+        if state.get("loaded") == wanted and self._district_loaded():
+            self.step(f"District already loaded ({population:,} residents, seed {seed}); reusing it")
+        else:
+            if (district_dir / "manifest.json").exists():
+                self.step(f"Reusing the generated district in {district_dir}")
+            else:
+                self.step(f"Generating Beilun with {population:,} synthetic residents and {days} days of check-ins")
+                call_command("generate", population=population, seed=seed, out=str(district_dir), days=days)
+            self.step("Loading the district into the database")
+            call_command("load", str(district_dir))
+            state["loaded"] = wanted
+            state_file.write_text(json.dumps(state, indent=2))
+        call_command("policy_activate", "cn-8th-2021", region=DISTRICT_CODE,
+                     reason="Demo: 8th-edition rules in force in January 2022", if_changed=True, verbosity=0)
+
+        accounts = self._accounts(data_dir / "demo-accounts.json")
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Demo accounts (role · region · username / password):"))
+        for acc in accounts:
+            self.stdout.write(f"  {acc['role']:<18} {acc['region']:<24} {acc['username']} / {acc['password']}")
+        self.stdout.write("")
+        if no_serve:
+            self.step("Ready. Run 'jingkong demo' again to serve it on http://127.0.0.1:8000/")
+            return
+        code = serving.run(host=host, port=port, workers=workers, threads=4, echo=self.stdout.write)
+        if code:
+            raise CommandError(f"server stopped with exit code {code}")
+
+    def step(self, text: str) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING(f"» {text}"))
+        self.stdout.flush()
+
+    def _district_loaded(self) -> bool:
+        from jingkong.geo.models import Region
+        from jingkong.people.models import Person
+
+        return Region.objects.filter(code=DISTRICT_CODE).exists() and Person.objects.exists()
+
+    @transaction.atomic
+    def _accounts(self, secrets_file: Path) -> list[dict]:
+        from jingkong.access.models import User
+        from jingkong.geo.models import Region
+
+        saved = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
+        district = Region.objects.get(code=DISTRICT_CODE)
+        street = Region.objects.get(code=DISTRICT_CODE + "002")  # 新碶街道, where the January 2022 cluster was
+        community = street.children.order_by("code").first()
+        grid = community.children.order_by("code").first() if community else None
+        regions = {"district": district, "street": street, "community": community, "grid": grid}
+        out = []
+        for username, role, where in DEMO_ACCOUNTS:
+            region = regions[where] if where else None
+            password = saved.get(username) or secrets.token_urlsafe(9)
+            saved[username] = password
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(username=username)
+            user.role = role
+            user.region = region
+            user.is_staff = user.is_superuser = role == "administrator"
+            user.set_password(password)
+            user.save()
+            out.append({"username": username, "password": password, "role": user.get_role_display(),
+                        "region": region.name if region else "—"})
+        secrets_file.write_text(json.dumps(saved, indent=2))
+        secrets_file.chmod(0o600)
+        return out
