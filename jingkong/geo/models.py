@@ -37,6 +37,7 @@ class Region(models.Model):
     max_lat = models.FloatField(null=True, blank=True)
     center_lon = models.FloatField(null=True, blank=True)
     center_lat = models.FloatField(null=True, blank=True)
+    area_km2 = models.FloatField(_("area (km²)"), null=True, blank=True)
     synthetic = models.BooleanField(_("synthetic"), default=False, help_text=_("Generated, not real geography."))
     population = models.IntegerField(_("population"), default=0)
     households = models.IntegerField(_("households"), default=0)

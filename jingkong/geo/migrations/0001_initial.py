@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
                 ('max_lat', models.FloatField(blank=True, null=True)),
                 ('center_lon', models.FloatField(blank=True, null=True)),
                 ('center_lat', models.FloatField(blank=True, null=True)),
+                ('area_km2', models.FloatField(blank=True, null=True, verbose_name='area (km²)')),
                 ('synthetic', models.BooleanField(default=False, help_text='Generated, not real geography.', verbose_name='synthetic')),
                 ('population', models.IntegerField(default=0, verbose_name='population')),
                 ('households', models.IntegerField(default=0, verbose_name='households')),
