@@ -267,7 +267,7 @@ def region_counts_refresh(*, actor=None, now=None) -> dict:
     return totals
 
 
-def regions_export_geojson(*, level: str | None = None, root_code: str | None = None, simplified: bool = False) -> dict:
+def regions_export_geojson(level: str | None = None, root_code: str | None = None, *, simplified: bool = False) -> dict:
     """The region tree (or the subtree under ``root_code``, or one level) as a FeatureCollection that
     :func:`regions_import_geojson` reads back unchanged. Parents come before children."""
     qs = Region.objects.select_related("parent").all()
