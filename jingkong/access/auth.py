@@ -7,6 +7,7 @@ import secrets
 
 from ninja.security import HttpBearer, SessionAuth
 
+from jingkong.access.guard import check_required_perm
 from jingkong.core import clock
 
 TOKEN_PREFIX = "jk_"
@@ -16,12 +17,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_prefix(token: str) -> str:
+    """The part of a token kept in clear to recognise it in lists (``jk_`` and 7 characters)."""
+    return token[:10]
+
+
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 class TokenAuth(HttpBearer):
-    """``Authorization: Bearer jk_...``; the token's user must be active, the token neither revoked nor expired."""
+    """``Authorization: Bearer jk_...``; the token's user must be active, the token neither revoked nor expired.
+
+    Once the user is known, the operation's permission (see ``guard.require``) is checked: 403 before input parsing.
+    """
 
     def authenticate(self, request, token: str):
         from jingkong.access.models import ApiToken
@@ -37,6 +46,8 @@ class TokenAuth(HttpBearer):
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
         request.user = row.user
+        request.jk_token = row
+        check_required_perm(request, row.user)
         return row.user
 
 
@@ -46,6 +57,7 @@ class SessionUserAuth(SessionAuth):
     def authenticate(self, request, key):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
+            check_required_perm(request, user)
             return user
         return None
 

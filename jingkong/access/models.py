@@ -50,11 +50,35 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class AuditLogImmutable(PermissionError):
+    """Raised when code tries to change or delete audit records."""
+
+
+class AuditLogQuerySet(models.QuerySet):
+    """Bulk ``update()``/``delete()`` bypass ``Model.save``/``delete``: refuse them too."""
+
+    def update(self, **kwargs):
+        raise AuditLogImmutable("audit records cannot be changed")
+
+    def delete(self):
+        raise AuditLogImmutable("audit records cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditLogImmutable("audit records cannot be changed")
+
+    update_or_create = update
+
+
 class AuditLog(models.Model):
-    """Who did what to which record, when and from where. Append-only: the application never updates or deletes it."""
+    """Who did what to which record, when and from where. Append-only: the application never updates or deletes it.
+
+    Enforced three times: the model and its queryset refuse changes, the admin is read-only, and a database trigger
+    (migration 0003) rejects UPDATE (and on PostgreSQL DELETE) of rows. ``user`` is PROTECT: users with an audit
+    history are deactivated, not deleted (``username`` and ``role`` are copied into the record anyway).
+    """
 
     at = models.DateTimeField(_("time"))
-    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("user"))
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("user"))
     username = models.CharField(_("username"), max_length=150, blank=True)
     role = models.CharField(_("role"), max_length=32, blank=True)
     action = models.CharField(_("action"), max_length=64)
@@ -65,11 +89,14 @@ class AuditLog(models.Model):
     user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
 
+    objects = AuditLogQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("audit record")
         verbose_name_plural = _("audit log")
         indexes = [
             models.Index(fields=["at"], name="access_audit_at"),
+            models.Index(fields=["action", "at"], name="access_audit_action"),
             models.Index(fields=["object_type", "object_id"], name="access_audit_object"),
             models.Index(fields=["user", "at"], name="access_audit_user"),
         ]
@@ -78,9 +105,9 @@ class AuditLog(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_type}:{self.object_id}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise PermissionError("audit records cannot be changed")
+        if self.pk is not None or not self._state.adding:
+            raise AuditLogImmutable("audit records cannot be changed")
         return super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise PermissionError("audit records cannot be deleted")
+        raise AuditLogImmutable("audit records cannot be deleted")

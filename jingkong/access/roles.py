@@ -1,4 +1,13 @@
-"""Roles and what each may do. Region scope is separate: every role acts only inside the user's region subtree."""
+"""Roles and what each may do. Region scope is separate: every role acts only inside the user's region subtree.
+
+Principles behind :data:`ROLE_PERMISSIONS`:
+
+* Person-level data (names, ID numbers, phones, addresses, who-lives-where) is seen only by roles whose work is with
+  individual people: officers, grid workers, tracers, transfer dispatchers, facility managers, the commander and the
+  administrator. Analysts, samplers, lab technicians, checkpoint officers and volunteers see the map and aggregates.
+* The domain event stream names individual records (a person created in grid X), so it counts as person-level data.
+* Every role may look at its own account and manage its own API tokens (:attr:`Perm.ACCOUNT`).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ class Role(models.TextChoices):
 class Perm:
     """Permission names. A route declares exactly one; :data:`ROLE_PERMISSIONS` says which roles hold it."""
 
+    ACCOUNT = "account.self"  # one's own profile and API tokens (every role)
     MAP_VIEW = "map.view"  # base map, region tree, aggregate counts
     MAP_EDIT = "map.edit"  # import/edit regions, buildings, venues
     PERSON_VIEW = "person.view"  # person lists and details (audited)
@@ -33,27 +43,34 @@ class Perm:
     POLICY_VIEW = "policy.view"
     POLICY_EDIT = "policy.edit"  # activate/add policy profiles
     AUDIT_VIEW = "audit.view"  # read and export the audit log
-    USER_ADMIN = "user.admin"  # create users and tokens
+    USER_ADMIN = "user.admin"  # create users, manage other users' tokens (inside one's scope)
     JOB_RUN = "job.run"  # start long jobs (imports, recomputes)
-    EVENT_VIEW = "event.view"  # the domain event stream
+    EVENT_VIEW = "event.view"  # the domain event stream (names individual records: person-level)
 
 
-_FIELD = {Perm.MAP_VIEW, Perm.POLICY_VIEW}
-_OFFICER = _FIELD | {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE, Perm.PERSON_EDIT, Perm.EVENT_VIEW}
+ALL_PERMISSIONS: frozenset[str] = frozenset(
+    value for name, value in vars(Perm).items() if name.isupper() and isinstance(value, str)
+)
+
+_BASE = {Perm.ACCOUNT, Perm.MAP_VIEW}
+_FIELD = _BASE | {Perm.POLICY_VIEW}
+_PERSON_READ = {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE}
+_OFFICER = _FIELD | _PERSON_READ | {Perm.PERSON_EDIT, Perm.EVENT_VIEW}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_OFFICER | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
-    Role.ANALYST: frozenset(_FIELD | {Perm.EVENT_VIEW}),
+    # Aggregates only: no person lists, no event stream (it names individual records).
+    Role.ANALYST: frozenset(_FIELD),
     Role.STREET_OFFICER: frozenset(_OFFICER),
     Role.COMMUNITY_OFFICER: frozenset(_OFFICER),
     Role.GRID_WORKER: frozenset(_OFFICER),
     Role.SAMPLER: frozenset(_FIELD),
     Role.LAB_TECHNICIAN: frozenset(_FIELD),
-    Role.TRACER: frozenset(_FIELD | {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE, Perm.EVENT_VIEW}),
-    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE}),
-    Role.FACILITY_MANAGER: frozenset(_FIELD | {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE}),
+    Role.TRACER: frozenset(_FIELD | _PERSON_READ | {Perm.EVENT_VIEW}),
+    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ),
+    Role.FACILITY_MANAGER: frozenset(_FIELD | _PERSON_READ),
     Role.CHECKPOINT_OFFICER: frozenset(_FIELD),
-    Role.SERVICE_VOLUNTEER: frozenset({Perm.MAP_VIEW}),
+    Role.SERVICE_VOLUNTEER: frozenset(_BASE),
     Role.ADMINISTRATOR: frozenset(
         _OFFICER | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN}
     ),
@@ -62,3 +79,17 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 
 def role_has(role: str, perm: str) -> bool:
     return perm in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def permissions_of(role: str) -> list[str]:
+    """The role's permissions, sorted (for display and the ``/access/me`` answer)."""
+    return sorted(ROLE_PERMISSIONS.get(role, frozenset()))
+
+
+def roles_with(perm: str) -> list[str]:
+    """The roles that hold ``perm``, in declaration order."""
+    return [role.value for role in Role if perm in ROLE_PERMISSIONS.get(role, frozenset())]
+
+
+def roles_without(perm: str) -> list[str]:
+    return [role.value for role in Role if perm not in ROLE_PERMISSIONS.get(role, frozenset())]
