@@ -22,6 +22,7 @@
 
   var state = { focus: null, mode: "children", breaks: [], requestId: 0 };
   var regionLayer = null, outlineLayer = null, buildingLayer = null;
+  var labelLayer = L.layerGroup().addTo(map);
 
   var statusEl = document.getElementById("map-status");
   function setStatus(text, isError) {
@@ -106,6 +107,7 @@
 
   function drawRegions(collection) {
     if (regionLayer) map.removeLayer(regionLayer);
+    labelLayer.clearLayers();
     var features = collection.features || [];
     state.breaks = computeBreaks(features.map(function (f) { return f.properties.density; }));
     legend.update();
@@ -117,11 +119,10 @@
       },
       onEachFeature: function (f, layer) {
         var p = f.properties;
-        var tip = p.name + (labels ? "" : " · " + numberFmt.format(p.population));
-        if (labels && p.center) {
-          layer.bindTooltip(p.name, { permanent: true, direction: "center", className: "region-label" });
-        } else {
-          layer.bindTooltip(tip, { sticky: true });
+        layer.bindTooltip(p.name + " · " + T.population + " " + numberFmt.format(p.population), { sticky: true });
+        if (labels && p.center) {  // at the stored label point (inside the polygon), not Leaflet's ring centre
+          L.tooltip({ permanent: true, direction: "center", className: "region-label", interactive: false })
+            .setLatLng([p.center[1], p.center[0]]).setContent(p.name).addTo(labelLayer);
         }
         layer.on("click", function () { select(p.code); });
         layer.on("mouseover", function () { layer.setStyle({ weight: 3 }); });
@@ -192,7 +193,7 @@
     row(dl, T.counts_updated, detail.counts_updated_at ? timeFmt.format(new Date(detail.counts_updated_at)) : T.never);
     box.appendChild(dl);
     var synthetic = p.synthetic || detail.children.some(function (c) { return c.synthetic; });
-    if (synthetic) box.appendChild(el("p", { "class": "synthetic-note", role: "note" }, T.synthetic_note));
+    if (synthetic && !document.getElementById("synthetic-note")) box.appendChild(el("p", { "class": "synthetic-note", role: "note" }, T.synthetic_note));
     statusEl = el("p", { "class": "muted", id: "map-status" }, "");
     box.appendChild(statusEl);
 
