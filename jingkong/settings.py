@@ -121,6 +121,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": DATA_DIR / "media"}},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # jingkong/static plus Leaflet and its marker-cluster plugin from their installed xstatic packages
+    "jingkong.dashboard.staticfinders.XStaticFinder",
+]
 WHITENOISE_USE_FINDERS = True  # serve package static files straight from the installed packages (offline)
 
 SESSION_COOKIE_HTTPONLY = True
