@@ -6,3 +6,6 @@ class PeopleConfig(AppConfig):
     name = "jingkong.people"
     label = "people"
     verbose_name = _("Population baseline")
+
+    def ready(self) -> None:
+        from jingkong.people import jobs  # noqa: F401 - registers the job kinds

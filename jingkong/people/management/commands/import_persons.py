@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jingkong.core import jobs
+
+
+class Command(BaseCommand):
+    help = "Import a persons CSV (UTF-8 or GBK); bad rows go to an error CSV, good rows are committed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument("--error-file", default=None, help="where to write rejected rows (default FILE.errors.csv)")
+        parser.add_argument("--dry-run", action="store_true", help="validate only, write nothing to the database")
+
+    def handle(self, *args, file, error_file, dry_run, **options):
+        job = jobs.run_now("people.import_persons", {"path": file, "error_file": error_file, "dry_run": dry_run},
+                           echo=jobs.terminal_echo)
+        if job.status != job.Status.SUCCEEDED:
+            raise CommandError(job.message)
+        r = job.result
+        self.stdout.write(
+            f"{r['rows']:,} rows: {r['created']:,} created, {r['updated']:,} updated, {r['rejected']:,} rejected"
+            f"{' (dry run: nothing written)' if r['dry_run'] else ''} in {r['seconds']:.1f} s [{r['encoding']}]"
+        )
+        for e in r["errors_sample"]:
+            self.stdout.write(f"  line {e['line']}: {e['field'] or '-'}: {e['reason']}")
+        if r["errors"] > len(r["errors_sample"]):
+            self.stdout.write(f"  … {r['errors'] - len(r['errors_sample']):,} more")
+        if r["error_file"]:
+            self.stdout.write(f"rejected rows: {r['error_file']}")

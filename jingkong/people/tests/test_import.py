@@ -1,0 +1,144 @@
+import pytest
+
+from jingkong.access.models import AuditLog
+from jingkong.core.models import DomainEvent
+from jingkong.people import idnumber
+from jingkong.people.importer import import_persons
+from jingkong.people.models import Household, Person, Vulnerable
+from jingkong.people.tests.helpers import make_buildings, person_row, read_errors, write_persons
+
+pytestmark = pytest.mark.django_db
+
+CHINESE_HEADER = ["身份证号", "姓名", "性别", "出生日期", "手机号", "户编号", "楼栋编号", "单元", "房号", "户籍地址",
+                  "本地户籍", "重点群体", "重点行业", "工作单位", "工作场所码"]
+
+
+@pytest.fixture
+def buildings(regions):
+    return make_buildings(regions)
+
+
+def test_it_imports_a_gbk_file_with_chinese_headers(buildings, regions, tmp_path):
+    rows = [person_row(i, vulnerable="老年人;慢性病" if i == 1 else "", industry="港口" if i == 2 else "")
+            for i in range(1, 4)]
+    path = write_persons(tmp_path / "gbk.csv", rows, encoding="gbk", header=CHINESE_HEADER)
+    result = import_persons(path)
+    assert (result.encoding, result.created, result.rejected) == ("gb18030", 3, 0)
+    first = Person.objects.get(id_hash=idnumber.id_hash(rows[0]["id_number"]))
+    assert first.name == "居民1" and first.grid == regions["grid_a1"]
+    assert first.vulnerable == Vulnerable.ELDERLY | Vulnerable.CHRONIC
+    assert first.id_masked == idnumber.id_mask(rows[0]["id_number"])
+    assert Person.objects.get(name="居民2").industry == "port"
+
+
+def test_it_reads_utf8_with_bom(buildings, tmp_path):
+    path = write_persons(tmp_path / "bom.csv", [person_row(1)], encoding="utf-8-sig")
+    assert import_persons(path).created == 1
+
+
+def test_each_bad_row_is_reported_and_good_rows_are_kept(buildings, tmp_path):
+    good = person_row(1)
+    bad_check = person_row(2)
+    bad_check["id_number"] = bad_check["id_number"][:17] + ("0" if bad_check["id_number"][17] != "0" else "1")
+    dup = person_row(3)
+    rows = [
+        good,                                                     # line 2
+        bad_check,                                                # line 3
+        person_row(4, id_number="330206199902300011"),            # line 4 impossible birth date in the number
+        person_row(5, birth_date="1999-01-01"),                   # line 5 disagrees
+        person_row(6, building_code="NOPE"),                      # line 6
+        person_row(7, building_code="", household_code="H-NOWHERE"),  # line 7
+        person_row(8, workplace_venue_code="V-NOPE"),             # line 8
+        dup,                                                      # line 9
+        dict(dup, name="重复"),                                    # line 10
+        person_row(11, sex="X"),                                  # line 11
+        person_row(12, industry="mining"),                        # line 12
+        person_row(13, vulnerable="elderly;alien"),               # line 13
+        person_row(14, name=""),                                  # line 14
+        person_row(15, birth_date="2001-02-30"),                  # line 15
+    ]
+    path = write_persons(tmp_path / "p.csv", rows)
+    result = import_persons(path)
+    assert result.created == 1 and result.rejected == 13
+    assert Person.objects.count() == 1 and Person.objects.get().name == "居民1"
+    errors = {(int(e["line"]), e["field"]): e["reason"] for e in read_errors(tmp_path / "p.csv.errors.csv")}
+    assert "check digit" in errors[(3, "id_number")]
+    assert "not a real date" in errors[(4, "id_number")]
+    assert "disagrees with the ID number" in errors[(5, "birth_date")]
+    assert "unknown building" in errors[(6, "building_code")]
+    assert "unknown household" in errors[(7, "household_code")]
+    assert "unknown venue" in errors[(8, "workplace_venue_code")]
+    assert "also on line 10" in errors[(9, "id_number")] and "also on line 9" in errors[(10, "id_number")]
+    assert "sex" in errors[(11, "sex")]
+    assert "industry" in errors[(12, "industry")]
+    assert "alien" in errors[(13, "vulnerable")]
+    assert "required" in errors[(14, "name")]
+    assert "not a real date" in errors[(15, "birth_date")]
+    # Clear ID numbers never reach the error file.
+    assert bad_check["id_number"] not in (tmp_path / "p.csv.errors.csv").read_text("utf-8-sig")
+
+
+def test_malformed_records_are_reported_with_their_line(buildings, tmp_path):
+    path = write_persons(tmp_path / "p.csv", [person_row(1), person_row(2)])
+    text = path.read_text("utf-8").splitlines()
+    path.write_text("\n".join([text[0], text[1], "only,three,fields", text[2]]) + "\n", "utf-8")
+    result = import_persons(path)
+    assert result.created == 2
+    assert [(e.line, e.reason) for e in result.errors] == [(3, "the record has 3 fields, the header has 15")]
+
+
+def test_reimport_updates_instead_of_duplicating(buildings, tmp_path):
+    rows = [person_row(i) for i in range(1, 7)]
+    first = import_persons(write_persons(tmp_path / "a.csv", rows))
+    assert (first.created, first.updated, first.households_created) == (6, 0, 3)
+    rows[0]["name"], rows[0]["building_code"] = "改名", "B-b2-1"
+    second = import_persons(write_persons(tmp_path / "b.csv", rows))
+    assert (second.created, second.updated, second.households_created) == (0, 6, 0)
+    assert Person.objects.count() == 6 and Household.objects.count() == 3
+    moved = Person.objects.get(id_hash=idnumber.id_hash(rows[0]["id_number"]))
+    assert moved.name == "改名" and moved.building.code == "B-b2-1"
+    assert sorted(Household.objects.values_list("size", flat=True)) == [1, 2, 3]
+
+
+def test_an_interrupted_import_can_be_run_again(buildings, tmp_path):
+    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 11)])
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        import_persons(path, chunk_size=4, fail_after_chunks=2)
+    assert Person.objects.count() == 8  # two whole chunks committed
+    result = import_persons(path, chunk_size=4)
+    assert (result.created, result.updated) == (2, 8)
+    assert Person.objects.count() == 10
+
+
+def test_import_audits_each_person_and_the_run_and_emits_one_event(buildings, commander, tmp_path):
+    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 4)])
+    import_persons(path, actor=commander)
+    per_person = AuditLog.objects.filter(action="person.import")
+    assert sorted(per_person.values_list("object_id", flat=True)) == sorted(
+        str(pk) for pk in Person.objects.values_list("pk", flat=True))
+    assert {a.username for a in per_person} == {"commander"}
+    assert AuditLog.objects.filter(action="people.import").count() == 1
+    event = DomainEvent.objects.get(type="people.imported")
+    assert event.payload["created"] == 3 and event.payload["rejected"] == 0
+
+
+def test_dry_run_writes_nothing(buildings, tmp_path):
+    path = write_persons(tmp_path / "p.csv", [person_row(1), person_row(2, sex="?")])
+    result = import_persons(path, dry_run=True)
+    assert (result.valid, result.rejected, Person.objects.count(), Household.objects.count()) == (1, 1, 0, 0)
+
+
+def test_scope_prefix_hides_buildings_of_other_streets(buildings, regions, tmp_path):
+    path = write_persons(tmp_path / "p.csv", [person_row(1), person_row(2)])  # 1 → street A, 2 → street B
+    result = import_persons(path, scope_prefix=regions["street_a"].code)
+    assert result.created == 1 and result.errors[0].field == "building_code"
+
+
+def test_command_line(buildings, tmp_path, capsys):
+    from django.core.management import call_command
+
+    path = write_persons(tmp_path / "p.csv", [person_row(1), person_row(2, sex="?")])
+    call_command("import_persons", str(path), "--error-file", str(tmp_path / "err.csv"))
+    out = capsys.readouterr().out
+    assert "1 created" in out and "line 3: sex" in out
+    assert read_errors(tmp_path / "err.csv")[0]["line"] == "3"
