@@ -1,0 +1,547 @@
+"""The policy rule set (``PolicyRules``) and the shipped profile document (``ProfileDocument``): data, validated.
+
+Every rule value the platform applies — quarantine lengths, test days, zone lifting, pooling, testing intervals,
+health-code rules, five-stage clock targets, service priorities — lives in a policy profile, never in code. This module
+only says what a valid rule set looks like: strict types (``"14"`` is not 14, ``true`` is not 1), ranges, cross-field
+checks, and no unknown keys anywhere (``extra="forbid"``), so a typo in a profile is an error with a path, not a rule
+silently ignored. It is pure (no Django, no database) and tested without one.
+
+Provenance: the profile document carries a ``sources`` mapping beside ``rules``, keyed by the dotted path of a value
+(``quarantine.close_contact.central_days``) or of a whole subtree, with the status from policy_rules.md: ``S`` stated
+in a source that was read, ``SW`` weak source, ``M`` memory/inference or a platform default (unverified), and
+``local`` for a value a district changed in a later version.
+
+How a later issue adds rules without breaking stored profiles
+--------------------------------------------------------------
+Stored profile versions are immutable and must keep validating forever, so:
+
+1. Define the new section as a ``_Section`` subclass (strict, ``extra="forbid"``, ranges, cross-field checks).
+2. Add it to :class:`PolicyRules` as ``name: NewSection | None = None`` — never a required field, and never with
+   rule values as defaults (that would be a rule constant in code). A new field inside an existing section follows
+   the same rule: ``field: T | None = None``.
+3. Put the values (and their ``sources``) into the shipped ``profiles/*.json``; ``jingkong policy install`` then
+   stores a new version of each changed profile, and ``jingkong policy activate CODE`` switches a district to it.
+4. Readers call :meth:`PolicyRules.section` (``rules.section("name")``), which raises :class:`RulesIncomplete`
+   with an operator-readable message when the active version predates the section.
+
+``tests/test_schema.py::test_sections_added_later_are_optional`` enforces rule 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Vocabulary (identifiers, not rule values).
+
+Provenance = Literal["S", "SW", "M", "local"]
+ZoneType = Literal["lockdown", "control", "prevention", "high_risk", "medium_risk", "low_risk"]
+ZONE_SCHEMES: dict[str, tuple[str, ...]] = {
+    # 三区 (H2 2021 – June 2022): 封控区, 管控区, 防范区 — most to least severe.
+    "three_zones": ("lockdown", "control", "prevention"),
+    # 9th edition 高/中/低风险区 (2022-06-28 onwards).
+    "risk_areas": ("high_risk", "medium_risk", "low_risk"),
+}
+ControlUnit = Literal["household", "entrance", "building", "compound", "grid", "community", "street"]
+Swab = Literal["nasopharyngeal", "oropharyngeal", "nasal", "any"]
+CodeColour = Literal["green", "yellow", "orange", "red"]
+
+Days = Annotated[int, Field(ge=0, le=60)]
+PositiveDays = Annotated[int, Field(ge=1, le=60)]
+Hours = Annotated[int, Field(ge=1, le=168)]
+Minutes = Annotated[int, Field(ge=1, le=1440)]
+DayList = Annotated[list[Annotated[int, Field(ge=1, le=60)]], Field(max_length=60)]
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _fail(path: str, message: str) -> PydanticCustomError:
+    """A cross-field error pinned to ``path`` (relative to the model that raises it); see :func:`rule_errors`."""
+    return PydanticCustomError("policy_rule", message.replace("{", "(").replace("}", ")"), {"path": path})
+
+
+def _check_days(path: str, days: list[int], length: int, what: str) -> None:
+    if days != sorted(set(days)):
+        raise _fail(path, f"test days must be increasing without repeats, got {days}")
+    beyond = [d for d in days if d > length]
+    if beyond:
+        raise _fail(path, f"test day {beyond[0]} is after the end of the {length}-day {what}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# contacts — who counts as a contact.
+
+
+class SpaceTimeCompanion(_Section):
+    """时空伴随: in the same spatial cell as a case for at least ``min_minutes``."""
+
+    cell_metres: int = Field(ge=10, le=5000, description="Side of the spatial cell, metres.")
+    min_minutes: Minutes = Field(description="Minimum time in the same cell, minutes.")
+
+
+class ContactRules(_Section):
+    lookback_days: int = Field(ge=0, le=14, description="Days before onset (or sampling) a contact counts (密接窗口).")
+    lookback_days_delta_override: int | None = Field(
+        default=None, ge=0, le=21, description="Longer look-back used for variants such as Delta; null: none."
+    )
+    colocation_overlap_minutes: Minutes = Field(description="Overlap at the same venue that makes a co-location.")
+    space_time_companion: SpaceTimeCompanion
+
+    @model_validator(mode="after")
+    def _override_longer(self) -> ContactRules:
+        if self.lookback_days_delta_override is not None and self.lookback_days_delta_override < self.lookback_days:
+            raise _fail(
+                "lookback_days_delta_override",
+                f"the variant override ({self.lookback_days_delta_override} d) is shorter than the normal look-back "
+                f"({self.lookback_days} d)",
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# quarantine — close and secondary contacts.
+
+
+class CloseContactQuarantine(_Section):
+    central_days: Days = Field(description="Centralised quarantine (集中隔离医学观察), days.")
+    home_days: Days = Field(description="Home phase after release (居家健康监测 or 居家隔离), days; 0: none.")
+    home_mode: Literal["home_monitoring", "home_isolation"]
+    counted_from: Literal["last_exposure", "quarantine_start"]
+    central_test_days: DayList = Field(description="Test days of the central phase (day 1 = first day).")
+    home_test_days: DayList = Field(description="Test days of the home phase (day 1 = first home day).")
+    swab: Swab
+    release_double_sampling: bool = Field(description="双采双检 before release.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CloseContactQuarantine:
+        if self.central_days + self.home_days == 0:
+            raise _fail("central_days", "a close-contact quarantine needs at least one day")
+        _check_days("central_test_days", self.central_test_days, self.central_days, "central quarantine")
+        _check_days("home_test_days", self.home_test_days, self.home_days, "home phase")
+        return self
+
+
+class SecondaryContactQuarantine(_Section):
+    mode: Literal["central", "home", "none"] = Field(description="'none': secondary contacts are not managed.")
+    days: Days
+    test_days: DayList
+    release_requires_index_negative_tests: int = Field(
+        ge=0, le=5, description="Release needs this many first tests of the index close contact negative."
+    )
+    upgrade_if_index_positive: bool = Field(description="A positive index contact makes this a close contact.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecondaryContactQuarantine:
+        if self.mode == "none":
+            if self.days or self.test_days:
+                raise _fail("days", "mode 'none' takes 0 days and no test days")
+            return self
+        if self.days == 0:
+            raise _fail("days", f"mode {self.mode!r} needs at least one day")
+        _check_days("test_days", self.test_days, self.days, "quarantine")
+        return self
+
+
+class TransferDeadlines(_Section):
+    close_contact: Hours = Field(description="Hours from identification to arrival at the quarantine site.")
+    secondary_contact: Hours
+
+
+class QuarantineRules(_Section):
+    close_contact: CloseContactQuarantine
+    secondary_contact: SecondaryContactQuarantine
+    transfer_deadline_hours: TransferDeadlines
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# zones — 三区 (2021) or 高/中/低风险区 (2022).
+
+
+class ZoneLifting(_Section):
+    """三区 lifting: all three conditions (policy_rules.md §2.2)."""
+
+    no_new_infection_days: PositiveDays
+    last_exposure_days: PositiveDays = Field(description="Days since the last contact's last exposure.")
+    screening_days_before_lift: PositiveDays = Field(description="Everyone screened negative within these days.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ZoneLifting:
+        if self.screening_days_before_lift > self.no_new_infection_days:
+            raise _fail("screening_days_before_lift", "the lifting screen must fall inside the no-new-infection window")
+        return self
+
+
+class RiskAreaDowngrade(_Section):
+    """9th-edition downgrading (policy_rules.md §2.3)."""
+
+    high_to_medium_days: PositiveDays = Field(description="Consecutive days without a new infection: high → medium.")
+    medium_to_low_days: PositiveDays = Field(description="Consecutive days without a new infection: medium → low.")
+    downgraded_high_to_low_days: PositiveDays = Field(description="A downgraded high-risk area: further days → low.")
+    screening_day: PositiveDays = Field(description="Day of the all-negative screening that allows a downgrade.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskAreaDowngrade:
+        if self.screening_day > min(self.high_to_medium_days, self.medium_to_low_days):
+            raise _fail("screening_day", "the screening day falls after the downgrade period")
+        return self
+
+
+class ZoneRules(_Section):
+    scheme: Literal["three_zones", "risk_areas"]
+    types: list[ZoneType] = Field(min_length=1, description="Zone types in use, most severe first.")
+    smallest_control_unit: ControlUnit
+    lifting: ZoneLifting | None = Field(default=None, description="Required for 'three_zones'.")
+    downgrade: RiskAreaDowngrade | None = Field(default=None, description="Required for 'risk_areas'.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ZoneRules:
+        order = ZONE_SCHEMES[self.scheme]
+        foreign = [t for t in self.types if t not in order]
+        if foreign:
+            raise _fail("types", f"{foreign[0]!r} is not a zone type of the {self.scheme!r} scheme {list(order)}")
+        if len(set(self.types)) != len(self.types) or [t for t in order if t in self.types] != self.types:
+            raise _fail("types", f"zone types must be unique and ordered most severe first: {list(order)}")
+        if self.scheme == "three_zones":
+            if self.lifting is None:
+                raise _fail("lifting", "the 'three_zones' scheme needs lifting rules")
+            if self.downgrade is not None:
+                raise _fail("downgrade", "downgrade rules belong to the 'risk_areas' scheme")
+        else:
+            if self.downgrade is None:
+                raise _fail("downgrade", "the 'risk_areas' scheme needs downgrade rules")
+            if self.lifting is not None:
+                raise _fail("lifting", "lifting rules belong to the 'three_zones' scheme")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# testing — pooling and key-industry periodic testing.
+
+
+class KeyIndustryIntervals(_Section):
+    """Days between periodic tests of key-industry workers (identifiers match people.Industry)."""
+
+    port: PositiveDays
+    cold_chain: PositiveDays
+    airport: PositiveDays
+    hospital: PositiveDays
+    transport: PositiveDays
+    ship_crew: PositiveDays
+
+
+class TestingRules(_Section):
+    __test__ = False  # not a pytest class
+
+    pool_sizes_allowed: list[Annotated[int, Field(ge=1, le=20)]] = Field(
+        min_length=1, description="Swabs per tube allowed (1 = single tube)."
+    )
+    default_pool_size_by_zone: dict[ZoneType, int] = Field(description="Default pool size for each zone type in use.")
+    one_tube_per_household_zones: list[ZoneType] = Field(description="Zones where one tube per household is allowed.")
+    key_industry_interval_days: KeyIndustryIntervals
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TestingRules:
+        sizes = self.pool_sizes_allowed
+        if sizes != sorted(set(sizes)):
+            raise _fail("pool_sizes_allowed", f"pool sizes must be increasing without repeats, got {sizes}")
+        if 1 not in sizes:
+            raise _fail("pool_sizes_allowed", "single-tube sampling (1) must be allowed: positive pools are retested singly")
+        for zone, size in self.default_pool_size_by_zone.items():
+            if size not in sizes:
+                raise _fail(f"default_pool_size_by_zone.{zone}", f"{size} is not an allowed pool size {sizes}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# health codes — declarative rules; the health-code feature defines the condition vocabulary.
+
+
+class HealthCodeRule(_Section):
+    id: str = Field(pattern=_ID_RE.pattern, description="Stable identifier (lower_snake_case).")
+    colour: CodeColour
+    condition: str = Field(min_length=1, max_length=500, description="Declarative condition, e.g. 'case.confirmed'.")
+    reason: str = Field(min_length=1, max_length=200, description="Shown to the person and to officers.")
+
+
+class HealthCodeRules(_Section):
+    colours: list[CodeColour] = Field(min_length=1, description="Colours in use, most restrictive first.")
+    rules: list[HealthCodeRule] = Field(description="Evaluated in order; the first matching rule decides.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthCodeRules:
+        if len(set(self.colours)) != len(self.colours):
+            raise _fail("colours", "colours must be unique")
+        if "green" not in self.colours:
+            raise _fail("colours", "'green' (the default, no restriction) must be in use")
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.id in seen:
+                raise _fail(f"rules[{i}].id", f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+            if rule.colour not in self.colours:
+                raise _fail(f"rules[{i}].colour", f"{rule.colour!r} is not among the colours in use {self.colours}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# clock targets (五快) and services.
+
+
+class ClockTargets(_Section):
+    """Target hours for each stage of the five-fast loop (快检测, 快流调, 快编组, 快转运, 快隔离)."""
+
+    testing: Hours
+    tracing: Hours
+    grouping: Hours
+    transfer: Hours
+    isolation: Hours
+
+
+class ServiceCategoryHours(_Section):
+    medical_emergency: Hours
+    medicine: Hours
+    food: Hours
+    daily_needs: Hours
+
+
+class VulnerableGroupHours(_Section):
+    """Identifiers match people.Vulnerable."""
+
+    elderly: Hours
+    young_child: Hours
+    pregnant: Hours
+    chronic: Hours
+    limited_mobility: Hours
+
+
+class ServiceRules(_Section):
+    """Door-to-door service (上门服务) response targets, hours."""
+
+    priority_hours_by_category: ServiceCategoryHours
+    priority_hours_by_group: VulnerableGroupHours
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The rule set.
+
+
+class RulesIncomplete(Exception):
+    """The active profile version has no value for a section a feature needs (it predates the section)."""
+
+
+class PolicyRules(_Section):
+    """One complete, validated rule set. See the module docstring for how to add a section."""
+
+    contacts: ContactRules
+    quarantine: QuarantineRules
+    zones: ZoneRules
+    testing: TestingRules
+    health_codes: HealthCodeRules
+    clock_targets: ClockTargets
+    services: ServiceRules
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> PolicyRules:
+        in_use = self.zones.types
+        pooled = list(self.testing.default_pool_size_by_zone)
+        missing = [z for z in in_use if z not in pooled]
+        if missing:
+            raise _fail(f"testing.default_pool_size_by_zone.{missing[0]}", "zone type in use has no default pool size")
+        extra = [z for z in pooled if z not in in_use]
+        if extra:
+            raise _fail(f"testing.default_pool_size_by_zone.{extra[0]}", f"zone type not in use (zones.types: {in_use})")
+        for i, zone in enumerate(self.testing.one_tube_per_household_zones):
+            if zone not in in_use:
+                raise _fail(f"testing.one_tube_per_household_zones[{i}]", f"zone type not in use (zones.types: {in_use})")
+        return self
+
+    def section(self, name: str) -> Any:
+        """Return a section a feature needs, or raise :class:`RulesIncomplete` if this version lacks it."""
+        if name not in type(self).model_fields:
+            raise KeyError(name)
+        value = getattr(self, name)
+        if value is None:
+            raise RulesIncomplete(
+                f"the active policy profile has no {name!r} rules; install and activate a newer version "
+                "(jingkong policy install; jingkong policy activate CODE --region ... --reason ...)"
+            )
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The profile document (the shipped JSON files and the API's create payload).
+
+
+class LocalizedText(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    zh: str = Field(min_length=1, max_length=2000)
+    en: str = Field(min_length=1, max_length=2000)
+
+
+class LocalizedSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    zh: str = Field(default="", max_length=4000)
+    en: str = Field(default="", max_length=4000)
+
+
+class SourceNote(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    status: Provenance
+    ref: str = Field(min_length=1, max_length=500, description="Where it comes from (section of policy_rules.md, URL).")
+    note: str = Field(default="", max_length=1000)
+
+
+CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
+
+
+class ProfileDocument(BaseModel):
+    """A profile as shipped (``profiles/*.json``) or posted: header, rules and per-value provenance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=CODE_PATTERN, description="Stable code, e.g. 'cn-8th-2021'.")
+    edition: str = Field(min_length=1, max_length=32)
+    name: LocalizedText
+    issued_on: dt.date
+    valid_from: dt.date
+    summary: LocalizedSummary = Field(default_factory=LocalizedSummary)
+    rules: PolicyRules
+    sources: dict[str, SourceNote] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sources_point_at_values(self) -> ProfileDocument:
+        known = rule_paths(self.rules.model_dump(mode="json"), include_nodes=True)
+        for key in self.sources:
+            if key not in known:
+                raise _fail(f"sources.{key}", "no such rule path (write e.g. 'quarantine.close_contact.central_days')")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Paths and error reports.
+
+
+def rule_values(data: Any, prefix: str = "") -> dict[str, Any]:
+    """The values of a rules dict by dotted path (same paths as :func:`rule_paths`)."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(rule_values(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        for i, value in enumerate(data):
+            out.update(rule_values(value, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = data
+    return out
+
+
+def rule_paths(data: Any, *, include_nodes: bool = False, prefix: str = "") -> set[str]:
+    """Dotted paths of the values in a rules dict: lists of objects are indexed (``rules[0]``), other lists are values."""
+    out: set[str] = set()
+    if isinstance(data, dict):
+        if include_nodes and prefix:
+            out.add(prefix)
+        for key, value in data.items():
+            out |= rule_paths(value, include_nodes=include_nodes, prefix=f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        if include_nodes and prefix:
+            out.add(prefix)
+        for i, value in enumerate(data):
+            out |= rule_paths(value, include_nodes=include_nodes, prefix=f"{prefix}[{i}]")
+    else:
+        out.add(prefix)
+    return out
+
+
+def source_for(sources: dict[str, Any], path: str) -> Any | None:
+    """The provenance entry covering ``path``: its own, or the nearest enclosing subtree's."""
+    probe = path
+    while probe:
+        if probe in sources:
+            return sources[probe]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return None
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """One validation failure: the JSON path of the offending value and why."""
+
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.path or '(document)'}: {self.reason}"
+
+
+def _join(loc: tuple | list) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def rule_errors(exc: ValidationError, *, root: str = "") -> list[RuleError]:
+    """Flatten a pydantic error into ``RuleError``s, placing cross-field errors on the value they concern."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        path = _join(err["loc"])
+        extra = (err.get("ctx") or {}).get("path") if err["type"] == "policy_rule" else None
+        if extra:
+            path = f"{path}.{extra}" if path else extra
+        if root:
+            path = f"{root}.{path}" if path else root
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key (not part of the rules schema)"
+        elif err["type"] == "missing":
+            reason = "required value is missing"
+        elif "[key]" in err["loc"]:
+            reason = f"invalid key: {reason}"
+        errors.append(RuleError(path=path.replace(".[", "["), reason=reason))
+    return errors
+
+
+def validate_rules(data: Any) -> tuple[PolicyRules | None, list[RuleError]]:
+    """Validate a bare rule set (a dict as read from JSON)."""
+    try:
+        return PolicyRules.model_validate(data), []
+    except ValidationError as exc:
+        return None, rule_errors(exc)
+
+
+def validate_document(data: Any) -> tuple[ProfileDocument | None, list[RuleError]]:
+    """Validate a profile document (header + rules + sources)."""
+    try:
+        return ProfileDocument.model_validate(data), []
+    except ValidationError as exc:
+        return None, rule_errors(exc)
+
+
+def validate_any(data: Any) -> tuple[PolicyRules | ProfileDocument | None, list[RuleError]]:
+    """A document when the top level has ``rules``; otherwise a bare rule set."""
+    if isinstance(data, dict) and "rules" in data:
+        return validate_document(data)
+    return validate_rules(data)
