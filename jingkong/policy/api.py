@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from ninja import Router, Status
+from ninja import Router
+
+try:  # django-ninja >= 1.6; older releases take a (status, body) tuple
+    from ninja import Status
+except ImportError:  # pragma: no cover
+    def Status(code, body):  # noqa: N802 - mirrors ninja.Status
+        return code, body
 
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
