@@ -8,7 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import File, Router
+from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from jingkong.access import audit
@@ -103,13 +103,6 @@ def _detail(request, person) -> dict:
     return person_out(person, show_phone=_show_phone(request))
 
 
-@router.get("/persons/{person_id}", response=PersonOut)
-@require(Perm.PERSON_VIEW)
-def persons_get(request, person_id: int):
-    """One person (audited)."""
-    return _detail(request, selectors.person_get(scope=request.scope, person_id=person_id))
-
-
 @router.post("/persons/lookup", response=PersonOut)
 @require(Perm.PERSON_VIEW)
 def persons_lookup(request, payload: LookupIn):
@@ -117,12 +110,19 @@ def persons_lookup(request, payload: LookupIn):
     return _detail(request, selectors.person_get_by_id_number(scope=request.scope, number=payload.id_number))
 
 
+@router.get("/persons/{person_id}", response=PersonOut)
+@require(Perm.PERSON_VIEW)
+def persons_get(request, person_id: int):
+    """One person (audited)."""
+    return _detail(request, selectors.person_get(scope=request.scope, person_id=person_id))
+
+
 @router.post("/persons", response={201: PersonOut})
 @require(Perm.PERSON_EDIT)
 def persons_create(request, payload: PersonCreateIn):
     """Register one person in the caller's region."""
     person = services.person_create(actor=request.jk_user, scope=request.scope, request=request, **payload.dict())
-    return 201, person_out(person, show_phone=_show_phone(request))
+    return Status(201, person_out(person, show_phone=_show_phone(request)))
 
 
 @router.patch("/persons/{person_id}", response=PersonOut)
@@ -162,4 +162,4 @@ def imports_create(request, file: UploadedFile = File(...), dry_run: bool = Fals
     scope = request.scope.prefix or ""
     job = jobs.enqueue("people.import_persons", {"path": str(path), "dry_run": dry_run, "scope_prefix": scope},
                        actor=request.jk_user, region_code=scope)
-    return 202, job
+    return Status(202, job)
