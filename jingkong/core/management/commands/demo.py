@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from jingkong.core import serving
+from jingkong.policy.services import demo_activate
 
 DISTRICT_CODE = "330206"
 DEFAULT_SEED = 20220101
@@ -46,8 +47,6 @@ class Command(BaseCommand):
         data_dir.mkdir(parents=True, exist_ok=True)
         self.step("Preparing the database")
         call_command("migrate", interactive=False, verbosity=0)
-        self.step("Installing the policy profiles")
-        call_command("policy_install", verbosity=0)
 
         state_file = data_dir / "demo-state.json"
         state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -65,8 +64,7 @@ class Command(BaseCommand):
             call_command("load", str(district_dir))
             state["loaded"] = wanted
             state_file.write_text(json.dumps(state, indent=2))
-        call_command("policy_activate", "cn-8th-2021", region=DISTRICT_CODE,
-                     reason="Demo: 8th-edition rules in force in January 2022", if_changed=True, verbosity=0)
+        demo_activate(region_code=DISTRICT_CODE)  # the 8th-edition rules, in force from 2022-01-01 (replayable)
 
         accounts = self._accounts(data_dir / "demo-accounts.json")
         self.stdout.write("")
