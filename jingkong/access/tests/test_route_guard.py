@@ -306,6 +306,20 @@ def _venue_in_b(ctx: OutOfScope):
     return v.code
 
 
+def _household(ctx: OutOfScope):
+    from jingkong.people.models import Household
+
+    if "_household" not in ctx.values:
+        ctx.values["_household"] = Household.objects.create(
+            code=ctx.mark(f"HH-OUT-OF-SCOPE-B{next(_serial)}"), building=_building(ctx), grid=ctx.grid, size=1
+        )
+    return ctx.values["_household"]
+
+
+factory("household_id")(lambda ctx: _household(ctx).pk)
+factory("household_code")(lambda ctx: _household(ctx).code)
+
+
 @factory("person_id")
 def _person_in_b(ctx: OutOfScope):
     import datetime as dt
@@ -332,6 +346,13 @@ def _audit_and_event_in_b(ctx: OutOfScope):
     with transaction.atomic():
         emit("test.out_of_scope", subject_type="people.person", subject_id="b", region_code=ctx.grid.code,
              payload={"marker": ctx.mark("out-of-scope-event-b")})
+
+
+def _hint(status: int) -> str:
+    if status == 405:
+        return (" (405: the URL is caught by an earlier path pattern of the same router, e.g. /things/{id} declared "
+                "before /things/lookup; declare the fixed path first)")
+    return ""
 
 
 # --- the checks -------------------------------------------------------------------------------------------------------
@@ -417,7 +438,8 @@ def test_every_api_route_refuses_anonymous_requests(regions):
         for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer jk_not-a-token"}):
             r = send(Client(), route.method, url, **headers)
             if r.status_code != 401:
-                failures.append(f"{route.label} {'with a bogus token' if headers else 'anonymous'}: {r.status_code}")
+                failures.append(f"{route.label} {'with a bogus token' if headers else 'anonymous'}: {r.status_code}"
+                                + _hint(r.status_code))
     assert not failures, "routes that did not answer 401:\n  " + "\n  ".join(failures)
 
 
@@ -433,7 +455,7 @@ def test_every_api_route_refuses_roles_without_its_permission(regions):
                                      ("token", Client(), people.bearer(user))):
             r = send(client, route.method, url, **headers)
             if r.status_code != 403 or r.json().get("code") != "permission_denied":
-                failures.append(f"{route.label} as {user.role or 'no role'} ({how}): {r.status_code}")
+                failures.append(f"{route.label} as {user.role or 'no role'} ({how}): {r.status_code}" + _hint(r.status_code))
     assert not failures, "routes that did not answer 403 to a role without the permission:\n  " + "\n  ".join(failures)
 
 
