@@ -21,6 +21,12 @@ from jingkong.access.schemas import (
 )
 from jingkong.core import clock
 
+try:  # django-ninja >= 1.5
+    from ninja import Status
+except ImportError:  # pragma: no cover - older Ninja takes a (status, body) tuple
+    def Status(code, value):  # noqa: N802
+        return code, value
+
 router = Router(tags=["access"])
 
 
@@ -48,7 +54,7 @@ def _expiry(days: int | None) -> dt.datetime | None:
 
 
 def _created(row, token: str) -> dict:
-    return {**TokenOut.from_orm(row).dict(), "token": token}
+    return {**TokenOut.model_validate(row).model_dump(), "token": token}
 
 
 @router.get("/tokens", response=list[TokenOut])
@@ -64,7 +70,7 @@ def tokens_create(request, payload: TokenCreateIn):
     """Create an API token for the caller. The token is in this answer only."""
     row, token = services.token_create(user=request.jk_user, name=payload.name, actor=request.jk_user,
                                        expires_at=_expiry(payload.expires_in_days), request=request)
-    return 201, _created(row, token)
+    return Status(201, _created(row, token))
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut)
@@ -101,7 +107,7 @@ def user_tokens_create(request, user_id: int, payload: TokenCreateIn):
     target = selectors.user_get(scope=request.scope, user_id=user_id)
     row, token = services.token_create(user=target, name=payload.name, actor=request.jk_user,
                                        expires_at=_expiry(payload.expires_in_days), request=request)
-    return 201, _created(row, token)
+    return Status(201, _created(row, token))
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", response=TokenOut)
