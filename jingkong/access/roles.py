@@ -55,15 +55,17 @@ ALL_PERMISSIONS: frozenset[str] = frozenset(
 _BASE = {Perm.ACCOUNT, Perm.MAP_VIEW}
 _FIELD = _BASE | {Perm.POLICY_VIEW}
 _PERSON_READ = {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE}
-_OFFICER = _FIELD | _PERSON_READ | {Perm.PERSON_EDIT, Perm.EVENT_VIEW}
+# Officers see persons with masked phone numbers; only the roles that phone residents themselves (grid and community
+# workers, tracers, transfer dispatchers, facility managers) see them in full.
+_OFFICER = _FIELD | {Perm.PERSON_VIEW, Perm.PERSON_EDIT, Perm.EVENT_VIEW}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_OFFICER | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
     # Aggregates only: no person lists, no event stream (it names individual records).
     Role.ANALYST: frozenset(_FIELD),
     Role.STREET_OFFICER: frozenset(_OFFICER),
-    Role.COMMUNITY_OFFICER: frozenset(_OFFICER),
-    Role.GRID_WORKER: frozenset(_OFFICER),
+    Role.COMMUNITY_OFFICER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE}),
+    Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE}),
     Role.SAMPLER: frozenset(_FIELD),
     Role.LAB_TECHNICIAN: frozenset(_FIELD),
     Role.TRACER: frozenset(_FIELD | _PERSON_READ | {Perm.EVENT_VIEW}),
