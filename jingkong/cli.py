@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         execute_from_command_line(["jingkong", *argv[1:]])
         return 0
     resolved = _resolve(argv, commands)
+    group = [name.split("_", 1)[1].replace("_", "-") for name in commands if name.startswith(argv[0] + "_")]
+    if resolved is None and group:
+        sys.stderr.write(f"jingkong {argv[0]}: say what to {argv[0]}: {', '.join(sorted(group))}\n")
+        return 2
     if resolved is None:
         sys.stderr.write(f"jingkong: unknown command {' '.join(argv[:2])!r}; see 'jingkong --help'\n")
         return 2

@@ -78,3 +78,19 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
     assert ok.returncode == 0, ok.stderr
     for command in ("demo", "serve", "worker", "manage"):
         assert command in ok.stdout
+
+
+def test_cli_groups_and_unknown_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JINGKONG_")} | {
+        "JINGKONG_DEBUG": "1", "JINGKONG_DATA_DIR": str(tmp_path)}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "jingkong.cli", *a], env=env, capture_output=True, text=True)  # noqa: E731
+    group = run("import")
+    assert group.returncode == 2 and "persons" in group.stderr and "regions" in group.stderr
+    unknown = run("frobnicate")
+    assert unknown.returncode == 2 and "unknown command" in unknown.stderr
+    sub = run("import", "persons", "--help")
+    assert sub.returncode == 0 and "--error-file" in sub.stdout
