@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class JobOut(Schema):
@@ -26,3 +26,15 @@ class EventOut(Schema):
     region_code: str
     occurred_at: dt.datetime
     payload: dict
+
+
+class DistrictJobIn(Schema):
+    population: int = Field(100_000, ge=1_000, le=10_000_000, description="Synthetic residents.")
+    seed: int = Field(20220101, ge=0, description="Generator seed (same seed, same district).")
+    days: int = Field(14, ge=0, le=60, description="Days of venue check-ins.")
+
+
+class DistrictJobsOut(Schema):
+    directory: str
+    generate: JobOut
+    load: JobOut

@@ -55,3 +55,24 @@ def test_unknown_job_kind_is_a_clear_error(db):
 
     with pytest.raises(NotFound, match="unknown job kind"):
         jobs.enqueue("no.such.job")
+
+
+@pytest.mark.django_db
+def test_district_jobs_are_queued_for_platform_wide_users_only(admin_user, commander, client_for, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    body = {"population": 2000, "seed": 3, "days": 1}
+    denied = client_for(commander).post("/api/v1/core/jobs/district", body, content_type="application/json")
+    assert denied.status_code == 403
+    bad = client_for(admin_user).post("/api/v1/core/jobs/district", {"population": 5}, content_type="application/json")
+    assert bad.status_code == 422 and "population" in bad.json()["message"]
+    ok = client_for(admin_user).post("/api/v1/core/jobs/district", body, content_type="application/json")
+    assert ok.status_code == 202, ok.content
+    data = ok.json()
+    assert data["generate"]["kind"] == "synth.generate" and data["load"]["kind"] == "people.load_district"
+    assert jobs.work(once=True) == 2
+    gen, load = Job.objects.get(pk=data["generate"]["id"]), Job.objects.get(pk=data["load"]["id"])
+    assert gen.status == Job.Status.SUCCEEDED, gen.message
+    assert load.status == Job.Status.SUCCEEDED, load.message
+    from jingkong.people.models import Person
+
+    assert Person.objects.count() == 2000
