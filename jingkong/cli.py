@@ -31,6 +31,13 @@ def _setup(argv: list[str]) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):  # the embedded database's folder must exist before the first connect
+        from pathlib import Path
+
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _jingkong_commands() -> dict[str, str]:
