@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from jingkong.access import services
 from jingkong.access.models import ApiToken, AuditLog, User
 from jingkong.access.roles import Perm
+from jingkong.core.admin_mixins import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -60,7 +61,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Read-only, for everyone (superusers included): the audit log cannot be edited through the application."""
 
     list_display = ("at", "username", "role", "action", "object_type", "object_id", "region_code", "ip")
@@ -69,16 +70,6 @@ class AuditLogAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     ordering = ("-at", "-id")
     readonly_fields = [f.name for f in AuditLog._meta.fields]
-    actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return bool(request.user.is_active and request.user.has_role_perm(Perm.AUDIT_VIEW))

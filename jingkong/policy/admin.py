@@ -8,22 +8,12 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from jingkong.core.admin_mixins import ReadOnlyAdmin
 from jingkong.policy.models import PolicyActivation, PolicyProfile
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PolicyProfile)
-class PolicyProfileAdmin(_ReadOnly):
+class PolicyProfileAdmin(ReadOnlyAdmin):
     list_display = ("code", "version", "edition", "name_en", "issued_on", "origin", "created_at", "created_by")
     list_filter = ("code", "origin")
     search_fields = ("code", "name_zh", "name_en")
@@ -40,7 +30,7 @@ class PolicyProfileAdmin(_ReadOnly):
 
 
 @admin.register(PolicyActivation)
-class PolicyActivationAdmin(_ReadOnly):
+class PolicyActivationAdmin(ReadOnlyAdmin):
     list_display = ("activated_at", "region", "profile", "activated_by", "reason", "recorded_at")
     list_filter = ("profile__code",)
     list_select_related = ("region", "profile", "activated_by")
