@@ -12,7 +12,7 @@ and hashes the 18-character form, so a person found by either form is the same p
 from __future__ import annotations
 
 import datetime as dt
-import hmac
+import hashlib
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"  # index = (weighted sum mod 11)
@@ -92,27 +92,45 @@ def is_valid(number: str, *, today: dt.date | None = None) -> bool:
     return True
 
 
+HASH_BYTES = 16  # 128-bit lookup key: 32 hex characters
+
+
 def _key(key: str | bytes | None) -> bytes:
     if key is None:
         from django.conf import settings
 
         key = settings.ID_HASH_KEY
-    return key.encode() if isinstance(key, str) else key
+    k = key.encode() if isinstance(key, str) else key
+    # BLAKE2b takes keys of at most 64 bytes; a longer secret is first condensed (keyless BLAKE2b-512).
+    return k if len(k) <= 64 else hashlib.blake2b(k, digest_size=64).digest()
+
+
+def _hasher(key: str | bytes | None):
+    return hashlib.blake2b(key=_key(key), digest_size=HASH_BYTES)
 
 
 def id_hash(number: str, *, key: str | bytes | None = None) -> str:
-    """HMAC-SHA256 (hex) of the normalised number, keyed with ``settings.ID_HASH_KEY`` (the lookup key in the DB).
+    """Keyed BLAKE2b-128 (32 hex characters) of the normalised number, keyed with ``settings.ID_HASH_KEY``.
 
-    Pass numbers through :func:`validate` first where a legacy 15-digit form may occur, so both forms hash alike.
+    This is the lookup key in the database (a keyed hash: without the key, numbers cannot be confirmed by trying
+    them; 128 bits make collisions among even billions of numbers negligible). Pass numbers through
+    :func:`validate` first where a legacy 15-digit form may occur, so both forms hash alike.
     """
-    return hmac.digest(_key(key), normalize(number).encode(), "sha256").hex()
+    h = _hasher(key)
+    h.update(normalize(number).encode())
+    return h.hexdigest()
 
 
 def id_hash_many(numbers, *, key: str | bytes | None = None) -> list[str]:
-    """:func:`id_hash` for already-normalised numbers, in bulk (reads the key once)."""
-    k = _key(key)
-    digest = hmac.digest
-    return [digest(k, n.encode(), "sha256").hex() for n in numbers]
+    """:func:`id_hash` for already-normalised numbers (``str`` or ASCII ``bytes``), in bulk (keys once)."""
+    fresh = _hasher(key).copy
+    out = []
+    append = out.append
+    for n in numbers:
+        h = fresh()
+        h.update(n.encode() if isinstance(n, str) else n)
+        append(h.hexdigest())
+    return out
 
 
 def id_mask(number: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import json
+import itertools
 import time
 import uuid
 from collections import defaultdict
@@ -233,12 +233,108 @@ def _venues() -> dict[str, int]:
 # --- the import ---------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Const:
+    """A column with the same value on every row."""
+
+    value: object
+
+
 @dataclass
 class _Prepared:
-    rows: list[tuple]
+    """The valid rows, column-wise (:data:`PERSON_COLUMNS` → Arrow array, list or :class:`Const`)."""
+
+    columns: dict[str, object]
     lines: np.ndarray
     new_households: list[tuple]
     result: ImportResult
+    household_codes: list[str] = field(default_factory=list)  # distinct household codes of the file
+    household_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per row, into the codes
+    known_households: dict = field(default_factory=dict)  # code → (id, building id, grid id), before the import
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def resolve_households(self, created: dict | None = None) -> None:
+        """Fill the household_id column (existing households, plus ``created``: code → (id, …))."""
+        ids = np.zeros(len(self.household_codes) + 1, np.int64)
+        for i, code in enumerate(self.household_codes):
+            hit = self.known_households.get(code) or (created or {}).get(code)
+            ids[i] = hit[0] if hit else 0
+        per_row = ids[self.household_index] if len(self.household_index) else np.zeros(0, np.int64)
+        self.columns["household_id"] = pa.array(per_row, pa.int64(), mask=per_row == 0)
+
+    def reorder(self, order: np.ndarray) -> None:
+        """Put the rows in ``order`` (indices)."""
+        idx = pa.array(order, pa.int64())
+        for name, value in self.columns.items():
+            if isinstance(value, pa.Array):
+                self.columns[name] = value.take(idx)
+            elif isinstance(value, list):
+                self.columns[name] = np.asarray(value, dtype=object)[order].tolist()
+        self.lines = self.lines[order]
+        self.household_index = self.household_index[order]
+
+    def rows(self, start: int = 0, stop: int | None = None):
+        """The rows ``start:stop`` as an iterator of tuples in :data:`PERSON_COLUMNS` order (for executemany)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        return zip(*(_pylist(self.columns[c], start, stop) for c in PERSON_COLUMNS), strict=False)
+
+    def copy_text(self, start: int = 0, stop: int | None = None) -> pa.Buffer:
+        """The rows ``start:stop`` in PostgreSQL COPY text format (built column-wise in Arrow)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        return copy_text([self.columns[c] for c in PERSON_COLUMNS], start, stop)
+
+
+def _pylist(value, start: int, stop: int):
+    """Python values of a column slice; repeated strings are converted once (dictionary-encoded)."""
+    if isinstance(value, Const):
+        return itertools.repeat(value.value, stop - start)
+    if isinstance(value, list):
+        return value[start:stop]
+    part = value.slice(start, stop - start)
+    if pa.types.is_string(part.type) and len(part) > 1000:
+        enc = part.dictionary_encode()
+        if len(enc.dictionary) * 4 < len(part):
+            return np.asarray(enc.dictionary.to_pylist() + [None], dtype=object)[
+                enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)].tolist()
+    return part.to_pylist()
+
+
+def _copy_escape(arr: pa.Array) -> pa.Array:
+    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        arr = pc.replace_substring(arr, char, escaped)
+    return arr
+
+
+def copy_text(columns: list, start: int, stop: int) -> pa.Buffer:
+    """Rows ``start:stop`` of ``columns`` (Arrow arrays, lists or :class:`Const`) as COPY text-format bytes."""
+    n = stop - start
+    parts = []
+    for value in columns:
+        if isinstance(value, Const):
+            v = value.value
+            text = "\\N" if v is None else "t" if v is True else "f" if v is False else _copy_escape(pa.array([str(v)]))[0].as_py()
+            parts.append(pa.scalar(text, pa.string()))
+            continue
+        arr = pa.array(value[start:stop], pa.string()) if isinstance(value, list) else value.slice(start, n)
+        if pa.types.is_boolean(arr.type):
+            arr = pc.if_else(arr, "t", "f")
+        elif not pa.types.is_string(arr.type):
+            arr = pc.cast(arr, pa.string())
+        else:
+            arr = _copy_escape(arr)
+        parts.append(pc.fill_null(arr, "\\N"))
+    if n == 0:
+        return pa.py_buffer(b"")
+    if all(isinstance(p, pa.Scalar) for p in parts):
+        parts[0] = pa.array([parts[0].as_py()] * n, pa.string())
+    lines = pc.binary_join_element_wise(*parts, "\t")
+    lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line + "\n" + ""
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset: lines.offset + n + 1]
+    return lines.buffers()[2][int(offsets[0]): int(offsets[-1])]
 
 
 def prepare(data, *, today: dt.date, scope_prefix: str = "", now: dt.datetime | None = None,
@@ -400,45 +496,65 @@ def prepare(data, *, today: dt.date, scope_prefix: str = "", now: dt.datetime | 
     result.errors.sort(key=lambda e: e.line)
     result.rejected = int(err.bad.sum()) + len(csvdata.malformed)
     result.valid = len(g)
-    good_keys = mat[g].view("S18").ravel()
-    numbers = good_keys.astype("U18").tolist()
-    hashes = idnumber.id_hash_many(numbers)
+    k = len(g)
+    hashes = idnumber.id_hash_many(mat[g].view("S18").ravel().tolist())
     masked_mat = mat[g].copy()
     masked_mat[:, 6:14] = 42
-    masked = masked_mat.view("S18").ravel().astype("U18").tolist()
-    births = bmat[g].view("S10").ravel().astype("U10").tolist()
     take = pa.array(g, pa.int64())
 
-    def texts(name: str) -> list[str]:
-        return col[name].take(take).to_pylist()
+    def texts(name: str) -> pa.Array:
+        return col[name].take(take)
 
-    # Households: existing ids, or the code (resolved after creating the missing ones).
+    def decode(values: list, index: np.ndarray, kind: pa.DataType) -> pa.Array:
+        """Per good row, the mapped value of its distinct raw value (each distinct value was mapped once)."""
+        return pa.array(values, kind).take(pa.array(index[g] if n else np.zeros(0, np.int64)))
+
+    # Households: existing ids resolved per distinct code; codes still to be created carry their representative
+    # row (the first valid row naming the code) and are resolved by household_ids() after they are created.
     new_households: dict[str, tuple] = {}
-    h_code_rows = [h_codes[i] for i in h_idx[g]] if n else []
-    units, rooms = texts("unit"), texts("room")
-    household_ref: list[object] = []
-    for k, code in enumerate(h_code_rows):
-        if not code:
-            household_ref.append(None)
-        elif code in existing:
-            household_ref.append(existing[code][0])
-        else:
-            household_ref.append(code)
-            if code not in new_households:
-                r = g[k]
-                new_households[code] = (code, int(building_id[r]), int(grid_id[r]), units[k], rooms[k], 0)
+    hg = h_idx[g] if n else np.zeros(0, np.int64)
+    if k:
+        uniq, first = np.unique(hg, return_index=True)
+        is_new = ~h_exists[uniq] & ~h_empty[uniq]
+        reps = g[first[is_new]]
+        rep_take = pa.array(reps, pa.int64())
+        units, rooms = col["unit"].take(rep_take).to_pylist(), col["room"].take(rep_take).to_pylist()
+        for u, r, unit, room in zip(uniq[is_new].tolist(), reps.tolist(), units, rooms, strict=True):
+            code = h_codes[u]
+            new_households[code] = (code, int(building_id[r]), int(grid_id[r]), unit, room, 0)
+    false = 0 if connection.vendor == "sqlite" else False
     stamp = bulk.db_datetime(now)
-    sqlite = connection.vendor == "sqlite"
-    true, false = (1, 0) if sqlite else (True, False)
-    local = [true if v else false for v in (loc_vals[i] for i in loc_idx[g])] if n else []
-    rows = list(zip(
-        hashes, masked, texts("name"), [sex_vals[i] for i in sex_idx[g]], births, texts("phone"), household_ref,
-        building_id[g].tolist(), grid_id[g].tolist(), units, rooms, texts("registered_address"), local,
-        [vul_vals[i] for i in vul_idx[g]], [ind_vals[i] for i in ind_idx[g]], texts("employer"),
-        [v_id_u[i] for i in v_idx[g]], [str(source)] * len(g), [false] * len(g), [stamp] * len(g), [stamp] * len(g),
-        strict=True,
-    ))
-    return _Prepared(rows, csvdata.lines[g], list(new_households.values()), result)
+    columns: dict[str, object] = {
+        "id_hash": hashes,
+        "id_masked": _fixed_strings(masked_mat, 18),
+        "name": texts("name"),
+        "sex": decode(sex_vals, sex_idx, pa.string()),
+        "birth_date": _fixed_strings(bmat[g], 10),
+        "phone": texts("phone"),
+        "household_id": None,  # household_ids()
+        "building_id": pa.array(building_id[g], pa.int64()),
+        "grid_id": pa.array(grid_id[g], pa.int64()),
+        "unit": texts("unit"),
+        "room": texts("room"),
+        "registered_address": texts("registered_address"),
+        "is_registered_local": decode(loc_vals, loc_idx, pa.bool_()),
+        "vulnerable": decode(vul_vals, vul_idx, pa.int64()),
+        "industry": decode(ind_vals, ind_idx, pa.string()),
+        "employer": texts("employer"),
+        "workplace_id": decode(v_id_u, v_idx, pa.int64()),
+        "source": Const(str(source)),
+        "needs_review": Const(false),
+        "created_at": Const(stamp),
+        "updated_at": Const(stamp),
+    }
+    return _Prepared(columns, csvdata.lines[g], list(new_households.values()), result, h_codes, hg, existing)
+
+
+def _fixed_strings(mat: np.ndarray, width: int) -> pa.Array:
+    """An (n × width) ASCII byte matrix as an Arrow string array (no per-row Python)."""
+    n = len(mat)
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(mat).tobytes()))
 
 
 def write_error_file(path: str | Path, errors: list[RowError]) -> None:
@@ -461,11 +577,14 @@ def import_persons(
     refresh_counts: bool = True,
     source: str = Source.IMPORT,
     fail_after_chunks: int | None = None,
+    fresh: bool = True,
 ) -> ImportResult:
     """Import a persons CSV; returns counts and the row errors (also written to ``error_file``, default FILE.errors.csv).
 
     ``scope_prefix`` limits the buildings rows may name to a region subtree (uploads by a street officer).
     ``fail_after_chunks`` is for tests: raise after that many committed chunks to simulate an interruption.
+    ``fresh``: allow the fast path of :func:`fresh_load` when the person table is empty (default); False always
+    upserts in chunks of ``chunk_size``, each its own transaction.
     """
     started = time.perf_counter()
     now = clock.now()
@@ -480,16 +599,19 @@ def import_persons(
     if dry_run:
         result.seconds = round(time.perf_counter() - started, 3)
         return result
-    rows = prepared.rows
+    created_households = None
     if prepared.new_households:
         bulk_upsert_households(prepared.new_households)
-        created = _households(sorted({h[0] for h in prepared.new_households}))
+        created_households = _households(sorted({h[0] for h in prepared.new_households}))
         result.households_created = len(prepared.new_households)
-        hcol = PERSON_COLUMNS.index("household_id")
-        rows = [r if not isinstance(r[hcol], str) else (*r[:hcol], created[r[hcol]][0], *r[hcol + 1:]) for r in rows]
+    prepared.resolve_households(created_households)
     size = chunk_size or (100_000 if connection.vendor == "postgresql" else 50_000)
     with _large_cache():
-        _write_chunks(rows, size, result, actor=actor, now=now, progress=progress, fail_after_chunks=fail_after_chunks)
+        if not (fresh and fail_after_chunks is None and fresh_load(prepared, result, actor=actor, now=now)):
+            _write_chunks(prepared, size, result, actor=actor, now=now, progress=progress,
+                          fail_after_chunks=fail_after_chunks)
+    if progress:
+        progress(len(prepared), len(prepared), "persons written")
     _finish(result, actor=actor, scope_prefix=scope_prefix, refresh_counts=refresh_counts, path=path)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -512,18 +634,6 @@ def _large_cache(kib: int = 512 * 1024):
             c.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
-def _write_chunks(rows, size, result, *, actor, now, progress, fail_after_chunks) -> None:
-    total = len(rows)
-    for chunk_no, i in enumerate(range(0, total, size)):
-        if fail_after_chunks is not None and chunk_no >= fail_after_chunks:
-            raise RuntimeError(f"simulated interruption after {chunk_no} chunks")
-        created_n = _write_chunk(rows[i: i + size], actor=actor, now=now, run=result.run)
-        result.created += created_n
-        result.updated += len(rows[i: i + size]) - created_n
-        if progress:
-            progress(min(i + size, total), total, "persons written")
-
-
 def bulk_upsert_households(rows: list[tuple]) -> None:
     """Create missing households ``(code, building_id, grid_id, unit, room, size)``; existing codes are kept."""
     with transaction.atomic():
@@ -531,26 +641,229 @@ def bulk_upsert_households(rows: list[tuple]) -> None:
                          conflict_columns=["code"], update_columns=[])
 
 
-def _write_chunk(rows: list[tuple], *, actor, now: dt.datetime, run: str) -> int:
-    """Upsert one chunk of persons and audit each written person, in one transaction. Returns how many were new."""
-    stamp = bulk.db_datetime(now)
+# --- the fresh-load fast path -------------------------------------------------------------------------------------
+
+
+class _NotEmpty(Exception):
+    pass
+
+
+def _table_is_empty() -> bool:
+    with connection.cursor() as c:
+        c.execute(f"SELECT 1 FROM {PERSON_TABLE} LIMIT 1")
+        return c.fetchone() is None
+
+
+def fresh_load(prepared: _Prepared, result: ImportResult, *, actor, now: dt.datetime) -> bool:
+    """Load into an **empty** person table in one transaction, the fast way; returns False (nothing done) if the
+    table is not empty — the caller then upserts in chunks.
+
+    The table's secondary indexes (the unique ``id_hash`` index included) are dropped, all rows are inserted
+    (one ``executemany`` on SQLite, one ``COPY`` of text built column-wise on PostgreSQL) and the indexes are
+    rebuilt — building an index over loaded rows is one sort, far cheaper than a million random inserts.
+    PostgreSQL: the foreign keys are dropped and re-added too (re-adding validates every row in one join instead
+    of a queued trigger per row and key) under an ACCESS EXCLUSIVE lock. SQLite: foreign-key enforcement is off
+    during the insert (when not inside an outer transaction) and ``PRAGMA foreign_key_check`` must then find
+    nothing, or the load fails and rolls back. The rows are written grouped by grid; audit: one record per grid
+    listing the id range(s) written. Interrupted: the transaction rolls back and the table is empty again.
+    """
+    if not len(prepared) or not _table_is_empty():
+        return False
+    grid = prepared.columns["grid_id"]
+    grid_np = grid.to_numpy(zero_copy_only=False)
+    if len(grid_np) > 1 and (np.diff(grid_np) < 0).any():
+        prepared.reorder(np.argsort(grid_np, kind="stable"))
+    try:
+        if connection.vendor == "postgresql":
+            _fresh_load_postgresql(prepared, actor=actor, now=now, run=result.run)
+        else:
+            _fresh_load_sqlite(prepared, actor=actor, now=now, run=result.run)
+    except _NotEmpty:
+        return False
+    result.created += len(prepared)
+    return True
+
+
+def _audit_fresh(*, actor, now: dt.datetime, run: str) -> None:
+    with connection.cursor() as c:
+        c.execute(f"SELECT grid_id, MIN(id), MAX(id), COUNT(*) FROM {PERSON_TABLE} GROUP BY grid_id")
+        groups = c.fetchall()
+        grid_ids, spans = [], []
+        for gid, lo, hi, count in groups:
+            if hi - lo + 1 == count:
+                spans.append([[lo, hi]])
+            else:  # not contiguous (a file not grouped by grid): list the ranges
+                where = "grid_id IS NULL" if gid is None else "grid_id = %s"
+                c.execute(f"SELECT id FROM {PERSON_TABLE} WHERE {where} ORDER BY id", [] if gid is None else [gid])
+                spans.append(id_ranges(np.array([r[0] for r in c.fetchall()], np.int64)))
+            grid_ids.append(gid)
+    _audit_written(actor=actor, now=now, run=run, grid_ids=grid_ids, spans=spans)
+
+
+def _fresh_load_sqlite(prepared: _Prepared, *, actor, now: dt.datetime, run: str) -> None:
+    with connection.cursor() as c:
+        fk_switch = not connection.in_atomic_block  # PRAGMA foreign_keys is a no-op inside a transaction
+        if fk_switch:
+            c.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with transaction.atomic(), connection.cursor() as c:
+            c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                      [PERSON_TABLE])
+            indexes = c.fetchall()
+            for name, _ in indexes:
+                c.execute(f'DROP INDEX "{name}"')  # takes the write lock: nobody can add rows from here on
+            c.execute(f"SELECT 1 FROM {PERSON_TABLE} LIMIT 1")
+            if c.fetchone() is not None:
+                raise _NotEmpty
+            marks = ", ".join(["%s"] * len(PERSON_COLUMNS))
+            c.executemany(f"INSERT INTO {PERSON_TABLE} ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})",
+                          prepared.rows())
+            for _, sql in indexes:
+                c.execute(sql)
+            c.execute(f"PRAGMA foreign_key_check({PERSON_TABLE})")
+            bad = c.fetchmany(5)
+            if bad:
+                from jingkong.core.exceptions import ValidationFailed
+
+                raise ValidationFailed(
+                    "persons refer to rows that do not exist (foreign key check): "
+                    + "; ".join(f"person rowid {rowid} → {parent}" for _, rowid, parent, _ in bad)
+                )
+            _audit_fresh(actor=actor, now=now, run=run)
+    finally:
+        if fk_switch:
+            with connection.cursor() as c:
+                c.execute("PRAGMA foreign_keys = ON")
+
+
+def _fresh_load_postgresql(prepared: _Prepared, *, actor, now: dt.datetime, run: str) -> None:
     with transaction.atomic(), connection.cursor() as c:
-        bulk.temp_keys(KEYS_TABLE, ["id_hash"], ((r[0],) for r in rows))
-        c.execute(f"SELECT COUNT(*) FROM people_person p JOIN {KEYS_TABLE} k ON k.id_hash = p.id_hash")
-        created = len(rows) - c.fetchone()[0]
-        bulk.bulk_upsert(PERSON_TABLE, PERSON_COLUMNS, rows, conflict_columns=["id_hash"], update_columns=PERSON_UPDATE)
-        detail = json.dumps({"run": run})
-        jsonb = "::jsonb" if connection.vendor == "postgresql" else ""
+        c.execute(f"LOCK TABLE {PERSON_TABLE} IN ACCESS EXCLUSIVE MODE")
+        c.execute(f"SELECT 1 FROM {PERSON_TABLE} LIMIT 1")
+        if c.fetchone() is not None:
+            raise _NotEmpty
         c.execute(
-            "INSERT INTO access_auditlog (at, user_id, username, role, action, object_type, object_id, region_code, ip,"
-            " user_agent, detail) SELECT %s, %s, %s, %s, 'person.import', 'people.person', CAST(p.id AS VARCHAR(64)),"
-            f" COALESCE(g.code, ''), NULL, 'import', %s{jsonb} FROM people_person p"
-            f" JOIN {KEYS_TABLE} k ON k.id_hash = p.id_hash LEFT JOIN geo_region g ON g.id = p.grid_id",
-            [stamp, getattr(actor, "pk", None), getattr(actor, "username", "") or "system",
-             getattr(actor, "role", "") or "", detail],
-        )
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " WHERE x.indrelid = %s::regclass AND NOT EXISTS"
+            " (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)", [PERSON_TABLE])
+        indexes = c.fetchall()
+        c.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
+                  " AND contype = 'f'", [PERSON_TABLE])
+        fkeys = c.fetchall()
+        # Inside an outer transaction, deferred checks queued on the referenced tables would forbid ALTER TABLE:
+        # run them now (the same checks, earlier), and defer again at the end (Django's FKs are all deferred).
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for name, _ in fkeys:
+            c.execute(f'ALTER TABLE {PERSON_TABLE} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            c.execute(f'DROP INDEX "{name}"')
+        step = 200_000
+        with c.cursor.copy(f"COPY {PERSON_TABLE} ({', '.join(PERSON_COLUMNS)}) FROM STDIN") as copy:
+            for i in range(0, len(prepared), step):
+                copy.write(prepared.copy_text(i, i + step))
+        c.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for _, sql in indexes:
+            c.execute(sql)
+        for name, definition in fkeys:
+            c.execute(f'ALTER TABLE {PERSON_TABLE} ADD CONSTRAINT "{name}" {definition}')
+        c.execute("SET CONSTRAINTS ALL DEFERRED")
+        c.execute(f"ANALYZE {PERSON_TABLE}")
+        _audit_fresh(actor=actor, now=now, run=run)
+
+
+# --- the chunked upsert (re-imports) ------------------------------------------------------------------------------
+
+
+def _write_chunks(prepared: _Prepared, size, result, *, actor, now, progress, fail_after_chunks) -> None:
+    total = len(prepared)
+    for chunk_no, i in enumerate(range(0, total, size)):
+        if fail_after_chunks is not None and chunk_no >= fail_after_chunks:
+            raise RuntimeError(f"simulated interruption after {chunk_no} chunks")
+        count = min(i + size, total) - i
+        created_n = _write_chunk(prepared, i, i + size, actor=actor, now=now, run=result.run)
+        result.created += created_n
+        result.updated += count - created_n
+        if progress:
+            progress(min(i + size, total), total, "persons written")
+
+
+def _write_chunk(prepared: _Prepared, start: int, stop: int, *, actor, now: dt.datetime, run: str) -> int:
+    """Upsert rows ``start:stop`` and audit them (one record per grid), in one transaction. Returns how many were new."""
+    keys = prepared.columns["id_hash"][start:stop]
+    with transaction.atomic(), connection.cursor() as c:
+        bulk.temp_keys(KEYS_TABLE, ["id_hash"], ((k,) for k in keys))
+        c.execute(f"SELECT COUNT(*) FROM {PERSON_TABLE} p JOIN {KEYS_TABLE} k ON k.id_hash = p.id_hash")
+        created = len(keys) - c.fetchone()[0]
+        if connection.vendor == "postgresql":
+            _upsert_postgresql(c, prepared, start, stop)
+        else:
+            marks = ", ".join(["%s"] * len(PERSON_COLUMNS))
+            action = ", ".join(f"{col} = excluded.{col}" for col in PERSON_UPDATE)
+            c.executemany(
+                f"INSERT INTO {PERSON_TABLE} ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})"
+                f" ON CONFLICT (id_hash) DO UPDATE SET {action}", prepared.rows(start, stop))
+        c.execute(f"SELECT p.grid_id, p.id FROM {PERSON_TABLE} p JOIN {KEYS_TABLE} k ON k.id_hash = p.id_hash"
+                  " ORDER BY p.grid_id, p.id")
+        written = c.fetchall()
         c.execute(f"DROP TABLE IF EXISTS {KEYS_TABLE}")
+        grid_ids, spans = [], []
+        for gid, members in itertools.groupby(written, key=lambda r: r[0]):
+            grid_ids.append(gid)
+            spans.append(id_ranges(np.array([r[1] for r in members], np.int64)))
+        _audit_written(actor=actor, now=now, run=run, grid_ids=grid_ids, spans=spans)
     return created
+
+
+def _upsert_postgresql(c, prepared: _Prepared, start: int, stop: int) -> None:
+    stage = "_jk_stage_people_person"
+    cols = ", ".join(PERSON_COLUMNS)
+    c.execute(f"DROP TABLE IF EXISTS {stage}")
+    c.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {PERSON_TABLE} WITH NO DATA")
+    with c.cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        copy.write(prepared.copy_text(start, stop))
+    action = ", ".join(f"{col} = EXCLUDED.{col}" for col in PERSON_UPDATE)
+    c.execute(f"INSERT INTO {PERSON_TABLE} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (id_hash)"
+              f" DO UPDATE SET {action}")
+    c.execute(f"DROP TABLE {stage}")
+
+
+# --- audit --------------------------------------------------------------------------------------------------------
+
+IMPORT_ACTION = "person.import"
+
+
+def id_ranges(ids: np.ndarray) -> list[list[int]]:
+    """Sorted ids as inclusive ``[first, last]`` ranges of consecutive ids: ``[1, 2, 3, 7]`` → ``[[1, 3], [7, 7]]``."""
+    if not len(ids):
+        return []
+    ids = np.sort(ids)
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    starts = np.concatenate(([ids[0]], ids[breaks + 1]))
+    ends = np.concatenate((ids[breaks], [ids[-1]]))
+    return [[int(a), int(b)] for a, b in zip(starts, ends, strict=True)]
+
+
+def in_ranges(person_id: int, ranges: list) -> bool:
+    return any(a <= person_id <= b for a, b in ranges)
+
+
+def _audit_written(*, actor, now: dt.datetime, run: str, grid_ids: list, spans: list[list[list[int]]]) -> None:
+    """One audit record per grid of the persons just written (who, when, what: the id ranges, from where: the
+    import run). ``detail``: ``{"run", "ids": [[first, last], …], "first", "last", "count"}``; the region code
+    is the grid's, so the record is visible in the same scopes as the persons."""
+    from jingkong.access.models import AuditLog
+
+    codes = bulk.code_map("geo_region", key="id", value="code")
+    who = {"user_id": getattr(actor, "pk", None), "username": (getattr(actor, "username", "") or "system")[:150],
+           "role": (getattr(actor, "role", "") or "")[:32]}
+    records = [
+        AuditLog(at=now, action=IMPORT_ACTION, object_type="people.person", object_id="",
+                 region_code=codes.get(gid, "") if gid is not None else "", ip=None, user_agent="import",
+                 detail={"run": run, "ids": ranges, "first": ranges[0][0], "last": ranges[-1][1],
+                         "count": sum(b - a + 1 for a, b in ranges)}, **who)
+        for gid, ranges in zip(grid_ids, spans, strict=True) if ranges
+    ]
+    AuditLog.objects.bulk_create(records, batch_size=2000)
 
 
 def _finish(result: ImportResult, *, actor, scope_prefix: str, refresh_counts: bool, path) -> None:

@@ -1,6 +1,6 @@
 """The population baseline (人口底数): who lives where, and who belongs to a vulnerable or key group.
 
-Resident ID numbers are never stored in clear: ``id_hash`` is a keyed HMAC-SHA256 for lookup and ``id_masked`` is the
+Resident ID numbers are never stored in clear: ``id_hash`` is a keyed BLAKE2b-128 (32 hex) for lookup and ``id_masked`` is the
 display form (see jingkong.people.idnumber). ``grid`` is the actual residence; region scoping filters on its code.
 """
 
@@ -83,7 +83,8 @@ class Source(models.TextChoices):
 
 
 class Person(models.Model):
-    id_hash = models.CharField(_("ID number hash"), max_length=64, unique=True)
+    # 32 hex characters (jingkong.people.idnumber.id_hash); the column allows 64 for hashes of other origins.
+    id_hash = models.CharField(_("ID number hash"), max_length=64)
     id_masked = models.CharField(_("ID number (masked)"), max_length=24)
     name = models.CharField(_("name"), max_length=64)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
@@ -116,9 +117,11 @@ class Person(models.Model):
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("persons")
-        indexes = [
-            models.Index(fields=["grid"], name="people_person_grid"),
-            models.Index(fields=["industry"], name="people_person_industry"),
+        indexes = [models.Index(fields=["industry"], name="people_person_industry")]  # grid: the FK's own index
+        constraints = [
+            # An expression constraint is created as a named CREATE UNIQUE INDEX on both databases (a plain
+            # unique=True column is an undroppable autoindex on SQLite): the fresh-load fast path drops and rebuilds it.
+            models.UniqueConstraint(models.F("id_hash"), name="people_person_id_hash_uniq"),
         ]
 
     def __str__(self) -> str:

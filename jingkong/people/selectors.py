@@ -60,3 +60,18 @@ def household_get(*, scope: Scope, household_id: int) -> Household:
 
 def household_members(*, household: Household) -> list[Person]:
     return list(household.members.select_related("grid", "building", "workplace").order_by("birth_date", "id"))
+
+
+def person_audit(*, scope: Scope, person_id: int) -> list:
+    """Audit records that touched person ``person_id`` (newest first): those naming the person (reads, edits) and
+    the import records whose id ranges (``detail["ids"]``) include the person. The person must be in the scope."""
+    from jingkong.access.models import AuditLog
+    from jingkong.people.importer import IMPORT_ACTION, in_ranges
+
+    person = person_get(scope=scope, person_id=person_id)
+    pid = person.pk
+    named = Q(object_type="people.person", object_id=str(pid))
+    ranged = Q(object_type="people.person", action=IMPORT_ACTION, object_id="", detail__first__lte=pid,
+               detail__last__gte=pid)
+    records = AuditLog.objects.filter(named | ranged).order_by("-at", "-id")
+    return [a for a in records if a.object_id == str(pid) or in_ranges(pid, a.detail.get("ids", []))]

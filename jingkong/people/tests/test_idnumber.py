@@ -46,10 +46,15 @@ def test_leap_day_is_a_real_birth_date_only_in_leap_years():
 def test_id_hash_is_keyed_and_case_insensitive(settings):
     settings.ID_HASH_KEY = "key-one"
     one = id_hash(VALID)
-    assert one == id_hash(VALID.lower()) and len(one) == 64 and VALID not in one
+    assert one == id_hash(VALID.lower()) and len(one) == 32 and VALID not in one
+    assert int(one, 16) >= 0  # hex
     settings.ID_HASH_KEY = "key-two"
     assert id_hash(VALID) != one
     assert idnumber.id_hash_many([VALID], key="key-one") == [one]
+    assert idnumber.id_hash_many([VALID.encode()], key="key-one") == [one]
+    # Keys longer than BLAKE2b's 64 bytes are accepted and still matter.
+    long_a, long_b = "a" * 100, "a" * 99 + "b"
+    assert id_hash(VALID, key=long_a) != id_hash(VALID, key=long_b)
 
 
 def test_masks():

@@ -110,16 +110,53 @@ def test_an_interrupted_import_can_be_run_again(buildings, tmp_path):
     assert Person.objects.count() == 10
 
 
-def test_import_audits_each_person_and_the_run_and_emits_one_event(buildings, commander, tmp_path):
-    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 4)])
-    import_persons(path, actor=commander)
-    per_person = AuditLog.objects.filter(action="person.import")
-    assert sorted(per_person.values_list("object_id", flat=True)) == sorted(
-        str(pk) for pk in Person.objects.values_list("pk", flat=True))
-    assert {a.username for a in per_person} == {"commander"}
+def _import_audit_cover():
+    """person id → the import audit records (by grid) whose id ranges include it."""
+    cover: dict[int, list] = {}
+    for record in AuditLog.objects.filter(action="person.import"):
+        for first, last in record.detail["ids"]:
+            for pid in range(first, last + 1):
+                cover.setdefault(pid, []).append(record)
+    return cover
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh-load", "chunked-upsert"])
+def test_import_audits_every_person_written_by_grid_and_the_run_and_emits_one_event(buildings, commander, tmp_path,
+                                                                                     fresh):
+    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 8)])
+    result = import_persons(path, actor=commander, fresh=fresh, chunk_size=3)
+    records = AuditLog.objects.filter(action="person.import")
+    assert {a.username for a in records} == {"commander"} and {a.detail["run"] for a in records} == {result.run}
+    # Who, when, what, from where: every written person is covered by exactly one record, of its own grid.
+    cover = _import_audit_cover()
+    persons = list(Person.objects.select_related("grid"))
+    assert sorted(cover) == sorted(p.pk for p in persons)
+    for p in persons:
+        assert len(cover[p.pk]) == 1 and cover[p.pk][0].region_code == p.grid.code
+    assert sum(a.detail["count"] for a in records) == 7
+    assert records.count() < 7  # grouped, not one record per person
     assert AuditLog.objects.filter(action="people.import").count() == 1
     event = DomainEvent.objects.get(type="people.imported")
-    assert event.payload["created"] == 3 and event.payload["rejected"] == 0
+    assert event.payload["created"] == 7 and event.payload["rejected"] == 0
+
+
+def test_a_reimport_is_audited_again_and_person_audit_finds_both(buildings, commander, regions, tmp_path):
+    from jingkong.access.guard import scope_of
+    from jingkong.people.selectors import person_audit
+
+    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 5)])
+    first = import_persons(path, actor=commander)
+    second = import_persons(path, actor=commander)
+    assert (second.created, second.updated) == (0, 4)
+    person = Person.objects.order_by("pk").last()
+    from jingkong.access import audit
+
+    audit.record(actor=commander, action="person.view", object_type="people.person", object_id=person.pk)
+    trail = person_audit(scope=scope_of(commander), person_id=person.pk)
+    assert [a.action for a in trail] == ["person.view", "person.import", "person.import"]
+    assert {a.detail.get("run") for a in trail[1:]} == {first.run, second.run}
+    other = Person.objects.order_by("pk").first()
+    assert all(a.object_id != str(person.pk) for a in person_audit(scope=scope_of(commander), person_id=other.pk))
 
 
 def test_dry_run_writes_nothing(buildings, tmp_path):
@@ -142,3 +179,56 @@ def test_command_line(buildings, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 created" in out and "line 3: sex" in out
     assert read_errors(tmp_path / "err.csv")[0]["line"] == "3"
+
+
+def _index_names():
+    from django.db import connection
+
+    with connection.cursor() as c:
+        return {name for name, info in connection.introspection.get_constraints(c, "people_person").items()
+                if info["index"] or info["unique"]}
+
+
+def test_a_fresh_load_rebuilds_every_index_and_unique_still_holds(buildings, tmp_path):
+    from django.db import IntegrityError, transaction
+
+    before = _index_names()
+    assert "people_person_id_hash_uniq" in before
+    rows = [person_row(i) for i in range(1, 10)]
+    result = import_persons(write_persons(tmp_path / "a.csv", rows))
+    assert (result.created, result.updated, Person.objects.count()) == (9, 0, 9)
+    assert _index_names() == before
+    # Loaded in grid order: the persons of each grid have consecutive ids.
+    by_grid = {}
+    for pk, grid in Person.objects.order_by("pk").values_list("pk", "grid_id"):
+        by_grid.setdefault(grid, []).append(pk)
+    assert all(ids == list(range(ids[0], ids[0] + len(ids))) for ids in by_grid.values())
+    p = Person.objects.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Person.objects.create(id_hash=p.id_hash, id_masked=p.id_masked, name="copy", sex="F", birth_date=p.birth_date,
+                              created_at=p.created_at, updated_at=p.updated_at)
+    # A second load of the same file upserts (the table is no longer empty).
+    rows[0]["name"] = "改名"
+    again = import_persons(write_persons(tmp_path / "b.csv", rows))
+    assert (again.created, again.updated, Person.objects.count()) == (0, 9, 9)
+    assert Person.objects.get(id_hash=idnumber.id_hash(rows[0]["id_number"])).name == "改名"
+
+
+def test_a_fresh_load_refuses_rows_with_dangling_foreign_keys(buildings, tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    from django.db import DatabaseError
+
+    from jingkong.core import clock
+    from jingkong.core.exceptions import ValidationFailed
+    from jingkong.people import importer
+
+    path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 4)])
+    prepared = importer.prepare(path, today=clock.today())
+    importer.bulk_upsert_households(prepared.new_households)
+    prepared.resolve_households(importer._households([h[0] for h in prepared.new_households]))
+    prepared.columns["building_id"] = pa.array(np.array([10**9, 10**9 + 1, 10**9 + 2]), pa.int64())
+    with pytest.raises((ValidationFailed, DatabaseError)):
+        importer.fresh_load(prepared, prepared.result, actor=None, now=clock.now())
+    assert Person.objects.count() == 0
+    assert "people_person_id_hash_uniq" in _index_names()
