@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from jingkong.access.guard import scope_of
@@ -42,7 +42,7 @@ class JingkongAdminSite(admin.AdminSite):
             # Logged in but not allowed here: say so (redirecting to the login page would loop).
             return TemplateResponse(
                 request, "error.html",
-                {"status": 403, "message": _t("The back office is for platform administrators only.")}, status=403,
+                {"status": 403, "message": gettext("The back office is for platform administrators only.")}, status=403,
             )
         target = request.GET.get("next") or request.path
         return HttpResponseRedirect(f"{settings.LOGIN_URL}?{urlencode({'next': target})}")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 from ninja.utils import contribute_operation_callback
 
 from jingkong.access.roles import ALL_PERMISSIONS, Role
@@ -94,9 +95,9 @@ def authorize(request, perm: str):
     """Return the request's user if they hold ``perm``; raise otherwise. Also sets ``request.scope``."""
     user = request_user(request)
     if user is None:
-        raise NotAuthenticated("authentication required")
+        raise NotAuthenticated(gettext("authentication required"))
     if not user.has_role_perm(perm):
-        raise PermissionDenied(f"your role may not do this ({perm})", extra={"permission": perm})
+        raise PermissionDenied(gettext("your role may not do this (%(perm)s)") % {"perm": perm}, extra={"permission": perm})
     request.jk_user = user
     request.scope = scope_of(user)
     return user
@@ -182,7 +183,7 @@ def check_required_perm(request, user) -> None:
     """Called by the API authenticators once they know the user: refuse a role without the operation's permission."""
     perm = getattr(request, REQUIRED_PERM_REQUEST_ATTR, None)
     if perm and not user.has_role_perm(perm):
-        raise PermissionDenied(f"your role may not do this ({perm})", extra={"permission": perm})
+        raise PermissionDenied(gettext("your role may not do this (%(perm)s)") % {"perm": perm}, extra={"permission": perm})
 
 
 def public(fn: Callable) -> Callable:
