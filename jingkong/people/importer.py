@@ -216,6 +216,10 @@ def _households(codes: list[str]) -> dict[str, tuple[int, int, int]]:
     """household code → (household id, building id, grid id) for the given codes."""
     out: dict[str, tuple[int, int, int]] = {}
     with connection.cursor() as c:
+        if len(codes) > 20_000:  # most of a district: one scan beats hundreds of IN lists
+            wanted = set(codes)
+            c.execute("SELECT code, id, building_id, grid_id FROM people_household")
+            return {code: (hid, bid, gid) for code, hid, bid, gid in c.fetchall() if code in wanted}
         for i in range(0, len(codes), 5000):
             part = codes[i: i + 5000]
             c.execute(
@@ -275,10 +279,10 @@ class _Prepared:
         self.lines = self.lines[order]
         self.household_index = self.household_index[order]
 
-    def rows(self, start: int = 0, stop: int | None = None):
-        """The rows ``start:stop`` as an iterator of tuples in :data:`PERSON_COLUMNS` order (for executemany)."""
+    def rows(self, start: int = 0, stop: int | None = None, columns: list[str] | None = None):
+        """The rows ``start:stop`` as an iterator of tuples of ``columns`` (default :data:`PERSON_COLUMNS`)."""
         stop = len(self) if stop is None else min(stop, len(self))
-        return zip(*(_pylist(self.columns[c], start, stop) for c in PERSON_COLUMNS), strict=False)
+        return zip(*(_pylist(self.columns[c], start, stop) for c in columns or PERSON_COLUMNS), strict=False)
 
     def copy_text(self, start: int = 0, stop: int | None = None) -> pa.Buffer:
         """The rows ``start:stop`` in PostgreSQL COPY text format (built column-wise in Arrow)."""
@@ -299,6 +303,15 @@ def _pylist(value, start: int, stop: int):
             return np.asarray(enc.dictionary.to_pylist() + [None], dtype=object)[
                 enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)].tolist()
     return part.to_pylist()
+
+
+def _sql_literal(value) -> str:
+    """A constant of our own making (source, flag, timestamp) as an SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _copy_escape(arr: pa.Array) -> pa.Array:
@@ -715,9 +728,12 @@ def _fresh_load_sqlite(prepared: _Prepared, *, actor, now: dt.datetime, run: str
             c.execute(f"SELECT 1 FROM {PERSON_TABLE} LIMIT 1")
             if c.fetchone() is not None:
                 raise _NotEmpty
-            marks = ", ".join(["%s"] * len(PERSON_COLUMNS))
-            c.executemany(f"INSERT INTO {PERSON_TABLE} ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})",
-                          prepared.rows())
+            # Columns with one value for every row are SQL literals, not 1 M bound parameters each.
+            consts = {k: v.value for k, v in prepared.columns.items() if isinstance(v, Const)}
+            varying = [k for k in PERSON_COLUMNS if k not in consts]
+            cols = ", ".join(varying + list(consts))
+            values = ", ".join(["%s"] * len(varying) + [_sql_literal(v) for v in consts.values()])
+            c.executemany(f"INSERT INTO {PERSON_TABLE} ({cols}) VALUES ({values})", prepared.rows(columns=varying))
             for _, sql in indexes:
                 c.execute(sql)
             c.execute(f"PRAGMA foreign_key_check({PERSON_TABLE})")
