@@ -24,6 +24,7 @@ from jingkong.synth import population as pop
 FORMAT = "jingkong-district/1"
 DEFAULT_START = dt.date(2022, 1, 1)
 MEAN_HOUSEHOLD_SIZE = 2.62
+DEFAULT_CHUNK = 1 << 18
 ATTRIBUTION = (
     "Synthetic population on the real Beilun (北仑区) base map: street polygons and division codes/names are public "
     "facts (see jingkong/data/beilun/ATTRIBUTION.md); community and grid boundaries, buildings, households, people, "
@@ -45,12 +46,19 @@ def generate_district(
     start_date: dt.date = DEFAULT_START,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
 ) -> dict:
-    """Write the district directory ``out`` and return a summary (counts, seconds per stage)."""
+    """Write the district directory ``out`` and return a summary (counts, seconds).
+
+    ``chunk_size`` (persons or households per slice) bounds the memory of the CSV and check-in stages; the files do not
+    depend on it.
+    """
     if not 1_000 <= population <= 20_000_000:
         raise ValueError("population must be between 1,000 and 20,000,000")
     if not 0 <= days <= 60:
         raise ValueError("days must be between 0 and 60")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
     out = Path(out)
     if (out / "checkins").exists():
         shutil.rmtree(out / "checkins")
@@ -74,24 +82,28 @@ def generate_district(
     work, school = venues.assign_workplaces(geo, people, hh.grid, ven, _rng(seed, 5))
     step(3, f"venues: {len(ven):,}")
 
-    tables = _write_base(out, geo, hh, people, ven, work)
+    venue_dict = _write_base(out, geo, hh, people, ven, work, chunk_size)
+    person_dict, person_position = writer.sorted_id_dictionary(people.id_ascii)
     step(4, "wrote regions, buildings, venues, households, persons")
 
     ctx = mobility.make_context(people, hh.grid, ven, work, school, _rng(seed, 6))
-    venue_dict, person_dict = tables
+    del people, work, school  # the check-in stage needs only the context and the two dictionaries
     rows = 0
+    # the writer thread writes day i while day i + 1 is generated: at most two days' rows are held
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for i in range(days):
             day = start_date + dt.timedelta(days=i)
-            v, p, cin, cout = mobility.day_checkins(ctx, day, _rng(seed, 7, i))
-            table = writer.checkin_table(venue_dict, person_dict, v, p, cin, cout)
+            rows_of_day = mobility.day_checkins(ctx, day, (seed, 7, i), chunk=chunk_size)
             if pending is not None:
                 pending.result()
             path = out / "checkins" / f"day={day.isoformat()}" / "part-0.parquet"
-            pending = pool.submit(writer.write_parquet, path, table)
-            rows += len(v)
-            step(5 + i, f"check-ins {day.isoformat()}: {len(v):,} rows")
+            pending = pool.submit(writer.write_checkins, path, venue_dict, person_dict, rows_of_day.day_us,
+                                  rows_of_day.venue, rows_of_day.person, rows_of_day.start_s, rows_of_day.dwell_s,
+                                  person_position)
+            rows += len(rows_of_day)
+            step(5 + i, f"check-ins {day.isoformat()}: {len(rows_of_day):,} rows")
+            del rows_of_day
         if pending is not None:
             pending.result()
 
@@ -122,7 +134,8 @@ def generate_district(
     }
 
 
-def _write_base(out: Path, geo, hh, people, ven, work) -> tuple[pa.Array, pa.Array]:
+def _write_base(out: Path, geo, hh, people, ven, work, chunk: int) -> pa.Array:
+    """Regions, buildings, venues, then households and persons one slice of ``chunk`` rows at a time."""
     writer.write_regions(out / "regions.geojson", geo.regions())
 
     grid_codes = writer.strings(g.code for g in geo.grids)
@@ -151,47 +164,67 @@ def _write_base(out: Path, geo, hh, people, ven, work) -> tuple[pa.Array, pa.Arr
          writer.take(grid_codes, ven.grid), b_for_venue],
     )
 
-    unit = writer.as_text(hh.unit)
-    room = writer.as_text(hh.room)
-    hh_b_code = writer.take(b_code, hh.building)
-    hh_code = writer.join(hh_b_code, unit, room, sep="-")
-    writer.write_csv(out / "households.csv", ["household_code", "building_code", "unit", "room"],
-                     [hh_code, hh_b_code, unit, room])
+    def household_columns(h: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        """household_code, building_code, unit, room of the households ``h``."""
+        unit = writer.as_text(hh.unit[h])
+        room = writer.as_text(hh.room[h])
+        building = writer.take(b_code, hh.building[h])
+        return writer.join(building, unit, room, sep="-"), building, unit, room
 
-    ids = writer.fixed_width_strings(people.id_ascii)
-    surname = writer.take(writer.strings(data.SURNAMES), people.surname)
+    writer.write_csv(out / "households.csv", ["household_code", "building_code", "unit", "room"],
+                     lambda a, b: list(household_columns(np.arange(a, b))), n=len(hh.building), chunk=chunk)
+
+    surnames = writer.strings(data.SURNAMES)
     male_pool = writer.strings([*data.GIVEN_MALE, ""])
     female_pool = writer.strings([*data.GIVEN_FEMALE, ""])
-    male = pa.array(people.male)
-
-    def given(idx: np.ndarray) -> pa.Array:
-        m = np.where(idx < 0, len(data.GIVEN_MALE), np.minimum(idx, len(data.GIVEN_MALE) - 1))
-        f = np.where(idx < 0, len(data.GIVEN_FEMALE), np.minimum(idx, len(data.GIVEN_FEMALE) - 1))
-        return pc.if_else(male, writer.take(male_pool, m), writer.take(female_pool, f))
-
-    name = writer.join(surname, given(people.given1), given(people.given2))
-    sex = writer.take(writer.strings(["F", "M"]), people.male.astype(np.int64))
-    birth = pc.cast(pa.array(people.birth), pa.string())
-    h = people.household
-    local = hh.local[h]
-    home_grid = hh.grid[h]
-    local_addr = writer.take(grid_prefix, home_grid)
-    local_addr = writer.join(pa.scalar("浙江省宁波市"), local_addr)
-    migrant_addr = writer.take(writer.strings([a for _, a, _ in data.MIGRANT_ORIGINS]), np.maximum(people.origin, 0))
-    registered = pc.if_else(pa.array(local), local_addr, migrant_addr)
+    sexes = writer.strings(["F", "M"])
+    migrant_addresses = writer.strings([a for _, a, _ in data.MIGRANT_ORIGINS])
     vuln_table = writer.strings(
         ";".join(n for bit, n in enumerate(pop.VULN_NAMES) if mask >> bit & 1) for mask in range(32)
     )
+    industries = writer.strings(data.INDUSTRY_CODES)
+    employers = writer.strings([*ven.employer, ""])
+    workplace_codes = writer.strings([*ven.code, ""])
+
+    def person_columns(a: int, b: int) -> list:
+        male_np = people.male[a:b]
+        male = pa.array(male_np)
+
+        def given(idx: np.ndarray) -> pa.Array:
+            m = np.where(idx < 0, len(data.GIVEN_MALE), np.minimum(idx, len(data.GIVEN_MALE) - 1))
+            f = np.where(idx < 0, len(data.GIVEN_FEMALE), np.minimum(idx, len(data.GIVEN_FEMALE) - 1))
+            return pc.if_else(male, writer.take(male_pool, m), writer.take(female_pool, f))
+
+        h = people.household[a:b]
+        hh_code, hh_building, unit, room = household_columns(h)
+        local = hh.local[h]
+        local_addr = writer.join(pa.scalar("浙江省宁波市"), writer.take(grid_prefix, hh.grid[h]))
+        migrant_addr = writer.take(migrant_addresses, np.maximum(people.origin[a:b], 0))
+        w = work[a:b]
+        w = np.where(w < 0, len(ven.code), w)
+        return [
+            writer.fixed_width_strings(people.id_ascii[a:b]),
+            writer.join(writer.take(surnames, people.surname[a:b]), given(people.given1[a:b]),
+                        given(people.given2[a:b])),
+            writer.take(sexes, male_np.astype(np.int64)),
+            pc.cast(pa.array(people.birth[a:b]), pa.string()),
+            people.phone[a:b],
+            hh_code, hh_building, unit, room,
+            pc.if_else(pa.array(local), local_addr, migrant_addr),
+            local.astype(np.int8),
+            writer.take(vuln_table, people.vulnerable[a:b]),
+            writer.take(industries, people.industry[a:b]),
+            writer.take(employers, w),
+            writer.take(workplace_codes, w),
+        ]
+
     writer.write_csv(
         out / "persons.csv",
         ["id_number", "name", "sex", "birth_date", "phone", "household_code", "building_code", "unit", "room",
          "registered_address", "is_registered_local", "vulnerable", "industry", "employer", "workplace_venue_code"],
-        [ids, name, sex, birth, people.phone, writer.take(hh_code, h), writer.take(hh_b_code, h),
-         writer.take(unit, h), writer.take(room, h), registered, local.astype(np.int8),
-         writer.take(vuln_table, people.vulnerable), writer.take(writer.strings(data.INDUSTRY_CODES), people.industry),
-         writer.take_or_empty(ven.employer, work), writer.take_or_empty(ven.code, work)],
+        person_columns, n=len(people), chunk=chunk,
     )
-    return venue_codes, ids
+    return venue_codes
 
 
 def pc_lpad(values: pa.Array, width: int) -> pa.Array:

@@ -30,17 +30,22 @@ def check_chars_ascii(digits: np.ndarray) -> np.ndarray:
     return _CHECK_ASCII[(digits.astype(np.int64) @ WEIGHTS) % 11]
 
 
-def build_ascii(area: np.ndarray, birth_ymd: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """An (n, 18) uint8 array of ASCII ID numbers from integer area codes, YYYYMMDD integers and sequences 0–999."""
+def build_ascii(area: np.ndarray, birth_ymd: np.ndarray, seq: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """An (n, 18) uint8 array of ASCII ID numbers from integer area codes, YYYYMMDD integers and sequences 0–999.
+
+    Built ``chunk`` rows at a time, with the check sum accumulated digit by digit, so the temporaries stay small."""
     n = len(area)
-    digits = np.empty((n, 17), dtype=np.uint8)
-    for col, (values, width) in enumerate(((area, 6), (birth_ymd, 8), (seq, 3))):
-        start = (0, 6, 14)[col]
-        v = values.astype(np.int64)
-        for k in range(width - 1, -1, -1):
-            digits[:, start + k] = v % 10
-            v = v // 10
     out = np.empty((n, 18), dtype=np.uint8)
-    out[:, :17] = digits + ord("0")
-    out[:, 17] = check_chars_ascii(digits)
+    weights = WEIGHTS.astype(np.int32)
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        total = np.zeros(e - s, np.int32)
+        for values, width, start in ((area, 6, 0), (birth_ymd, 8, 6), (seq, 3, 14)):
+            v = values[s:e].astype(np.int64)
+            for k in range(width - 1, -1, -1):
+                digit = (v % 10).astype(np.int32)
+                out[s:e, start + k] = digit + ord("0")
+                total += digit * weights[start + k]
+                v //= 10
+        out[s:e, 17] = _CHECK_ASCII[total % 11]
     return out

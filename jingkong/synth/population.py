@@ -107,6 +107,20 @@ def _draw_age_sex(n: int, cells: np.ndarray, rng: np.random.Generator) -> tuple[
     return (start + offset).astype(np.int32), female == 0
 
 
+def _ymd(dates: np.ndarray) -> np.ndarray:
+    """YYYYMMDD integers of datetime64[D] values, through a table of the (few tens of thousands of) distinct days:
+    datetime64 calendar casts of a whole population are slow."""
+    if len(dates) == 0:
+        return np.empty(0, np.int64)
+    day = dates.astype(np.int64)
+    lo = int(day.min())
+    table = np.arange(lo, int(day.max()) + 1).astype("datetime64[D]")
+    years = table.astype("datetime64[Y]").astype(np.int64) + 1970
+    months = table.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    dom = (table - table.astype("datetime64[M]")).astype(np.int64) + 1
+    return (years * 10000 + months * 100 + dom)[day - lo]
+
+
 def make_people(hh: Households, population: int, start: dt.date, rng: np.random.Generator) -> People:
     n_hh = len(hh.building)
     hh.size[:] = _household_sizes(n_hh, population, rng)
@@ -144,10 +158,7 @@ def make_people(hh: Households, population: int, start: dt.date, rng: np.random.
     start64 = np.datetime64(start, "D")
     days = np.floor((age + rng.random(population)) * 365.2425).astype(np.int64)
     birth = start64 - days.astype("timedelta64[D]")
-    years = birth.astype("datetime64[Y]").astype(np.int64) + 1970
-    months = birth.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    dom = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
-    ymd = years * 10000 + months * 100 + dom
+    ymd = _ymd(birth)
 
     # sequence: unique within (area, birth date, sex): rank within the group, spread over 0..499, parity by sex
     key = (area_code.astype(np.int64) * 100_000_000 + ymd) * 2 + male
@@ -202,5 +213,7 @@ def make_people(hh: Households, population: int, start: dt.date, rng: np.random.
         lo += share
     p_employed = np.where(male, 0.82, 0.68)
     employed = working_age & ((industry > 0) | (rng.random(population) < p_employed))
-    return People(household, member, age, male, birth, area_code, origin, id_ascii, surname, given1, given2, phone,
-                  vulnerable, industry, employed)
+    # compact dtypes: at 10 M people every byte per person is 10 MB held for the whole run
+    return People(household.astype(np.int32), member, age.astype(np.int16), male, birth, area_code.astype(np.int32),
+                  origin.astype(np.int16), id_ascii, surname.astype(np.int16), given1.astype(np.int16),
+                  given2.astype(np.int16), phone, vulnerable.astype(np.int8), industry, employed)
