@@ -153,15 +153,46 @@ def build_venues(geo: Geography, people: People, rng: np.random.Generator) -> Ve
 
 
 def _nearest(points: np.ndarray, lon: np.ndarray, lat: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
-    """For each point, the ``k`` nearest of the given venues (ids), nearest first; chunked to bound memory."""
-    out = np.empty((len(points), k), np.int64)
+    """For each point, the ``k`` nearest of the given venues (ids), nearest first.
+
+    Points are grouped into square tiles; each tile looks only at the venues inside its bounding box widened by a
+    margin, and a point's answer is accepted when its k-th distance is within the margin (so it is exact); the margin
+    doubles for the points that are not yet answered. Linear in points × nearby venues instead of points × venues.
+    """
     coslat = np.cos(np.radians(29.9))
-    for s in range(0, len(points), 256):
-        p = points[s : s + 256]
-        d = ((p[:, :1] - lon[None, :]) * coslat) ** 2 + (p[:, 1:2] - lat[None, :]) ** 2
-        part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(p), 1))
-        order = np.argsort(np.take_along_axis(d, part, axis=1), axis=1, kind="stable")
-        out[s : s + 256] = ids[np.take_along_axis(part, order, axis=1)]
+    px, py = points[:, 0] * coslat, points[:, 1]
+    vx, vy = lon * coslat, lat
+    out = np.empty((len(points), k), np.int64)
+    if len(points) == 0:
+        return out
+    side = max(1, int(np.sqrt(len(points) / 64)))
+    x0, y0 = px.min(), py.min()
+    width = max(px.max() - x0, py.max() - y0, 1e-9)
+    tile = np.minimum((px - x0) / width * side, side - 1).astype(np.int64) * side + np.minimum(
+        (py - y0) / width * side, side - 1
+    ).astype(np.int64)
+    area = max((vx.max() - vx.min()) * (vy.max() - vy.min()), 1e-12)
+    margin0 = 2 * np.sqrt(area * k / len(vx) / np.pi)
+    for t in np.unique(tile):
+        q = np.flatnonzero(tile == t)
+        margin = margin0
+        while len(q):
+            bx0, bx1 = px[q].min() - margin, px[q].max() + margin
+            by0, by1 = py[q].min() - margin, py[q].max() + margin
+            cand = np.flatnonzero((vx >= bx0) & (vx <= bx1) & (vy >= by0) & (vy <= by1))
+            margin *= 2
+            if len(cand) < k:
+                continue
+            d = (px[q, None] - vx[None, cand]) ** 2 + (py[q, None] - vy[None, cand]) ** 2
+            # a full stable sort (the candidates are few): ties (venues in one building) go to the lower venue index
+            nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+            if len(cand) == len(vx):
+                ok = np.ones(len(q), bool)
+            else:
+                edge = np.minimum.reduce([px[q] - bx0, bx1 - px[q], py[q] - by0, by1 - py[q]])
+                ok = np.take_along_axis(d, nearest[:, -1:], axis=1)[:, 0] < edge**2
+            out[q[ok]] = ids[cand[nearest[ok]]]
+            q = q[~ok]
     return out
 
 

@@ -85,6 +85,45 @@ def test_same_seed_gives_identical_files_and_another_seed_different_ones(tmp_pat
         assert a[name] != c[name], name
 
 
+def test_chunk_size_does_not_change_any_file(tmp_path):
+    """Persons/households CSV and check-ins are produced in slices; slices of 777 people (cutting through households
+    and buildings) give the same bytes as one slice for everybody."""
+    kwargs = {"population": 5000, "days": 2, "seed": 3, "start_date": START, "now": NOW}
+    generate_district(tmp_path / "one", chunk_size=10_000_000, **kwargs)
+    generate_district(tmp_path / "many", chunk_size=777, **kwargs)
+    one, many = file_bytes(tmp_path / "one"), file_bytes(tmp_path / "many")
+    assert one.keys() == many.keys()
+    for name in one:
+        assert one[name] == many[name], name
+    persons = read_csv(tmp_path / "many" / "persons.csv")
+    households = {h["household_code"]: h for h in read_csv(tmp_path / "many" / "households.csv")}
+    assert len(persons) == 5000
+    for p in persons:
+        h = households[p["household_code"]]
+        assert (p["building_code"], p["unit"], p["room"]) == (h["building_code"], h["unit"], h["room"])
+
+
+def test_row_groups_carry_their_own_dictionaries_without_changing_the_rows(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from jingkong.synth import writer
+
+    kwargs = {"population": 3000, "days": 1, "seed": 4, "start_date": START, "now": NOW}
+    generate_district(tmp_path / "whole", **kwargs)
+    monkeypatch.setattr(writer, "ROW_GROUP", 1000)
+    generate_district(tmp_path / "split", **kwargs)
+    path = "checkins/day=2022-01-03/part-0.parquet"
+    whole, split = pq.ParquetFile(tmp_path / "whole" / path), pq.ParquetFile(tmp_path / "split" / path)
+    assert whole.metadata.num_row_groups == 1 and split.metadata.num_row_groups > 5
+    a, b = whole.read(), split.read()
+    assert a.num_rows == b.num_rows > 10_000
+    for col in ("venue_code", "id_number", "checkin_at", "checkout_at"):
+        assert a.column(col).to_pylist() == b.column(col).to_pylist(), col
+    group = split.read_row_group(0).column("id_number").chunk(0)
+    assert len(group.dictionary) <= 1000  # only the people in that group, not all 3000
+    assert group.dictionary.to_pylist() == sorted(group.dictionary.to_pylist())
+
+
 def test_manifest(district):
     manifest = json.loads((district / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format"] == "jingkong-district/1"
