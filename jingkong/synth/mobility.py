@@ -7,7 +7,7 @@ Per person and day:
 * truck drivers also scan at two port terminals / cold-chain warehouses while working;
 * everybody makes a few everyday check-ins (supermarket, market, restaurant, pharmacy, ...) chosen among the 24
   venues nearest their home grid, nearer ones more often; some commuters' check-ins are near their workplace at lunch;
-* counts: ~5–6 a day for working-age adults (a workplace scan plus the everyday ones; 2022 场所码 rules meant a scan at
+* counts: ~6 a day for working-age adults (a workplace scan plus the everyday ones; 2022 场所码 rules meant a scan at
   every shop, market, restaurant and building entrance), fewer for children, the elderly and people with limited
   mobility; on average ≈ 5 per resident per day over a week.
 
@@ -41,7 +41,7 @@ DWELL = {"supermarket": (10, 45), "wet_market": (10, 35), "restaurant": (25, 80)
 UTC_OFFSET_S = 8 * 3600
 # everyday check-ins per day (Poisson mean) for ages 0–2, 3–17, 18–64, 65+; busy (working or at school) people make
 # BUSY_FACTOR of that in the evening, the others half a visit more during the day
-RATES = (1.0, 2.2, 5.2, 3.0)
+RATES = (1.1, 2.4, 5.6, 3.25)
 BUSY_FACTOR = 0.85
 DEFAULT_CHUNK = 1 << 18
 
@@ -111,8 +111,8 @@ class _Streams:
         return self(name).random(n)
 
     def ints(self, name: str, lo: int, hi: int, n: int) -> np.ndarray:
-        """n integers in [lo, hi) from one double each (Generator.integers buffers 32-bit draws within a call, so its
-        output would depend on how the population is chunked)."""
+        """n integers in [lo, hi), one double each: every draw takes exactly one value of its stream, so splitting the
+        population into chunks cannot shift the stream."""
         return lo + (self(name).random(n) * (hi - lo)).astype(np.int64)
 
 
