@@ -6,9 +6,15 @@ Pipeline, built for ~1 M rows in seconds:
 2. validate column-wise with numpy/pyarrow (ID format, birth date and MOD 11-2 check digit as array arithmetic;
    categorical fields through their few distinct values; codes through dict look-ups of the distinct codes); only
    the rows a vectorised test flags go through the exact per-row functions to word the reason;
-3. write in chunks, each chunk one transaction: an idempotent upsert keyed by ``id_hash``
-   (:func:`jingkong.core.bulk.bulk_upsert`) plus the chunk's per-person audit rows, inserted set-based from the
-   same keys. An interrupted import leaves whole chunks behind and simply runs again.
+3. assemble the valid rows column-wise (Arrow arrays; values with few distinct forms mapped once; ID numbers
+   hashed with keyed BLAKE2b-128), never a Python loop building row tuples field by field;
+4. write. Into an **empty** person table (a district's first load) :func:`fresh_load` does it in one transaction:
+   drop the table's secondary and unique indexes, insert everything (one ``executemany``; PostgreSQL: one
+   ``COPY`` of text formatted column-wise), rebuild the indexes, check the foreign keys. Otherwise the rows are
+   upserted in chunks, each one transaction, keyed by ``id_hash``; an interrupted import leaves whole chunks
+   behind and simply runs again. Audit: who, when, what, from where — one ``person.import`` record per grid and
+   transaction whose ``detail["ids"]`` lists the id ranges written (plus the run id); see
+   :func:`jingkong.people.selectors.person_audit` for "which records touched person X".
 
 Rules decided here (documented for users in the error file): required fields are id_number, name, sex, birth_date
 and a building_code — or a household_code of an existing household, whose building is then used. A household code

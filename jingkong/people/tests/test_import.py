@@ -232,3 +232,30 @@ def test_a_fresh_load_refuses_rows_with_dangling_foreign_keys(buildings, tmp_pat
         importer.fresh_load(prepared, prepared.result, actor=None, now=clock.now())
     assert Person.objects.count() == 0
     assert "people_person_id_hash_uniq" in _index_names()
+
+
+def test_copy_text_escapes_and_writes_nulls_bools_and_constants():
+    import pyarrow as pa
+
+    from jingkong.people.importer import Const, copy_text
+
+    cols = [pa.array(["a\tb", "back\\slash", "line\nbreak\r"]), pa.array([1, None, 3], pa.int64()),
+            pa.array([True, False, None]), Const("it's"), Const(None), ["x", "y", "z"]]
+    text = copy_text(cols, 0, 3).to_pybytes().decode()
+    assert text.split("\n") == [
+        "a\\tb\t1\tt\tit's\t\\N\tx",
+        "back\\\\slash\t\\N\tf\tit's\t\\N\ty",
+        "line\\nbreak\\r\t3\t\\N\tit's\t\\N\tz",
+        "",
+    ]
+    assert copy_text(cols, 1, 2).to_pybytes().decode() == "back\\\\slash\t\\N\tf\tit's\t\\N\ty\n"
+
+
+def test_id_ranges():
+    import numpy as np
+
+    from jingkong.people.importer import id_ranges, in_ranges
+
+    assert id_ranges(np.array([7, 1, 2, 3, 9, 10])) == [[1, 3], [7, 7], [9, 10]]
+    assert id_ranges(np.array([], np.int64)) == []
+    assert in_ranges(8, [[1, 3], [7, 9]]) and not in_ranges(4, [[1, 3], [7, 9]])
