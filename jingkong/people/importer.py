@@ -906,9 +906,15 @@ def _finish(result: ImportResult, *, actor, scope_prefix: str, refresh_counts: b
 
 
 def household_sizes_refresh() -> None:
-    """Set every household's member count from the persons table (one statement)."""
+    """Set every household's member count from the persons table: one aggregate, and only the rows whose count
+    changed are written (a correlated sub-query per household took seconds for a district)."""
     with connection.cursor() as c:
         c.execute(
-            "UPDATE people_household SET size = COALESCE((SELECT COUNT(*) FROM people_person p"
-            " WHERE p.household_id = people_household.id), 0)"
+            "UPDATE people_household SET size = agg.n FROM (SELECT household_id, COUNT(*) AS n FROM people_person"
+            " WHERE household_id IS NOT NULL GROUP BY household_id) AS agg"
+            " WHERE people_household.id = agg.household_id AND people_household.size <> agg.n"
+        )
+        c.execute(
+            "UPDATE people_household SET size = 0 WHERE size <> 0 AND NOT EXISTS"
+            " (SELECT 1 FROM people_person p WHERE p.household_id = people_household.id)"
         )
