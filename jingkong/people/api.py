@@ -14,6 +14,7 @@ from ninja.files import UploadedFile
 from jingkong.access import audit
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
+from jingkong.access.schemas import AuditOut
 from jingkong.core import jobs
 from jingkong.core.exceptions import ValidationFailed
 from jingkong.core.schemas import JobOut
@@ -115,6 +116,13 @@ def persons_lookup(request, payload: LookupIn):
 def persons_get(request, person_id: int):
     """One person (audited)."""
     return _detail(request, selectors.person_get(scope=request.scope, person_id=person_id))
+
+
+@router.get("/persons/{person_id}/audit", response=list[AuditOut])
+@require(Perm.AUDIT_VIEW)
+def persons_audit(request, person_id: int):
+    """Who read or changed this person, and when: direct records and the import runs that wrote them."""
+    return selectors.person_audit(scope=request.scope, person_id=person_id)
 
 
 @router.post("/persons", response={201: PersonOut})

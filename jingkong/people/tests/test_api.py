@@ -127,3 +127,18 @@ def test_upload_queues_an_import_job_limited_to_the_region(regions, officer_a, c
     assert response.status_code == 202 and response.json()["kind"] == "people.import_persons"
     assert jobs.work(once=True) == 1
     assert list(Person.objects.values_list("grid__code", flat=True)) == ["330206002001001"]
+
+
+def test_a_persons_audit_trail_shows_the_import_and_each_read(people, officer_a, commander, client_for):
+    person = _person(people, 1)
+    client_for(officer_a).get(f"/api/v1/people/persons/{person.pk}")
+    assert client_for(officer_a).get(f"/api/v1/people/persons/{person.pk}/audit").status_code == 403  # no AUDIT_VIEW
+    trail = client_for(commander).get(f"/api/v1/people/persons/{person.pk}/audit")
+    assert trail.status_code == 200
+    actions = [(r["action"], r["username"]) for r in trail.json()]
+    assert ("person.view", "officer_a") in actions
+    assert any(a == "person.import" for a, _ in actions)
+    other = _person(people, 2)  # street B: its reads are not in person 1's trail
+    client_for(commander).get(f"/api/v1/people/persons/{other.pk}")
+    again = client_for(commander).get(f"/api/v1/people/persons/{person.pk}/audit").json()
+    assert all(r["object_id"] in ("", str(person.pk)) for r in again)
