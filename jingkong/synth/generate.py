@@ -2,6 +2,11 @@
 
 Every stage draws from its own random stream derived from the seed (and, for check-ins, the day), so the same seed
 gives byte-identical CSV and Parquet files; only ``generated_at`` in manifest.json differs between runs.
+
+Scale (10 k to 20 M people): the whole-population state is numpy arrays of a few tens of bytes per person; strings
+exist only for one slice of ``chunk_size`` households or persons at a time while the CSV files are written; check-ins
+are generated per day in person chunks, held as four int32 columns, and written row group by row group while the next
+day is generated. 1 M people peak at about 0.85 GB, 10 M at about 3.3 GB.
 """
 
 from __future__ import annotations
