@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jingkong.core import clock
 from jingkong.synth import data, geography, mobility, venues, writer
 from jingkong.synth import population as pop
 
@@ -120,7 +121,7 @@ def generate_district(
         "population": population,
         "days": days,
         "start_date": start_date.isoformat(),
-        "generated_at": (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(),
+        "generated_at": (now or clock.now()).astimezone(dt.UTC).isoformat(),
         "synthetic": True,
         "attribution": ATTRIBUTION,
     }
