@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from jingkong.people.models import Household, Person
 
@@ -18,7 +20,13 @@ class PersonAdmin(admin.ModelAdmin):
 
 @admin.register(Household)
 class HouseholdAdmin(admin.ModelAdmin):
-    list_display = ("code", "building", "grid", "unit", "room", "size")
+    list_display = ("code", "building", "grid", "unit", "room", "members")
     search_fields = ("code", "building__code")
     raw_id_fields = ("building", "grid")
-    readonly_fields = ("size",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def members(self, obj):
+        return obj.member_count

@@ -153,7 +153,7 @@ def households_get(request, household_id: int):
                       items=[(p.pk, household.grid.code) for p in members], detail={"household": household.code})
     show = _show_phone(request)
     return {"id": household.pk, "code": household.code, "building": household.building.code,
-            "grid": household.grid.code, "unit": household.unit, "room": household.room, "size": household.size,
+            "grid": household.grid.code, "unit": household.unit, "room": household.room, "size": len(members),
             "members": [person_out(p, show_phone=show) for p in members]}
 
 

@@ -540,7 +540,7 @@ def prepare(data, *, today: dt.date, scope_prefix: str = "", now: dt.datetime | 
         units, rooms = col["unit"].take(rep_take).to_pylist(), col["room"].take(rep_take).to_pylist()
         for u, r, unit, room in zip(uniq[is_new].tolist(), reps.tolist(), units, rooms, strict=True):
             code = h_codes[u]
-            new_households[code] = (code, int(building_id[r]), int(grid_id[r]), unit, room, 0)
+            new_households[code] = (code, int(building_id[r]), int(grid_id[r]), unit, room)
     false = 0 if connection.vendor == "sqlite" else False
     stamp = bulk.db_datetime(now)
     columns: dict[str, object] = {
@@ -656,7 +656,7 @@ def _large_cache(kib: int = 512 * 1024):
 def bulk_upsert_households(rows: list[tuple]) -> None:
     """Create missing households ``(code, building_id, grid_id, unit, room, size)``; existing codes are kept."""
     with transaction.atomic():
-        bulk.bulk_upsert("people_household", ["code", "building_id", "grid_id", "unit", "room", "size"], rows,
+        bulk.bulk_upsert("people_household", ["code", "building_id", "grid_id", "unit", "room"], rows,
                          conflict_columns=["code"], update_columns=[])
 
 
@@ -740,8 +740,10 @@ def _fresh_load_sqlite(prepared: _Prepared, *, actor, now: dt.datetime, run: str
             cols = ", ".join(varying + list(consts))
             values = ", ".join(["%s"] * len(varying) + [_sql_literal(v) for v in consts.values()])
             c.executemany(f"INSERT INTO {PERSON_TABLE} ({cols}) VALUES ({values})", prepared.rows(columns=varying))
+            c.execute("PRAGMA threads = 2")  # CREATE INDEX may sort with a helper thread
             for _, sql in indexes:
                 c.execute(sql)
+            c.execute("PRAGMA threads = 0")
             c.execute(f"PRAGMA foreign_key_check({PERSON_TABLE})")
             bad = c.fetchmany(5)
             if bad:
@@ -893,7 +895,6 @@ def _finish(result: ImportResult, *, actor, scope_prefix: str, refresh_counts: b
     from jingkong.core.events import emit
 
     with transaction.atomic():
-        household_sizes_refresh()
         if refresh_counts:
             from jingkong.geo.services import region_counts_refresh
 
@@ -903,18 +904,3 @@ def _finish(result: ImportResult, *, actor, scope_prefix: str, refresh_counts: b
         audit.record(actor=actor, action="people.import", object_type="people.person", region_code=scope_prefix,
                      detail=counts | {"file": Path(path).name}, source="import")
         emit("people.imported", region_code=scope_prefix, actor=actor, payload=counts)
-
-
-def household_sizes_refresh() -> None:
-    """Set every household's member count from the persons table: one aggregate, and only the rows whose count
-    changed are written (a correlated sub-query per household took seconds for a district)."""
-    with connection.cursor() as c:
-        c.execute(
-            "UPDATE people_household SET size = agg.n FROM (SELECT household_id, COUNT(*) AS n FROM people_person"
-            " WHERE household_id IS NOT NULL GROUP BY household_id) AS agg"
-            " WHERE people_household.id = agg.household_id AND people_household.size <> agg.n"
-        )
-        c.execute(
-            "UPDATE people_household SET size = 0 WHERE size <> 0 AND NOT EXISTS"
-            " (SELECT 1 FROM people_person p WHERE p.household_id = people_household.id)"
-        )

@@ -13,7 +13,7 @@ from jingkong.core.exceptions import ValidationFailed
 from jingkong.geo import loaders
 from jingkong.people import importer
 
-HOUSEHOLD_COLUMNS = ["code", "building_id", "grid_id", "unit", "room", "size"]
+HOUSEHOLD_COLUMNS = ["code", "building_id", "grid_id", "unit", "room"]
 
 
 @transaction.atomic
@@ -35,10 +35,10 @@ def households_load(path: str | Path) -> loaders.LoadReport:
             report.errors.append({"line": line, "reason": reason})
             continue
         seen.add(code)
-        rows.append((code, building[0], building[1], r.get("unit", "")[:16], r.get("room", "")[:16], 0))
+        rows.append((code, building[0], building[1], r.get("unit", "")[:16], r.get("room", "")[:16]))
     for i in range(0, len(rows), 50_000):
         report.written += bulk.bulk_upsert("people_household", HOUSEHOLD_COLUMNS, rows[i: i + 50_000],
-                                           conflict_columns=["code"], update_columns=HOUSEHOLD_COLUMNS[1:5])
+                                           conflict_columns=["code"], update_columns=HOUSEHOLD_COLUMNS[1:])
     return report
 
 

@@ -58,11 +58,6 @@ def _workplace(code: str) -> Venue | None:
     return venue
 
 
-def _refresh_size(household_id: int | None) -> None:
-    if household_id:
-        Household.objects.filter(pk=household_id).update(size=Person.objects.filter(household_id=household_id).count())
-
-
 @transaction.atomic
 def person_create(*, actor, scope: Scope, id_number: str, name: str, sex: str, birth_date=None, phone: str = "",
                   building_code: str = "", household_code: str = "", unit: str = "", room: str = "",
@@ -96,7 +91,6 @@ def person_create(*, actor, scope: Scope, id_number: str, name: str, sex: str, b
     )
     person.full_clean(exclude=["household", "building", "grid", "workplace"])
     person.save()
-    _refresh_size(person.household_id)
     region = building.grid.code
     audit.record(actor=actor, action="person.create", object_type="people.person", object_id=person.pk,
                  region_code=region, request=request)
@@ -108,7 +102,6 @@ def person_create(*, actor, scope: Scope, id_number: str, name: str, sex: str, b
 def person_update(*, actor, scope: Scope, person: Person, request=None, **changes) -> Person:
     """Change a person's editable fields (the ID number, name-independent, never changes). Audits the changed fields."""
     changed: list[str] = []
-    old_household = person.household_id
     for field in EDITABLE:
         if changes.get(field) is not None and getattr(person, field) != changes[field]:
             setattr(person, field, changes[field])
@@ -132,8 +125,6 @@ def person_update(*, actor, scope: Scope, person: Person, request=None, **change
     person.updated_at = clock.now()
     person.full_clean(exclude=["household", "building", "grid", "workplace"])
     person.save()
-    for hid in {old_household, person.household_id}:
-        _refresh_size(hid)
     region = person.grid.code if person.grid_id else ""
     audit.record(actor=actor, action="person.update", object_type="people.person", object_id=person.pk,
                  region_code=region, request=request, detail={"fields": sorted(set(changed))})

@@ -311,7 +311,7 @@ def _household(ctx: OutOfScope):
 
     if "_household" not in ctx.values:
         ctx.values["_household"] = Household.objects.create(
-            code=ctx.mark(f"HH-OUT-OF-SCOPE-B{next(_serial)}"), building=_building(ctx), grid=ctx.grid, size=1
+            code=ctx.mark(f"HH-OUT-OF-SCOPE-B{next(_serial)}"), building=_building(ctx), grid=ctx.grid
         )
     return ctx.values["_household"]
 

@@ -49,7 +49,7 @@ def _snapshot():
         list(Region.objects.order_by("code").values_list("code", "population", "households", "buildings")),
         list(Building.objects.order_by("code").values_list("code", "grid__code", "household_count")),
         list(Venue.objects.order_by("code").values_list("code", "type", "building__code")),
-        list(Household.objects.order_by("code").values_list("code", "building__code", "size")),
+        list(Household.objects.order_by("code").values_list("code", "building__code")),
         list(Person.objects.order_by("id_hash").values_list("id_hash", "name", "grid__code", "household__code",
                                                             "workplace__code", "source")),
     )
