@@ -1,13 +1,16 @@
 """Bulk loaders for the base map's point data: ``buildings.csv`` and ``venues.csv`` (docs/district-format.md).
 
 Both upsert by code (loading the same file twice gives the same rows) with :func:`jingkong.core.bulk.bulk_upsert`.
-Rows naming an unknown grid (or an unknown venue type) are skipped and reported with their line number.
+Rows naming an unknown grid (or an unknown venue type), or with coordinates that are not a WGS-84 point, are skipped
+and reported with their line number. Points that lie outside every grid polygon, or in another grid than the row
+states, are loaded as stated and reported as warnings (the bulk locator checks every point).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,12 +28,51 @@ class LoadReport:
     rows: int = 0
     written: int = 0
     errors: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = asdict(self)
         out["errors"] = self.errors[:50]
         out["error_count"] = len(self.errors)
+        out["warnings"] = self.warnings[:50]
+        out["warning_count"] = len(self.warnings)
         return out
+
+
+def _coordinate(record: dict) -> tuple[float, float]:
+    """(lon, lat) of a record, or ValueError naming the field."""
+    values = []
+    for name, limit in (("lon", 180.0), ("lat", 90.0)):
+        raw = record.get(name, "")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{name}: {raw!r} is not a number") from None
+        if not math.isfinite(value) or abs(value) > limit:
+            raise ValueError(f"{name}: {raw!r} is outside the WGS-84 range ±{limit:g}")
+        values.append(value)
+    return values[0], values[1]
+
+
+def check_points(report: LoadReport, points: list[tuple[int, str, float, float, str]]) -> None:
+    """Warn about points (line, code, lon, lat, stated grid code) outside every grid or inside another grid."""
+    if not points:
+        return
+    import numpy as np
+
+    from jingkong.geo.locator import grid_locator_from_db
+
+    locator = grid_locator_from_db()
+    if not len(locator.codes):
+        return
+    found = locator.codes_for(np.array([p[2] for p in points]), np.array([p[3] for p in points]))
+    for (line, code, lon, lat, stated), actual in zip(points, found, strict=True):
+        if not actual:
+            report.warnings.append({"line": line, "code": code,
+                                    "reason": f"lon/lat: ({lon}, {lat}) lies outside every grid"})
+        elif actual != stated:
+            report.warnings.append({"line": line, "code": code,
+                                    "reason": f"lon/lat: the point lies in grid {actual}, not in the stated grid {stated}"})
 
 
 def _records(path: str | Path):
@@ -60,7 +102,7 @@ def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
     """Upsert buildings from ``buildings.csv`` (building_code,grid_code,address,lon,lat,units,floors,households)."""
     grids = _grids()
     report = LoadReport()
-    rows, seen = [], set()
+    rows, seen, points = [], set(), []
     for line, r in _records(path):
         report.rows += 1
         code = r.get("building_code", "")
@@ -72,7 +114,8 @@ def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
             grid = grids.get(r.get("grid_code", ""))
             if grid is None:
                 raise ValueError("grid_code: unknown grid code")
-            row = (code, grid, r.get("address", "")[:255], float(r["lon"]), float(r["lat"]),
+            lon, lat = _coordinate(r)
+            row = (code, grid, r.get("address", "")[:255], lon, lat,
                    _number(r.get("units", ""), int) or 1, _number(r.get("floors", ""), int) or 1,
                    _number(r.get("households", ""), int) or 0)
         except (ValueError, KeyError, TypeError) as exc:
@@ -80,6 +123,8 @@ def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
             continue
         seen.add(code)
         rows.append(row)
+        points.append((line, code, lon, lat, r["grid_code"]))
+    check_points(report, points)
     for i in range(0, len(rows), chunk_size):
         report.written += bulk.bulk_upsert("geo_building", BUILDING_COLUMNS, rows[i: i + chunk_size],
                                            conflict_columns=["code"], update_columns=BUILDING_COLUMNS[1:])
@@ -93,7 +138,7 @@ def venues_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
     buildings = bulk.code_map("geo_building")
     types = set(VenueType.values)
     report = LoadReport()
-    rows, seen = [], set()
+    rows, seen, points = [], set(), []
     for line, r in _records(path):
         report.rows += 1
         code = r.get("venue_code", "")
@@ -113,12 +158,15 @@ def venues_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
                 building = buildings.get(r["building_code"])
                 if building is None:
                     raise ValueError("building_code: unknown building code")
-            row = (code, r.get("name", "")[:255] or code, vtype, float(r["lon"]), float(r["lat"]), grid, building)
+            lon, lat = _coordinate(r)
+            row = (code, r.get("name", "")[:255] or code, vtype, lon, lat, grid, building)
         except (ValueError, KeyError, TypeError) as exc:
             report.errors.append({"line": line, "reason": str(exc)})
             continue
         seen.add(code)
         rows.append(row)
+        points.append((line, code, lon, lat, r["grid_code"]))
+    check_points(report, points)
     for i in range(0, len(rows), chunk_size):
         report.written += bulk.bulk_upsert("geo_venue", VENUE_COLUMNS, rows[i: i + chunk_size],
                                            conflict_columns=["code"], update_columns=VENUE_COLUMNS[1:])

@@ -73,7 +73,12 @@ def load_district(directory: str | Path, *, actor=None, echo: Callable[[str], No
         path = root / f"{name}.csv"
         if path.exists():
             report[name] = fn(path).as_dict()
-            say(f"    {report[name]['written']:,} {name} ({report[name]['error_count']} rejected)")
+            counts = report[name]
+            say(f"    {counts['written']:,} {name} ({counts['error_count']} rejected, "
+                f"{counts.get('warning_count', 0)} warnings)")
+            for kind in ("errors", "warnings"):
+                for item in counts.get(kind, [])[:10]:
+                    say(f"      {name}.csv line {item['line']}: {item['reason']}")
     step(4, "persons")
     if (root / "persons.csv").exists():
         manifest_data = report.get("manifest", {})
