@@ -73,7 +73,13 @@ def _read_source(source: str | Path | IO | dict) -> dict:
     else:
         raw = source.read()
     if isinstance(raw, bytes):
-        raw = raw.decode("utf-8-sig")
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                raw = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                raise ValidationFailed("regions file is neither UTF-8 nor GB18030 text", code="bad_geojson") from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:

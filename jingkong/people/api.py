@@ -16,10 +16,11 @@ from jingkong.access.guard import require
 from jingkong.access.roles import Perm
 from jingkong.access.schemas import AuditOut
 from jingkong.core import jobs
-from jingkong.core.exceptions import ValidationFailed
+from jingkong.core.exceptions import PermissionDenied, ValidationFailed
 from jingkong.core.schemas import JobOut
 from jingkong.people import selectors, services
 from jingkong.people.importer import parse_vulnerable
+from jingkong.people.models import Vulnerable
 from jingkong.people.schemas import (
     HouseholdOut,
     LookupIn,
@@ -43,7 +44,11 @@ def _vulnerable(value: str) -> int:
     if not value:
         return 0
     if value.isdigit():
-        return int(value)
+        flags = int(value)
+        if flags >= 1 << len(Vulnerable):
+            raise ValidationFailed(f"vulnerable: {value} is not a combination of the known groups",
+                                   extra={"field": "vulnerable"})
+        return flags
     try:
         return parse_vulnerable(value)
     except ValueError as exc:
@@ -167,7 +172,9 @@ def imports_create(request, file: UploadedFile = File(...), dry_run: bool = Fals
     with open(path, "wb") as fh:
         for chunk in file.chunks():
             fh.write(chunk)
-    scope = request.scope.prefix or ""
+    if request.scope.prefix is None:  # a user without a region may not import anything (never "everything")
+        raise PermissionDenied("your account has no region: ask an administrator to set one")
+    scope = request.scope.prefix
     job = jobs.enqueue("people.import_persons", {"path": str(path), "dry_run": dry_run, "scope_prefix": scope},
                        actor=request.jk_user, region_code=scope)
     return Status(202, job)

@@ -26,6 +26,7 @@ class CsvData:
     encoding: str
     unknown_columns: list[str] = field(default_factory=list)
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of records that were skipped
+    columns: list[str] = field(default_factory=list)  # canonical names of the columns the file's header has
 
 
 def decode_bytes(data: bytes) -> tuple[bytes, str]:
@@ -69,7 +70,9 @@ def read_csv(path_or_bytes: str | Path | bytes, *, aliases: dict[str, str], expe
     if not header:
         return CsvData(pa.table({c: pa.array([], pa.string()) for c in expected}), np.zeros(0, np.int64), encoding)
     if len(set(names)) != len(names):
-        raise ValueError(f"the header repeats a column: {header}")
+        from jingkong.core.exceptions import ValidationFailed
+
+        raise ValidationFailed(f"line 1: the header repeats a column: {header}", extra={"line": 1})
     problems: list[object] = []
 
     def on_invalid(row) -> str:
@@ -91,7 +94,7 @@ def read_csv(path_or_bytes: str | Path | bytes, *, aliases: dict[str, str], expe
     if problems:
         return _read_slow(data, names, encoding, unknown, expected)
     table = _complete(table, expected)
-    return CsvData(table, np.arange(2, table.num_rows + 2, dtype=np.int64), encoding, unknown)
+    return CsvData(table, np.arange(2, table.num_rows + 2, dtype=np.int64), encoding, unknown, columns=names)
 
 
 def _complete(table: pa.Table, expected: list[str]) -> pa.Table:
@@ -124,4 +127,5 @@ def _read_slow(data: bytes, names: list[str], encoding: str, unknown: list[str],
         for i, value in enumerate(record):
             columns[i].append(value)
     table = pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
-    return CsvData(_complete(table, expected), np.array(lines, dtype=np.int64), encoding, unknown, malformed)
+    return CsvData(_complete(table, expected), np.array(lines, dtype=np.int64), encoding, unknown, malformed,
+                   columns=names)

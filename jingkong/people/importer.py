@@ -236,6 +236,45 @@ def _households(codes: list[str]) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+REQUIRED_COLUMNS = ["id_number", "name", "sex", "birth_date"]
+
+
+def _check_header(csvdata) -> None:
+    """A file without the required columns fails as a whole, with one message (not an error on every row)."""
+    if not csvdata.columns and not csvdata.table.num_rows:
+        return  # an empty file: nothing to import
+    missing = [c for c in REQUIRED_COLUMNS if c not in csvdata.columns]
+    if "building_code" not in csvdata.columns and "household_code" not in csvdata.columns:
+        missing.append("building_code or household_code")
+    if missing:
+        from jingkong.core.exceptions import ValidationFailed
+
+        unknown = f"; columns not recognised: {', '.join(csvdata.unknown_columns)}" if csvdata.unknown_columns else ""
+        raise ValidationFailed(f"line 1: the header lacks required columns: {', '.join(missing)}{unknown}",
+                               extra={"line": 1, "missing": missing, "unknown": csvdata.unknown_columns})
+
+
+def _reject_persons_outside(err: _Errors, mat: np.ndarray, scope_prefix: str) -> None:
+    """Reject rows whose ID number belongs to a person already registered outside ``scope_prefix``."""
+    rows = np.flatnonzero(~err.bad)
+    if not len(rows):
+        return
+    hashes = idnumber.id_hash_many(mat[rows].view("S18").ravel().tolist())
+    outside: set[str] = set()
+    with connection.cursor() as c:
+        for i in range(0, len(hashes), 5000):
+            part = hashes[i: i + 5000]
+            c.execute(
+                "SELECT p.id_hash FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id"
+                f" WHERE p.id_hash IN ({', '.join(['%s'] * len(part))}) AND (g.code IS NULL OR g.code NOT LIKE %s)",
+                [*part, scope_prefix + "%"],
+            )
+            outside.update(h for (h,) in c.fetchall())
+    for r, h in zip(rows, hashes, strict=True):
+        if h in outside:
+            err.add(int(r), "id_number", "this person is registered outside your region (ask that region to move them)")
+
+
 def _venues() -> dict[str, int]:
     return bulk.code_map("geo_venue")
 
@@ -362,6 +401,7 @@ def prepare(data, *, today: dt.date, scope_prefix: str = "", now: dt.datetime | 
     for households still to be created — those rows carry the household *code* in the household_id slot)."""
     now = now or clock.now()
     csvdata = read_csv(data, aliases=HEADER_ALIASES, expected=COLUMNS)
+    _check_header(csvdata)
     t = csvdata.table
     n = t.num_rows
     result = ImportResult(rows=n + len(csvdata.malformed), encoding=csvdata.encoding)
@@ -507,6 +547,16 @@ def prepare(data, *, today: dt.date, scope_prefix: str = "", now: dt.datetime | 
     v_id_u = [venues.get(c) for c in v_codes]
     for r in np.flatnonzero(np.array([c != "" and venues.get(c) is None for c in v_codes], bool)[v_idx]) if n else []:
         err.add(int(r), "workplace_venue_code", "unknown venue code", v_codes[v_idx[r]])
+
+    # A scoped upload may name only households of its own region, and may not touch
+    # persons registered outside its region (their ID numbers are rejected, not updated).
+    if n:
+        for r in np.flatnonzero(row_h_exists & ~err.bad):
+            hid, bid, gid = existing[h_codes[h_idx[r]]]
+            if gid not in grid_codes:
+                err.add(int(r), "household_code", "household belongs to a region outside your scope", h_codes[h_idx[r]])
+    if scope_prefix and n:
+        _reject_persons_outside(err, mat, scope_prefix)
 
     # Assemble the good rows.
     good = ~err.bad

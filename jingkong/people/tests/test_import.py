@@ -259,3 +259,38 @@ def test_id_ranges():
     assert id_ranges(np.array([7, 1, 2, 3, 9, 10])) == [[1, 3], [7, 7], [9, 10]]
     assert id_ranges(np.array([], np.int64)) == []
     assert in_ranges(8, [[1, 3], [7, 9]]) and not in_ranges(4, [[1, 3], [7, 9]])
+
+
+def test_a_scoped_import_cannot_touch_persons_or_households_of_another_region(regions, tmp_path):
+    """A street officer's upload (scope = street A) must not update a street-B resident or join a street-B household."""
+    make_buildings(regions)
+    resident_b = person_row(2, household_code="HB")  # building B-b1-1: street B
+    import_persons(write_persons(tmp_path / "b.csv", [resident_b]))
+    before = Person.objects.get()
+    street_a = regions["street_a"].code
+    rows = [
+        person_row(2, name="冒名", building_code="B-a1-1", household_code="HA"),  # same ID number, street A building
+        person_row(3, building_code="B-a1-1", household_code="HB"),  # street B's household
+        person_row(5, building_code="B-a1-1", household_code="HA5"),  # fine
+    ]
+    result = import_persons(write_persons(tmp_path / "a.csv", rows), scope_prefix=street_a)
+    assert (result.created, result.updated, result.rejected) == (1, 0, 2)
+    reasons = {(e.line, e.field): e.reason for e in result.errors}
+    assert "outside your region" in reasons[(2, "id_number")]
+    assert "outside your scope" in reasons[(3, "household_code")]
+    after = Person.objects.get(pk=before.pk)
+    assert (after.name, after.grid_id, after.household.code) == (before.name, before.grid_id, "HB")
+    assert Household.objects.get(code="HB").members.count() == 1
+
+
+def test_a_file_without_the_required_columns_fails_once_with_the_reason(regions, tmp_path):
+    from jingkong.core.exceptions import ValidationFailed
+
+    path = tmp_path / "wrong.csv"
+    path.write_text("身份证,名字,building_code\n330206199001011234,张三,B-a1-1\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as caught:
+        import_persons(path)
+    message = caught.value.message
+    assert message.startswith("line 1:") and "id_number" in message and "birth_date" in message
+    assert "身份证" in message  # the columns it did not recognise are named
+    assert Person.objects.count() == 0
