@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from jingkong.access import audit as services_audit
 from jingkong.access import services
 from jingkong.access.models import ApiToken, AuditLog, User
 from jingkong.access.roles import Perm
 from jingkong.core.admin_mixins import ReadOnlyAdmin
 
 
+class _ScopeRequired:
+    """Every role but the administrator acts inside a region: the form refuses a user without one."""
+
+    def clean(self):
+        from jingkong.access.roles import Role
+
+        data = super().clean()
+        if data.get("role") and data.get("role") != Role.ADMINISTRATOR and not data.get("region"):
+            self.add_error("region", _("Only administrators may have no region (platform-wide scope)."))
+        return data
+
+
+class UserChangeForm(_ScopeRequired, auth_forms.UserChangeForm):
+    pass
+
+
+class UserCreationForm(_ScopeRequired, auth_forms.AdminUserCreationForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
     list_display = ("username", "display_name", "role", "region", "is_active", "last_login")
     list_filter = ("role", "is_active", "is_staff")
     search_fields = ("username", "display_name", "region__code", "region__name")
@@ -30,6 +54,23 @@ class UserAdmin(DjangoUserAdmin):
                                                  "display_name")}),
     )
     readonly_fields = ("last_login", "date_joined")
+
+    def save_model(self, request, obj, form, change):
+        """Role and scope changes are security-relevant: validate the scope, audit and emit like a service would."""
+        from django.db import transaction
+
+        from jingkong.core.events import emit
+
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            fields = sorted(form.changed_data) if change else ["created"]
+            region = obj.region.code if obj.region_id else ""
+            services_audit.record(actor=request.user, action="user.change" if change else "user.create",
+                                  object_type="access.user", object_id=obj.pk, region_code=region, request=request,
+                                  detail={"username": obj.username, "fields": [f for f in fields if "password" not in f]
+                                          + (["password"] if any("password" in f for f in fields) else [])})
+            emit("access.user_changed" if change else "access.user_created", subject=obj, region_code=region,
+                 actor=request.user, payload={"role": obj.role})
 
 
 @admin.register(ApiToken)
