@@ -24,12 +24,29 @@ DATA_DIR = Path(os.environ.get("JINGKONG_DATA_DIR") or "var").resolve()
 
 DEBUG = env_bool("JINGKONG_DEBUG", False)
 DEMO = env_bool("JINGKONG_DEMO", False)
-TESTING = "pytest" in sys.modules or env_bool("JINGKONG_TESTING", False)
+TESTING = "pytest" in sys.modules
+
+
+def _local_secret(path: Path) -> str:
+    """Debug/demo without a configured secret: a random key kept in the data directory (never a shared constant,
+    so ID hashes and sessions of one demo cannot be reproduced from the source code)."""
+    import secrets
+
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
 
 _secret = os.environ.get("JINGKONG_SECRET_KEY", "")
 if not _secret:
-    if DEBUG or DEMO or TESTING:
-        _secret = "insecure-jingkong-demo-key-not-for-production"
+    if TESTING:
+        _secret = "jingkong-test-key-" + "x" * 32
+    elif DEBUG or DEMO:
+        _secret = _local_secret(DATA_DIR / "secret-key")
     else:
         raise ConfigError(
             "JINGKONG_SECRET_KEY is required outside debug/demo mode "
