@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from jingkong.access.guard import Scope
 from jingkong.core.exceptions import NotFound
@@ -16,8 +16,6 @@ def job_list(*, scope: Scope, user) -> QuerySet[Job]:
 
 
 def _own(user):
-    from django.db.models import Q
-
     return Q(created_by=user)
 
 
@@ -29,7 +27,12 @@ def job_get(*, scope: Scope, user, job_id: int) -> Job:
 
 
 def event_list(*, scope: Scope, after_id: int = 0, types: list[str] | None = None, limit: int = 200) -> list[DomainEvent]:
-    qs = scope.filter(DomainEvent.objects.filter(id__gt=after_id), "region_code")
+    """Events inside the scope, plus platform-wide ones (no region: a district-wide load, a new policy profile)."""
+    qs = DomainEvent.objects.filter(id__gt=after_id)
+    if scope.prefix is None:
+        return []
+    if not scope.is_everything:
+        qs = qs.filter(scope.q("region_code") | Q(region_code=""))
     if types:
         qs = qs.filter(type__in=types)
     return list(qs.order_by("id")[: max(1, min(limit, 1000))])

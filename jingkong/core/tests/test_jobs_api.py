@@ -76,3 +76,19 @@ def test_district_jobs_are_queued_for_platform_wide_users_only(admin_user, comma
     from jingkong.people.models import Person
 
     assert Person.objects.count() == 2000
+
+
+@pytest.mark.django_db
+def test_event_stream_shows_own_region_and_platform_wide_events(commander, officer_a, officer_b, client_for):
+    from django.db import transaction
+
+    from jingkong.core.events import emit
+
+    with transaction.atomic():
+        emit("x.street_a", region_code="330206002001001")
+        emit("x.street_b", region_code="330206004001001")
+        emit("x.platform", region_code="")
+    seen = lambda user: {e["type"] for e in client_for(user).get("/api/v1/core/events?type=x.street_a,x.street_b,x.platform").json()}  # noqa: E731
+    assert seen(officer_a) == {"x.street_a", "x.platform"}
+    assert seen(officer_b) == {"x.street_b", "x.platform"}
+    assert seen(commander) == {"x.street_a", "x.street_b", "x.platform"}
