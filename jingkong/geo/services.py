@@ -142,18 +142,42 @@ def regions_import_geojson(source, *, actor, replace: bool = False) -> RegionImp
     for level in rules.LEVELS:
         to_create, to_update = [], []
         for row in (r for r in ordered if r["level"] == level):
+            code = row["code"]
+            current = existing.get(code)
             prepared = rules.prepare_geometry(row["geometry"], level) if row["geometry"] else None
+            usable = prepared is not None
+            if row["geometry"] and prepared is None:
+                report.problems.append(rules.Problem(
+                    "malformed_geometry", code, f"{code}: the geometry is not a readable GeoJSON polygon"
+                    + ("; the stored polygon is kept" if current is not None and current.geometry else "")).as_dict())
+            elif prepared is not None and not (-180 <= prepared.min_lon <= prepared.max_lon <= 180
+                                               and -90 <= prepared.min_lat <= prepared.max_lat <= 90):
+                usable = False
+                report.problems.append(rules.Problem(
+                    "coordinates_out_of_range", code, f"{code}: coordinates outside WGS-84 longitude/latitude"
+                    + ("; the stored polygon is kept" if current is not None and current.geometry else "")).as_dict())
             values = {
                 "name": row["name"],
                 "level": level,
                 "parent_id": code_to_id.get(row["parent_code"]) if row["parent_code"] else None,
-                "geometry": row["geometry"] if prepared else None,
-                "geometry_simplified": prepared.simplified if prepared else None,
+                "geometry": row["geometry"] if usable else None,
+                "geometry_simplified": prepared.simplified if usable else None,
                 "synthetic": row["synthetic"],
             }
             for name in ("min_lon", "min_lat", "max_lon", "max_lat", "center_lon", "center_lat", "area_km2"):
-                values[name] = getattr(prepared, name) if prepared else None
-            current = existing.get(row["code"])
+                values[name] = getattr(prepared, name) if usable else None
+            if row["parent_code"] and values["parent_id"] is None:
+                report.problems.append(rules.Problem(
+                    "unknown_parent", code, f"{code}: parent_code {row['parent_code']} is not a known region"
+                    + ("; the stored parent is kept" if current is not None and current.parent_id else "")).as_dict())
+            if current is not None:
+                # An unusable value in the file never wipes what is stored (a bad re-import must not lose data).
+                if not usable and current.geometry:
+                    for name in ("geometry", "geometry_simplified", "min_lon", "min_lat", "max_lon", "max_lat",
+                                 "center_lon", "center_lat", "area_km2"):
+                        values[name] = getattr(current, name)
+                if values["parent_id"] is None and row["parent_code"] and current.parent_id:
+                    values["parent_id"] = current.parent_id
             if current is None:
                 to_create.append(Region(code=row["code"], **values))
             elif any(getattr(current, k) != v for k, v in values.items()):

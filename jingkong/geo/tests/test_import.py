@@ -101,3 +101,27 @@ def test_not_a_feature_collection_is_rejected():
         services.regions_import_geojson({"type": "Feature"}, actor=None)
     with pytest.raises(ValidationFailed):
         services.regions_import_geojson(io.StringIO("{not json"), actor=None)
+
+
+def test_a_bad_reimport_reports_and_never_wipes_stored_geometry_or_parent():
+    services.regions_import_geojson(district_collection(), actor=None)
+    before = Region.objects.get(code="330206002001001")
+    bad = {"type": "FeatureCollection", "features": [
+        feature("330206002001001", "第一网格", "grid", "330206002999", {"type": "Polygon", "coordinates": [[1, 2]]}),
+        feature("330206002001002", "第二网格", "grid", "330206002001", square(500.0, 29.9, 0.01)),
+    ]}
+    report = services.regions_import_geojson(bad, actor=None)
+    kinds = {(p["code"], p["kind"]) for p in report.problems}
+    assert ("330206002001001", "malformed_geometry") in kinds
+    assert ("330206002001001", "unknown_parent") in kinds
+    assert ("330206002001002", "coordinates_out_of_range") in kinds
+    after = Region.objects.get(code="330206002001001")
+    assert after.geometry == before.geometry and after.parent_id == before.parent_id
+    assert Region.objects.get(code="330206002001002").min_lon == pytest.approx(121.81)
+
+
+def test_a_gb18030_regions_file_is_read(tmp_path):
+    path = tmp_path / "regions.geojson"
+    path.write_bytes(json.dumps(district_collection(), ensure_ascii=False).encode("gb18030"))
+    assert services.regions_import_geojson(str(path), actor=None).created == 9
+    assert Region.objects.get(code="330206").name == "北仑区"
