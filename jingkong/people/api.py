@@ -165,16 +165,20 @@ def households_get(request, household_id: int):
 @router.post("/imports", response={202: JobOut})
 @require(Perm.PERSON_EDIT)
 def imports_create(request, file: UploadedFile = File(...), dry_run: bool = False):  # noqa: B008
-    """Upload a persons CSV; it is imported by a background job (rows limited to the caller's region)."""
+    """Upload a persons CSV; it is imported by a background job (rows limited to the caller's region).
+
+    The upload is deleted once imported (it holds ID numbers in clear); rejected rows go to an error file with
+    masked ID numbers, named in the job's result."""
+    if request.scope.prefix is None:  # a user without a region may not import anything (never "everything")
+        raise PermissionDenied("your account has no region: ask an administrator to set one")
     folder = settings.DATA_DIR / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"persons-{uuid.uuid4().hex}.csv"
     with open(path, "wb") as fh:
         for chunk in file.chunks():
             fh.write(chunk)
-    if request.scope.prefix is None:  # a user without a region may not import anything (never "everything")
-        raise PermissionDenied("your account has no region: ask an administrator to set one")
     scope = request.scope.prefix
-    job = jobs.enqueue("people.import_persons", {"path": str(path), "dry_run": dry_run, "scope_prefix": scope},
+    job = jobs.enqueue("people.import_persons", {"path": str(path), "dry_run": dry_run, "scope_prefix": scope,
+                                                "delete_after": True},
                        actor=request.jk_user, region_code=scope)
     return Status(202, job)

@@ -7,11 +7,18 @@ from jingkong.core import jobs
 
 @jobs.register("people.import_persons")
 def import_persons_job(ctx, path: str, error_file: str | None = None, dry_run: bool = False,
-                       scope_prefix: str = "") -> dict:
+                       scope_prefix: str = "", delete_after: bool = False) -> dict:
+    """``delete_after``: the file is an upload holding ID numbers in clear — remove it once imported (or failed)."""
+    from pathlib import Path
+
     from jingkong.people.importer import import_persons
 
-    result = import_persons(path, actor=ctx.actor, error_file=error_file, dry_run=dry_run, scope_prefix=scope_prefix,
-                            progress=ctx.progress)
+    try:
+        result = import_persons(path, actor=ctx.actor, error_file=error_file, dry_run=dry_run,
+                                scope_prefix=scope_prefix, progress=ctx.progress)
+    finally:
+        if delete_after:
+            Path(path).unlink(missing_ok=True)
     return result.summary()
 
 

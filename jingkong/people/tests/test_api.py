@@ -127,6 +127,8 @@ def test_upload_queues_an_import_job_limited_to_the_region(regions, officer_a, c
     assert response.status_code == 202 and response.json()["kind"] == "people.import_persons"
     assert jobs.work(once=True) == 1
     assert list(Person.objects.values_list("grid__code", flat=True)) == ["330206002001001"]
+    uploads = tmp_path / "uploads"
+    assert [p.name for p in uploads.iterdir() if not p.name.endswith(".errors.csv")] == []  # clear IDs gone
 
 
 def test_a_persons_audit_trail_shows_the_import_and_each_read(people, officer_a, commander, client_for):
