@@ -175,7 +175,9 @@ def test_command_line(buildings, tmp_path, capsys):
     from django.core.management import call_command
 
     path = write_persons(tmp_path / "p.csv", [person_row(1), person_row(2, sex="?")])
-    call_command("import_persons", str(path), "--error-file", str(tmp_path / "err.csv"))
+    with pytest.raises(SystemExit) as exited:  # rows were rejected: status 3, good rows still committed
+        call_command("import_persons", str(path), "--error-file", str(tmp_path / "err.csv"))
+    assert exited.value.code == 3 and Person.objects.count() == 1
     out = capsys.readouterr().out
     assert "1 created" in out and "line 3: sex" in out
     assert read_errors(tmp_path / "err.csv")[0]["line"] == "3"

@@ -6,7 +6,10 @@ from jingkong.core import jobs
 
 
 class Command(BaseCommand):
-    help = "Import a persons CSV (UTF-8 or GBK); bad rows go to an error CSV, good rows are committed."
+    help = (
+        "Import a persons CSV (UTF-8 or GBK); bad rows go to an error CSV, good rows are committed "
+        "(exit status 3 when rows were rejected)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -29,3 +32,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  … {r['errors'] - len(r['errors_sample']):,} more")
         if r["error_file"]:
             self.stdout.write(f"rejected rows: {r['error_file']}")
+        if r["rejected"]:
+            # Good rows are committed; a non-zero exit lets scripts notice the rejected ones.
+            raise SystemExit(3)
