@@ -97,27 +97,25 @@ def _grids() -> dict[str, int]:
     return bulk.code_map("geo_region", where="WHERE level = %s", params=["grid"])
 
 
-@transaction.atomic
-def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
-    """Upsert buildings from ``buildings.csv`` (building_code,grid_code,address,lon,lat,units,floors,households)."""
+def _load_points(path, *, table: str, columns: list[str], code_field: str, make_row, chunk_size: int) -> LoadReport:
+    """The shared loop of the point loaders: code present and unique in the file, grid known, coordinates valid;
+    ``make_row(record, code, grid_id, lon, lat)`` builds the table row (raising ValueError naming the field)."""
     grids = _grids()
     report = LoadReport()
     rows, seen, points = [], set(), []
     for line, r in _records(path):
         report.rows += 1
-        code = r.get("building_code", "")
+        code = r.get(code_field, "")
         try:
             if not code:
-                raise ValueError("building_code: required field is empty")
+                raise ValueError(f"{code_field}: required field is empty")
             if code in seen:
-                raise ValueError("building_code: duplicate code in the file")
+                raise ValueError(f"{code_field}: duplicate code in the file")
             grid = grids.get(r.get("grid_code", ""))
             if grid is None:
                 raise ValueError("grid_code: unknown grid code")
             lon, lat = _coordinate(r)
-            row = (code, grid, r.get("address", "")[:255], lon, lat,
-                   _number(r.get("units", ""), int) or 1, _number(r.get("floors", ""), int) or 1,
-                   _number(r.get("households", ""), int) or 0)
+            row = make_row(r, code, grid, lon, lat)
         except (ValueError, KeyError, TypeError) as exc:
             report.errors.append({"line": line, "reason": str(exc)})
             continue
@@ -126,48 +124,39 @@ def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
         points.append((line, code, lon, lat, r["grid_code"]))
     check_points(report, points)
     for i in range(0, len(rows), chunk_size):
-        report.written += bulk.bulk_upsert("geo_building", BUILDING_COLUMNS, rows[i: i + chunk_size],
-                                           conflict_columns=["code"], update_columns=BUILDING_COLUMNS[1:])
+        report.written += bulk.bulk_upsert(table, columns, rows[i: i + chunk_size],
+                                           conflict_columns=["code"], update_columns=columns[1:])
     return report
+
+
+@transaction.atomic
+def buildings_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
+    """Upsert buildings from ``buildings.csv`` (building_code,grid_code,address,lon,lat,units,floors,households)."""
+
+    def make_row(r, code, grid, lon, lat):
+        return (code, grid, r.get("address", "")[:255], lon, lat, _number(r.get("units", ""), int) or 1,
+                _number(r.get("floors", ""), int) or 1, _number(r.get("households", ""), int) or 0)
+
+    return _load_points(path, table="geo_building", columns=BUILDING_COLUMNS, code_field="building_code",
+                        make_row=make_row, chunk_size=chunk_size)
 
 
 @transaction.atomic
 def venues_load(path: str | Path, *, chunk_size: int = 20_000) -> LoadReport:
     """Upsert venues from ``venues.csv`` (venue_code,name,type,lon,lat,grid_code,building_code)."""
-    grids = _grids()
     buildings = bulk.code_map("geo_building")
     types = set(VenueType.values)
-    report = LoadReport()
-    rows, seen, points = [], set(), []
-    for line, r in _records(path):
-        report.rows += 1
-        code = r.get("venue_code", "")
-        try:
-            if not code:
-                raise ValueError("venue_code: required field is empty")
-            if code in seen:
-                raise ValueError("venue_code: duplicate code in the file")
-            grid = grids.get(r.get("grid_code", ""))
-            if grid is None:
-                raise ValueError("grid_code: unknown grid code")
-            vtype = r.get("type", "") or VenueType.OTHER
-            if vtype not in types:
-                raise ValueError(f"type: unknown venue type {vtype!r}")
-            building = None
-            if r.get("building_code"):
-                building = buildings.get(r["building_code"])
-                if building is None:
-                    raise ValueError("building_code: unknown building code")
-            lon, lat = _coordinate(r)
-            row = (code, r.get("name", "")[:255] or code, vtype, lon, lat, grid, building)
-        except (ValueError, KeyError, TypeError) as exc:
-            report.errors.append({"line": line, "reason": str(exc)})
-            continue
-        seen.add(code)
-        rows.append(row)
-        points.append((line, code, lon, lat, r["grid_code"]))
-    check_points(report, points)
-    for i in range(0, len(rows), chunk_size):
-        report.written += bulk.bulk_upsert("geo_venue", VENUE_COLUMNS, rows[i: i + chunk_size],
-                                           conflict_columns=["code"], update_columns=VENUE_COLUMNS[1:])
-    return report
+
+    def make_row(r, code, grid, lon, lat):
+        vtype = r.get("type", "") or VenueType.OTHER
+        if vtype not in types:
+            raise ValueError(f"type: unknown venue type {vtype!r}")
+        building = None
+        if r.get("building_code"):
+            building = buildings.get(r["building_code"])
+            if building is None:
+                raise ValueError("building_code: unknown building code")
+        return (code, r.get("name", "")[:255] or code, vtype, lon, lat, grid, building)
+
+    return _load_points(path, table="geo_venue", columns=VENUE_COLUMNS, code_field="venue_code",
+                        make_row=make_row, chunk_size=chunk_size)
