@@ -90,6 +90,7 @@ class ImportResult:
     valid: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # valid rows identical to the stored person: not rewritten
     rejected: int = 0
     households_created: int = 0
     encoding: str = ""
@@ -854,15 +855,17 @@ def _write_chunks(prepared: _Prepared, size, result, *, actor, now, progress, fa
         if fail_after_chunks is not None and chunk_no >= fail_after_chunks:
             raise RuntimeError(f"simulated interruption after {chunk_no} chunks")
         count = min(i + size, total) - i
-        created_n = _write_chunk(prepared, i, i + size, actor=actor, now=now, run=result.run)
+        created_n, written_n = _write_chunk(prepared, i, i + size, actor=actor, now=now, run=result.run)
         result.created += created_n
-        result.updated += count - created_n
+        result.updated += written_n - created_n
+        result.unchanged += count - written_n
         if progress:
             progress(min(i + size, total), total, "persons written")
 
 
-def _write_chunk(prepared: _Prepared, start: int, stop: int, *, actor, now: dt.datetime, run: str) -> int:
-    """Upsert rows ``start:stop`` and audit them (one record per grid), in one transaction. Returns how many were new."""
+def _write_chunk(prepared: _Prepared, start: int, stop: int, *, actor, now: dt.datetime, run: str) -> tuple[int, int]:
+    """Upsert rows ``start:stop`` and audit the written ones (one record per grid), in one transaction.
+    Returns (new, written): rows identical to the stored person are neither rewritten nor audited."""
     keys = prepared.columns["id_hash"][start:stop]
     with transaction.atomic(), connection.cursor() as c:
         bulk.temp_keys(KEYS_TABLE, ["id_hash"], ((k,) for k in keys))
@@ -875,9 +878,11 @@ def _write_chunk(prepared: _Prepared, start: int, stop: int, *, actor, now: dt.d
             action = ", ".join(f"{col} = excluded.{col}" for col in PERSON_UPDATE)
             c.executemany(
                 f"INSERT INTO {PERSON_TABLE} ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})"
-                f" ON CONFLICT (id_hash) DO UPDATE SET {action}", prepared.rows(start, stop))
+                f" ON CONFLICT (id_hash) DO UPDATE SET {action} WHERE {_changed('excluded', 'IS NOT')}",
+                prepared.rows(start, stop))
+        # Written by this run (new, or changed): their updated_at is this run's stamp; unchanged rows keep theirs.
         c.execute(f"SELECT p.grid_id, p.id FROM {PERSON_TABLE} p JOIN {KEYS_TABLE} k ON k.id_hash = p.id_hash"
-                  " ORDER BY p.grid_id, p.id")
+                  " WHERE p.updated_at = %s ORDER BY p.grid_id, p.id", [bulk.db_datetime(now)])
         written = c.fetchall()
         c.execute(f"DROP TABLE IF EXISTS {KEYS_TABLE}")
         grid_ids, spans = [], []
@@ -885,7 +890,14 @@ def _write_chunk(prepared: _Prepared, start: int, stop: int, *, actor, now: dt.d
             grid_ids.append(gid)
             spans.append(id_ranges(np.array([r[1] for r in members], np.int64)))
         _audit_written(actor=actor, now=now, run=run, grid_ids=grid_ids, spans=spans)
-    return created
+    return created, len(written)
+
+
+def _changed(new: str, differs: str) -> str:
+    """SQL: some stored column differs from the incoming row (null-safe) — unchanged rows are not rewritten, so a
+    re-run of the same file writes nothing and keeps ``updated_at``."""
+    return "(" + " OR ".join(f"{PERSON_TABLE}.{col} {differs} {new}.{col}" for col in PERSON_UPDATE
+                             if col != "updated_at") + ")"
 
 
 def _upsert_postgresql(c, prepared: _Prepared, start: int, stop: int) -> None:
@@ -897,7 +909,7 @@ def _upsert_postgresql(c, prepared: _Prepared, start: int, stop: int) -> None:
         copy.write(prepared.copy_text(start, stop))
     action = ", ".join(f"{col} = EXCLUDED.{col}" for col in PERSON_UPDATE)
     c.execute(f"INSERT INTO {PERSON_TABLE} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (id_hash)"
-              f" DO UPDATE SET {action}")
+              f" DO UPDATE SET {action} WHERE {_changed('EXCLUDED', 'IS DISTINCT FROM')}")
     c.execute(f"DROP TABLE {stage}")
 
 

@@ -93,7 +93,7 @@ def test_reimport_updates_instead_of_duplicating(buildings, tmp_path):
     assert (first.created, first.updated, first.households_created) == (6, 0, 3)
     rows[0]["name"], rows[0]["building_code"] = "改名", "B-b2-1"
     second = import_persons(write_persons(tmp_path / "b.csv", rows))
-    assert (second.created, second.updated, second.households_created) == (0, 6, 0)
+    assert (second.created, second.updated, second.unchanged, second.households_created) == (0, 1, 5, 0)
     assert Person.objects.count() == 6 and Household.objects.count() == 3
     moved = Person.objects.get(id_hash=idnumber.id_hash(rows[0]["id_number"]))
     assert moved.name == "改名" and moved.building.code == "B-b2-1"
@@ -106,7 +106,7 @@ def test_an_interrupted_import_can_be_run_again(buildings, tmp_path):
         import_persons(path, chunk_size=4, fail_after_chunks=2)
     assert Person.objects.count() == 8  # two whole chunks committed
     result = import_persons(path, chunk_size=4)
-    assert (result.created, result.updated) == (2, 8)
+    assert (result.created, result.updated, result.unchanged) == (2, 0, 8)
     assert Person.objects.count() == 10
 
 
@@ -146,8 +146,15 @@ def test_a_reimport_is_audited_again_and_person_audit_finds_both(buildings, comm
 
     path = write_persons(tmp_path / "p.csv", [person_row(i) for i in range(1, 5)])
     first = import_persons(path, actor=commander)
-    second = import_persons(path, actor=commander)
+    changed = write_persons(tmp_path / "q.csv", [person_row(i, name=f"新名{i}") for i in range(1, 5)])
+    second = import_persons(changed, actor=commander)
     assert (second.created, second.updated) == (0, 4)
+    imports = AuditLog.objects.filter(action="person.import").count()
+    stamps = dict(Person.objects.values_list("pk", "updated_at"))
+    third = import_persons(changed, actor=commander)  # the same file again: nothing written, nothing claimed
+    assert (third.created, third.updated, third.unchanged) == (0, 0, 4)
+    assert AuditLog.objects.filter(action="person.import").count() == imports
+    assert dict(Person.objects.values_list("pk", "updated_at")) == stamps
     person = Person.objects.order_by("pk").last()
     from jingkong.access import audit
 
@@ -212,7 +219,7 @@ def test_a_fresh_load_rebuilds_every_index_and_unique_still_holds(buildings, tmp
     # A second load of the same file upserts (the table is no longer empty).
     rows[0]["name"] = "改名"
     again = import_persons(write_persons(tmp_path / "b.csv", rows))
-    assert (again.created, again.updated, Person.objects.count()) == (0, 9, 9)
+    assert (again.created, again.updated, again.unchanged, Person.objects.count()) == (0, 1, 8, 9)
     assert Person.objects.get(id_hash=idnumber.id_hash(rows[0]["id_number"])).name == "改名"
 
 

@@ -23,7 +23,8 @@ class Command(BaseCommand):
             raise CommandError(job.message)
         r = job.result
         self.stdout.write(
-            f"{r['rows']:,} rows: {r['created']:,} created, {r['updated']:,} updated, {r['rejected']:,} rejected"
+            f"{r['rows']:,} rows: {r['created']:,} created, {r['updated']:,} updated, {r.get('unchanged', 0):,} unchanged, "
+            f"{r['rejected']:,} rejected"
             f"{' (dry run: nothing written)' if r['dry_run'] else ''} in {r['seconds']:.1f} s [{r['encoding']}]"
         )
         for e in r["errors_sample"]:
