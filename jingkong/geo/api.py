@@ -68,10 +68,20 @@ def regions_roots(request, full: bool = False):
 def regions_import(request, collection: dict = _GEOJSON_BODY, replace: bool = False):
     """Upsert regions from a GeoJSON FeatureCollection; only codes inside the user's subtree may be written."""
     features = collection.get("features") if isinstance(collection, dict) else None
+    scope = request.scope
     for f in features or []:
-        code = str(((f or {}).get("properties") or {}).get("code") or "")
-        if code and not request.scope.contains(code):
+        props = (f or {}).get("properties") or {}
+        code = str(props.get("code") or "")
+        parent = str(props.get("parent_code") or "")
+        if code and not scope.contains(code):
             raise PermissionDenied(f"region {code} is outside your region", extra={"code": code})
+        # The parent must be inside the scope too, or the scope's own ancestor (a new top region of the scope).
+        if code and not parent and not scope.is_everything:
+            raise PermissionDenied(f"region {code} needs a parent_code: only platform-wide users import top regions",
+                                   extra={"code": code})
+        if parent and not (scope.contains(parent) or (scope.prefix and scope.prefix.startswith(parent))):
+            raise PermissionDenied(f"region {code} cannot be placed under {parent}, outside your region",
+                                   extra={"code": code, "parent_code": parent})
     if replace and not request.scope.is_everything:
         raise PermissionDenied("only platform-wide users may replace the whole region tree")
     return services.regions_import_geojson(collection, actor=request.jk_user, replace=replace).as_dict()
