@@ -141,3 +141,42 @@ def code_map(table: str, *, key: str = "code", value: str = "id", where: str = "
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {_q(using, key)}, {_q(using, value)} FROM {_q(using, table)} {where}", list(params))
         return dict(cursor.fetchall())
+
+
+def load_into_empty(table: str, columns: Sequence[str], rows: Sequence[Row], *, using: str = "default") -> bool:
+    """First load of a table: when it is empty, drop its droppable secondary indexes, insert every row in one
+    statement (``executemany``/``COPY``) and rebuild the indexes — one sort per index instead of a random insert per
+    row. Runs in one transaction (an interruption leaves the table empty). Returns False, doing nothing, when the
+    table already has rows: the caller then upserts. Unique constraints stay in place (they must hold throughout).
+    """
+    conn = connections[using]
+    with transaction.atomic(using=using), conn.cursor() as c:
+        quoted = _q(using, table)
+        if conn.vendor == "postgresql":
+            c.execute(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
+        c.execute(f"SELECT 1 FROM {quoted} LIMIT 1")
+        if c.fetchone() is not None:
+            return False
+        if conn.vendor == "postgresql":
+            c.execute(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+                " WHERE x.indrelid = %s::regclass AND NOT x.indisunique", [table])
+        else:
+            c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL"
+                      " AND sql NOT LIKE 'CREATE UNIQUE%%'", [table])
+        indexes = c.fetchall()
+        for name, _ in indexes:
+            c.execute(f"DROP INDEX {_q(using, name)}")
+        if conn.vendor == "postgresql":
+            copy_rows(c.cursor, table, columns, rows)
+            # Run the deferred foreign-key checks of the copied rows now: PostgreSQL refuses CREATE INDEX while
+            # trigger events are pending. Django's constraints are deferred again afterwards.
+            c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            c.executemany(f"INSERT INTO {quoted} ({_cols(using, columns)}) VALUES ({marks})", rows)
+        for _, sql in indexes:
+            c.execute(sql)
+        if conn.vendor == "postgresql":
+            c.execute("SET CONSTRAINTS ALL DEFERRED")
+    return True

@@ -36,6 +36,9 @@ def households_load(path: str | Path) -> loaders.LoadReport:
             continue
         seen.add(code)
         rows.append((code, building[0], building[1], r.get("unit", "")[:16], r.get("room", "")[:16]))
+    if rows and bulk.load_into_empty("people_household", HOUSEHOLD_COLUMNS, rows):
+        report.written = len(rows)  # the first load of a district: one insert, indexes built afterwards
+        return report
     for i in range(0, len(rows), 50_000):
         report.written += bulk.bulk_upsert("people_household", HOUSEHOLD_COLUMNS, rows[i: i + 50_000],
                                            conflict_columns=["code"], update_columns=HOUSEHOLD_COLUMNS[1:])
