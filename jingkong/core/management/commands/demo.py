@@ -28,6 +28,14 @@ DEMO_ACCOUNTS = [
 ]
 
 
+def _pad(text: str, width: int) -> str:
+    """Left-align in a terminal column: CJK characters take two cells."""
+    import unicodedata
+
+    cells = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - cells)
+
+
 class Command(BaseCommand):
     help = "Prepare a demo on the embedded database (generate and load Beilun, create accounts) and serve it."
 
@@ -70,7 +78,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo accounts (role · region · username / password):"))
         for acc in accounts:
-            self.stdout.write(f"  {acc['role']:<18} {acc['region']:<24} {acc['username']} / {acc['password']}")
+            self.stdout.write(f"  {_pad(acc['role'], 18)} {_pad(acc['region'], 16)} {acc['username']} / {acc['password']}")
         self.stdout.write("")
         if no_serve:
             self.step("Ready. Run 'jingkong demo' again to serve it on http://127.0.0.1:8000/")
