@@ -50,12 +50,16 @@ def _mount() -> None:
     from jingkong.geo.api import router as geo_router
     from jingkong.people.api import router as people_router
     from jingkong.policy.api import router as policy_router
+    from jingkong.testing.api import router as testing_router
+    from jingkong.tracing.api import router as tracing_router
 
     api.add_router("/core/", core_router)
     api.add_router("/access/", access_router)
     api.add_router("/policy/", policy_router)
     api.add_router("/geo/", geo_router)
     api.add_router("/people/", people_router)
+    api.add_router("/testing/", testing_router)
+    api.add_router("/tracing/", tracing_router)
 
 
 _mount()

@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "jingkong.geo",
     "jingkong.people",
     "jingkong.synth",
+    "jingkong.testing",
+    "jingkong.tracing",
+    "jingkong.analytics",
     "jingkong.dashboard",
 ]
 

@@ -46,6 +46,14 @@ class Perm:
     USER_ADMIN = "user.admin"  # create users, manage other users' tokens (inside one's scope)
     JOB_RUN = "job.run"  # start long jobs (imports, recomputes)
     EVENT_VIEW = "event.view"  # the domain event stream (names individual records: person-level)
+    # 快检测 testing. Person-level testing lists (untested people, pool-positive follow-up) also need PERSON_VIEW.
+    TESTING_VIEW = "testing.view"  # campaign progress, coverage counts, site/lab boards, turnaround (aggregates)
+    TESTING_PLAN = "testing.plan"  # create/edit campaigns, sampling sites, labs, staff and building assignments
+    TESTING_SAMPLE = "testing.sample"  # scan swabs into tubes, seal tubes, pack/hand over transport batches
+    TESTING_RESULT = "testing.result"  # receive batches at a lab, enter/upload tube results
+    # 快流调 tracing: cases, timelines, contacts, chains (person-level: holders also hold PERSON_VIEW).
+    TRACING_VIEW = "tracing.view"
+    TRACING_EDIT = "tracing.edit"
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(
@@ -59,22 +67,31 @@ _PERSON_READ = {Perm.PERSON_VIEW, Perm.PERSON_VIEW_PHONE}
 # workers, tracers, transfer dispatchers, facility managers) see them in full.
 _OFFICER = _FIELD | {Perm.PERSON_VIEW, Perm.PERSON_EDIT, Perm.EVENT_VIEW}
 
+_TESTING_ALL = {Perm.TESTING_VIEW, Perm.TESTING_PLAN, Perm.TESTING_SAMPLE, Perm.TESTING_RESULT}
+_TRACING_ALL = {Perm.TRACING_VIEW, Perm.TRACING_EDIT}
+
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.COMMANDER: frozenset(_OFFICER | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
+    Role.COMMANDER: frozenset(_OFFICER | _TESTING_ALL | _TRACING_ALL
+                              | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
     # Aggregates only: no person lists, no event stream (it names individual records).
-    Role.ANALYST: frozenset(_FIELD),
-    Role.STREET_OFFICER: frozenset(_OFFICER),
-    Role.COMMUNITY_OFFICER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE}),
-    Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE}),
-    Role.SAMPLER: frozenset(_FIELD),
-    Role.LAB_TECHNICIAN: frozenset(_FIELD),
-    Role.TRACER: frozenset(_FIELD | _PERSON_READ | {Perm.EVENT_VIEW}),
-    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ),
+    Role.ANALYST: frozenset(_FIELD | {Perm.TESTING_VIEW}),
+    # Officers organise the rounds in their street/community (campaigns, sites); they read cases and contacts.
+    Role.STREET_OFFICER: frozenset(_OFFICER | {Perm.TESTING_VIEW, Perm.TESTING_PLAN, Perm.TRACING_VIEW}),
+    Role.COMMUNITY_OFFICER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TESTING_PLAN,
+                                                  Perm.TRACING_VIEW}),
+    # Grid workers sweep their buildings for untested residents (扫楼) and help locate contacts.
+    Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TRACING_VIEW}),
+    # Samplers scan and see their site's progress, not person lists; lab technicians likewise for their lab.
+    Role.SAMPLER: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_SAMPLE}),
+    Role.LAB_TECHNICIAN: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_RESULT}),
+    Role.TRACER: frozenset(_FIELD | _PERSON_READ | _TRACING_ALL | {Perm.EVENT_VIEW, Perm.TESTING_VIEW}),
+    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ | {Perm.TRACING_VIEW}),
     Role.FACILITY_MANAGER: frozenset(_FIELD | _PERSON_READ),
     Role.CHECKPOINT_OFFICER: frozenset(_FIELD),
     Role.SERVICE_VOLUNTEER: frozenset(_BASE),
     Role.ADMINISTRATOR: frozenset(
-        _OFFICER | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN}
+        _OFFICER | _TESTING_ALL | _TRACING_ALL
+        | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN}
     ),
 }
 

@@ -1,15 +1,46 @@
-"""Appending domain events. Call inside the service's transaction so the event commits with the change."""
+"""Appending domain events. Call inside the service's transaction so the event commits with the change.
+
+Other apps react to events through :func:`subscribe`: a handler receives the list of new events of its type, inside the
+same transaction as the change that emitted them (so a failing handler rolls the change back, and a case created from a
+positive result exists exactly when the result does). Register handlers in an AppConfig.ready(). Handlers must be
+set-based: a lab upload can emit thousands of events in one ``emit_many``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
 
 from jingkong.core import clock
 from jingkong.core.models import DomainEvent
+
+Handler = Callable[[list[DomainEvent]], None]
+_HANDLERS: dict[str, list[Handler]] = {}
+
+
+def subscribe(type: str, handler: Handler) -> None:
+    """Call ``handler(events)`` whenever events of ``type`` are emitted (in the emitting transaction)."""
+    handlers = _HANDLERS.setdefault(type, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
+def unsubscribe(type: str, handler: Handler) -> None:
+    if handler in _HANDLERS.get(type, []):
+        _HANDLERS[type].remove(handler)
+
+
+def _dispatch(events: list[DomainEvent]) -> None:
+    by_type: dict[str, list[DomainEvent]] = {}
+    for event in events:
+        if event.type in _HANDLERS:
+            by_type.setdefault(event.type, []).append(event)
+    for type_, batch in by_type.items():
+        for handler in list(_HANDLERS[type_]):
+            handler(batch)
 
 
 def emit(
@@ -30,7 +61,7 @@ def emit(
         subject_type = subject_type or subject._meta.label_lower
         subject_id = subject_id or subject.pk
     recorded = clock.now()
-    return DomainEvent.objects.create(
+    event = DomainEvent.objects.create(
         type=type,
         subject_type=subject_type,
         subject_id=str(subject_id),
@@ -40,6 +71,9 @@ def emit(
         actor=actor if (actor is not None and getattr(actor, "pk", None)) else None,
         payload=payload or {},
     )
+    if type in _HANDLERS:
+        _dispatch([event])
+    return event
 
 
 def emit_many(events: Iterable[dict], *, actor=None) -> int:
@@ -58,5 +92,9 @@ def emit_many(events: Iterable[dict], *, actor=None) -> int:
         )
         for e in events
     ]
+    if rows and not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events emitted outside a transaction: emit them from inside the service's atomic block")
     DomainEvent.objects.bulk_create(rows, batch_size=2000)
+    if any(row.type in _HANDLERS for row in rows):
+        _dispatch(rows)  # bulk_create sets primary keys on both databases (RETURNING)
     return len(rows)

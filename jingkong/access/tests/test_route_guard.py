@@ -12,7 +12,8 @@
 
 Adding a route with a new path parameter name? Register a factory for it in FACTORIES (or, for a route whose object is
 not region data, an entry in UNSCOPED_ROUTES with the reason). A write route whose body must be valid to reach the
-scope check gets an entry in BODIES.
+scope check gets an entry in BODIES. Apps other than access/core/geo/people/policy register theirs in their own
+``tests/guard_registry.py`` (loaded by _load_app_registries below).
 """
 
 from __future__ import annotations
@@ -346,6 +347,30 @@ def _audit_and_event_in_b(ctx: OutOfScope):
     with transaction.atomic():
         emit("test.out_of_scope", subject_type="people.person", subject_id="b", region_code=ctx.grid.code,
              payload={"marker": ctx.mark("out-of-scope-event-b")})
+
+
+def _load_app_registries() -> None:
+    """Each app may register its own factories, seeds, bodies and queries in ``jingkong/<app>/tests/guard_registry*.py``
+    (importing ``factory``, ``SEEDS``, ``BODIES``, ``QUERIES``, ``UNSCOPED_ROUTES`` from this module), so apps grow
+    their routes without editing this file."""
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        if not config.name.startswith("jingkong."):
+            continue
+        try:
+            tests = importlib.import_module(f"{config.name}.tests")
+        except ModuleNotFoundError:
+            continue
+        for info in pkgutil.iter_modules(tests.__path__):
+            if info.name.startswith("guard_registry"):
+                importlib.import_module(f"{config.name}.tests.{info.name}")
+
+
+_load_app_registries()
 
 
 def _hint(status: int) -> str:

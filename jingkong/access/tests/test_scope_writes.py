@@ -71,6 +71,22 @@ WRITES_NAMING_B = {
 }
 
 
+def _merge_app_registries() -> None:
+    """Apps list their write routes in ``jingkong/<app>/tests/guard_registry*.py`` as ``WRITES_NAMING_B`` (label ->
+    (role, body)) and ``NOT_REGION_WRITES`` (label -> reason)."""
+    import sys
+
+    import jingkong.access.tests.test_route_guard  # noqa: F401 - loads every app's guard_registry
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("jingkong.") and ".tests.guard_registry" in name:
+            WRITES_NAMING_B.update(getattr(module, "WRITES_NAMING_B", {}))
+            NOT_REGION_WRITES.update(getattr(module, "NOT_REGION_WRITES", {}))
+
+
+_merge_app_registries()
+
+
 def _snapshot():
     from jingkong.geo.models import Region
     from jingkong.people.models import Person
