@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("testing/", include("jingkong.testing.urls")),
+    path("tracing/", include("jingkong.tracing.urls")),
     path("", include("jingkong.access.urls")),
     path("", include("jingkong.dashboard.urls")),
 ]

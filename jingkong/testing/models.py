@@ -368,7 +368,6 @@ class RetestTask(models.Model):
 class TestStatus(models.TextChoices):
     __test__ = False  # not a pytest class
 
-    PENDING = "pending", _("sampled, result pending")
     NEGATIVE = "negative", _("negative")
     POOL_POSITIVE = "pool_positive", _("pool positive: control in place, retest pending")
     RESAMPLE = "resample", _("tube invalid: to be resampled")
@@ -376,7 +375,9 @@ class TestStatus(models.TextChoices):
 
 
 class PersonTestState(models.Model):
-    """A person's current testing state, kept up to date set-based by sampling and results; health codes read it.
+    """A person's latest resolved testing state, written set-based when tube results are applied; health codes read it.
+
+    The sampling hot path does not touch this table (a sample without a result is "pending", derived from Sample).
 
     ``controlled_in_place`` (就地管控) is set the moment a pool containing the person turns positive and cleared when
     the person's single-tube retest is negative.
