@@ -332,6 +332,25 @@ class ServiceRules(_Section):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# transmission — the incubation window used to suggest transmission links (added with the tracing feature).
+
+
+class TransmissionRules(_Section):
+    """Incubation period bounds: an earlier case is suggested as the infector of a later one when their shared
+    exposure lies between ``incubation_max_days`` and ``incubation_min_days`` before the later case's onset (or
+    positive sampling)."""
+
+    incubation_min_days: Days = Field(description="Shortest incubation period, days.")
+    incubation_max_days: PositiveDays = Field(description="Longest incubation period, days.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TransmissionRules:
+        if self.incubation_min_days > self.incubation_max_days:
+            raise _fail("incubation_min_days", "the shortest incubation is longer than the longest")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The rule set.
 
 
@@ -349,6 +368,7 @@ class PolicyRules(_Section):
     health_codes: HealthCodeRules
     clock_targets: ClockTargets
     services: ServiceRules
+    transmission: TransmissionRules | None = None  # added by the tracing feature (chains)
 
     @model_validator(mode="after")
     def _across_sections(self) -> PolicyRules:
