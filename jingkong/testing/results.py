@@ -1,0 +1,890 @@
+"""Tube results (检测结果): parsing, validation and set-based application with pool deconvolution.
+
+Entry points
+
+* :func:`results_apply` — apply validated result rows of one lab (JSON entry, CSV, FHIR all end here);
+* :func:`parse_csv` — a lab's CSV export (UTF-8/GBK/GB18030, English or Chinese headers, Ct columns per gene);
+* :func:`load_results_file` and the job ``testing.load_results`` — a file (``.csv`` or FHIR ``.json``) end to end,
+  with an error CSV; ``jingkong testing load-results FILE --lab CODE`` runs it from the command line.
+
+What is checked, row by row (every problem is reported with the row, the field and the reason; good rows are kept):
+unknown tube; a tube received by (or addressed to) another lab; a tube without any recorded swab (the sampling data
+has not arrived yet: send the result again later); a result time in the future or before the tube's first swab; a
+tube already resulted with a *different* outcome, Ct values, test time, instrument or operator (a conflict: the
+stored result stays, the row is reported); the same tube twice in one upload with different values (all its rows are
+rejected — a file contradicting itself decides nothing). An identical re-send is ``unchanged`` and writes nothing, so
+re-running an upload is harmless.
+
+Application (per chunk of tubes, one transaction each; a chunk commits whole or not at all): TubeResult rows, the
+tubes' outcome/status/resulted time, then deconvolution (:mod:`jingkong.testing.deconvolution`) for every swab —
+PersonTestState upserts, retest/resample tasks created and resolved — with executemany/COPY, never per-person ORM
+saves. ``Tube.resulted_at`` is the time the platform recorded the result (the "result out" moment of the turnaround);
+the lab's own test time is ``TubeResult.tested_at``.
+
+Events (inside the transaction): ``testing.pool_positive`` and ``testing.tube_invalid`` per tube,
+``testing.individual_positive`` per positive person (the tracing feature subscribes to it; payload in
+:func:`_positive_event`), and one ``testing.results_applied`` summary per upload. Audit: every person whose control
+status changes (control in place started or lifted, individual positive, resampling ordered) gets one record;
+routine negatives are audited as one record per grid and chunk listing the person id ranges.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.db import connection, transaction
+
+from jingkong.access import audit
+from jingkong.core import bulk, clock, jobs
+from jingkong.core.events import emit, emit_many
+from jingkong.core.exceptions import ValidationFailed
+from jingkong.testing import deconvolution as dc
+from jingkong.testing import labs as lab_rules
+from jingkong.testing.models import Lab, ResultSource
+
+MAX_JSON_ROWS = 5_000  # larger uploads go through the file upload (a background job)
+CHUNK_TUBES = 20_000
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # device clocks drift a little
+CT_MIN, CT_MAX = 0.0, 50.0
+
+# --- vocabulary --------------------------------------------------------------------------------------------------
+
+TUBE_ALIASES = ("tube", "barcode", "tube_barcode", "tube_code", "管码", "样本管编号", "采样管编号", "采样管条码",
+                "样本编号", "样本条码", "条码", "管号")
+HEADER_ALIASES: dict[str, str] = {a.lower(): "tube" for a in TUBE_ALIASES} | {
+    "outcome": "outcome", "result": "outcome", "结果": "outcome", "检测结果": "outcome", "核酸结果": "outcome",
+    "instrument": "instrument", "device": "instrument", "仪器": "instrument", "检测仪器": "instrument",
+    "仪器编号": "instrument",
+    "operator": "operator", "technician": "operator", "检测人": "operator", "检测人员": "operator",
+    "检验者": "operator", "操作员": "operator",
+    "tested_at": "tested_at", "test_time": "tested_at", "检测时间": "tested_at", "检测日期时间": "tested_at",
+    "检验时间": "tested_at",
+}
+OUTCOME_WORDS = {
+    "negative": "negative", "neg": "negative", "-": "negative", "阴性": "negative", "阴": "negative",
+    "未检出": "negative", "not detected": "negative", "not_detected": "negative",
+    "positive": "positive", "pos": "positive", "+": "positive", "阳性": "positive", "阳": "positive",
+    "检出": "positive", "detected": "positive",
+    "invalid": "invalid", "inv": "invalid", "无效": "invalid", "样本无效": "invalid",
+}
+# Target genes of SARS-CoV-2 RT-PCR kits, keyed by a normalised spelling.
+GENES = {"orf1ab": "ORF1ab", "orf1a": "ORF1ab", "orf1": "ORF1ab", "orf": "ORF1ab", "n": "N", "e": "E",
+         "rdrp": "RdRp", "s": "S", "ic": "IC", "内标": "IC"}
+NO_CT = {"", "-", "/", "n/a", "na", "none", "undetermined", "undet", "no ct", "noct", "未检出", "无", "无ct", ">40",
+         "阴性"}
+_GENE_CLEAN = re.compile(r"[\s_\-()（）\[\]:：]|ct值|ct|基因|值|gene|target", re.IGNORECASE)
+
+
+def parse_outcome(value: str) -> str:
+    word = (value or "").strip().lower()
+    if word in OUTCOME_WORDS:
+        return OUTCOME_WORDS[word]
+    raise ValueError(f"unknown result {value!r}: use negative/positive/invalid (阴性/阳性/无效)")
+
+
+def gene_name(header: str, *, ct_column: bool = False) -> str | None:
+    """The canonical target gene of a header or code text (``ct_orf1ab``, ``ORF1ab``, ``N基因``, ``Ct值(E)``).
+
+    ``ct_column``: the name must say it is a Ct (ct_…, …Ct值) or be a known gene name by itself.
+    """
+    raw = (header or "").strip()
+    if not raw:
+        return None
+    cleaned = _GENE_CLEAN.sub("", raw.lower())
+    if cleaned in GENES:
+        return GENES[cleaned]
+    if not ct_column and re.fullmatch(r"[a-z0-9]{1,12}", cleaned):
+        return cleaned.upper()
+    return None
+
+
+def parse_ct(value) -> float | None:
+    """A Ct value: a number in (0, 50], or an empty / "undetermined" / "未检出" marker (no amplification: None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("a Ct value must be a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text.lower() in NO_CT:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a Ct value (a number up to {CT_MAX:g}, or empty)") from None
+    if not math.isfinite(number) or not (CT_MIN < number <= CT_MAX):
+        raise ValueError(f"Ct {number:g} is outside ({CT_MIN:g}, {CT_MAX:g}]")
+    return round(number, 2)
+
+
+def parse_time(value, *, tz: str | None = None) -> dt.datetime | None:
+    """A test time: ISO 8601 or ``YYYY-MM-DD HH:MM[:SS]`` / ``YYYY/MM/DD HH:MM``; local time (Asia/Shanghai by
+    default) unless an offset is given. Empty: None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        text = text.replace("/", "-").replace("Z", "+00:00").replace("z", "+00:00")
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
+            raise ValueError(f"{value!r} has no time of day")
+        m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})([ T])(\d{1,2}):(\d{2})(.*)", text)
+        if m:  # pad single-digit month/day/hour (lab exports write 2022-1-5 8:30)
+            y, mo, d, sep, h, mi, rest = m.groups()
+            text = f"{y}-{int(mo):02d}-{int(d):02d}{sep}{int(h):02d}:{mi}{rest}"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date and time (use 2022-01-05 08:30 or ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz or clock.local_time_zone()))
+    return moment.astimezone(dt.UTC)
+
+
+# --- rows, errors, report -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResultRow:
+    """One tube result as entered: ``row`` names it in error reports (CSV line, FHIR entry index, list index)."""
+
+    row: int
+    tube: str
+    outcome: str
+    ct_values: dict = field(default_factory=dict)
+    instrument: str = ""
+    operator: str = ""
+    tested_at: dt.datetime | None = None
+
+
+@dataclass
+class RowError:
+    row: int
+    field: str
+    reason: str
+    tube: str = ""
+
+
+@dataclass
+class ResultReport:
+    rows: int = 0
+    accepted: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    tubes_negative: int = 0
+    tubes_pool_positive: int = 0
+    tubes_positive: int = 0
+    tubes_invalid: int = 0
+    persons_updated: int = 0
+    persons_controlled: int = 0
+    persons_positive: int = 0
+    persons_resample: int = 0
+    controls_lifted: int = 0
+    tasks_created: int = 0
+    tasks_resolved: int = 0
+    tasks_reopened: int = 0
+    source: str = ""
+    source_ref: str = ""
+    encoding: str = ""
+    error_file: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({e.row for e in self.errors})
+
+    def error(self, row, field_name: str, reason: str, tube: str = "") -> None:
+        self.errors.append(RowError(row, field_name, reason, tube))
+
+    def as_dict(self, *, max_errors: int | None = None) -> dict:
+        out = asdict(self)
+        errors = sorted(self.errors, key=lambda e: (e.row, e.field))
+        out["errors"] = [asdict(e) for e in (errors if max_errors is None else errors[:max_errors])]
+        out["error_count"] = len(self.errors)
+        out["rejected"] = self.rejected_rows
+        return out
+
+    def summary(self) -> dict:
+        """For job results and events: counts and the first errors."""
+        return self.as_dict(max_errors=20)
+
+
+def _cell(value) -> str:
+    """Neutralise spreadsheet formulas in free text (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+def write_error_file(path: str | Path, errors: Sequence[RowError], *, row_label: str = "row") -> None:
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh)
+        w.writerow([row_label, "tube", "field", "reason"])
+        for e in sorted(errors, key=lambda e: (e.row, e.field)):
+            w.writerow([e.row, _cell(e.tube), e.field, _cell(e.reason)])
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------------
+
+
+def parse_csv(data: bytes) -> tuple[list[ResultRow], list[RowError], str]:
+    """Rows of a lab's CSV export: ``(rows, errors, encoding)``; rows are numbered by their physical line.
+
+    Columns (English or Chinese headers): tube (管码/样本管编号), outcome (结果: 阴性/阳性/无效), one column per target
+    gene for Ct values (ct_orf1ab, ct_n, ct_e, ORF1ab, N基因, …), instrument (仪器), operator (检测人), tested_at
+    (检测时间, local time unless an offset is given; empty: the time of the upload). A file without a tube column, or
+    that is not text CSV at all, is refused as a whole with one error.
+    """
+    from jingkong.people.csvread import canonical_header, decode_bytes, read_csv
+
+    if not data or not data.strip():
+        raise ValidationFailed("the file is empty", extra={"field": "file"})
+    if b"\x00" in data[:4096]:
+        raise ValidationFailed("the file is not a CSV text file (binary content)", extra={"field": "file"})
+    try:
+        text, encoding = decode_bytes(data)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), extra={"field": "file"}) from None
+    first = text.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    try:
+        header = next(csv.reader([first]))
+    except csv.Error:
+        header = []
+    aliases = dict(HEADER_ALIASES)
+    ct_columns: dict[str, str] = {}
+    for raw in header:
+        key = raw.strip().lstrip("\ufeff").strip().lower()
+        if key in aliases:
+            continue
+        gene = gene_name(raw, ct_column=True)
+        if gene:
+            canonical = f"ct:{gene}"
+            if canonical in ct_columns.values():
+                raise ValidationFailed(f"line 1: two columns give the Ct of {gene}", extra={"line": 1, "field": raw})
+            aliases[key] = canonical
+            ct_columns[key] = canonical
+    names, _unknown = canonical_header(header, aliases)
+    if "tube" not in names:
+        raise ValidationFailed(
+            "line 1: no tube column (tube / 管码 / 样本管编号) in the header"
+            + (f" {header[:8]}" if header else "") + ": is this a lab results CSV?",
+            extra={"line": 1, "field": "tube"})
+    if "outcome" not in names:
+        raise ValidationFailed("line 1: no result column (outcome / 结果) in the header", extra={"line": 1,
+                                                                                          "field": "outcome"})
+    expected = ["tube", "outcome", "instrument", "operator", "tested_at", *ct_columns.values()]
+    table = read_csv(data, aliases=aliases, expected=expected)
+    errors = [RowError(line, "record", reason) for line, reason in table.malformed]
+    cols = {name: table.table.column(name).to_pylist() for name in expected}
+    lines = table.lines.tolist()
+    rows: list[ResultRow] = []
+    ct_items = [(c, c[3:]) for c in ct_columns.values()]
+    tz = clock.local_time_zone()
+    for i, line in enumerate(lines):
+        tube = cols["tube"][i].strip()
+        bad = False
+        if not tube:
+            errors.append(RowError(line, "tube", "empty tube barcode"))
+            bad = True
+        try:
+            outcome = parse_outcome(cols["outcome"][i])
+        except ValueError as exc:
+            errors.append(RowError(line, "outcome", str(exc), tube))
+            bad, outcome = True, ""
+        ct: dict[str, float] = {}
+        for column, gene in ct_items:
+            try:
+                value = parse_ct(cols[column][i])
+            except ValueError as exc:
+                errors.append(RowError(line, f"ct_{gene}", str(exc), tube))
+                bad = True
+                continue
+            if value is not None:
+                ct[gene] = value
+        try:
+            tested_at = parse_time(cols["tested_at"][i], tz=tz)
+        except ValueError as exc:
+            errors.append(RowError(line, "tested_at", str(exc), tube))
+            bad, tested_at = True, None
+        if bad:
+            continue
+        rows.append(ResultRow(line, tube, outcome, ct, cols["instrument"][i].strip(), cols["operator"][i].strip(),
+                              tested_at))
+    return rows, errors, encoding
+
+
+# --- validation of rows of any origin ------------------------------------------------------------------------------
+
+
+def _check_row(row: ResultRow, report: ResultReport, now: dt.datetime) -> ResultRow | None:
+    ok = True
+    tube = str(row.tube or "").strip()
+    if not tube:
+        report.error(row.row, "tube", "empty tube barcode")
+        ok = False
+    elif len(tube) > 40:
+        report.error(row.row, "tube", "a tube barcode has at most 40 characters", tube[:40])
+        ok = False
+    try:
+        outcome = parse_outcome(row.outcome)
+    except ValueError as exc:
+        report.error(row.row, "outcome", str(exc), tube)
+        ok, outcome = False, ""
+    ct: dict[str, float] = {}
+    if not isinstance(row.ct_values, dict):
+        report.error(row.row, "ct_values", "Ct values must be an object {gene: value}", tube)
+        ok = False
+    else:
+        for key, value in row.ct_values.items():
+            gene = gene_name(str(key))
+            if gene is None or len(gene) > 16:
+                report.error(row.row, f"ct_values.{key}", "not a target gene name", tube)
+                ok = False
+                continue
+            try:
+                number = parse_ct(value)
+            except ValueError as exc:
+                report.error(row.row, f"ct_values.{key}", str(exc), tube)
+                ok = False
+                continue
+            if number is not None:
+                ct[gene] = number
+    texts = {}
+    for name in ("instrument", "operator"):
+        value = str(getattr(row, name) or "").strip()
+        if len(value) > 64:
+            report.error(row.row, name, "at most 64 characters", tube)
+            ok = False
+        texts[name] = value
+    tested_at = row.tested_at
+    if tested_at is None:
+        tested_at = now
+    elif tested_at.tzinfo is None:
+        tested_at = tested_at.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
+    tested_at = tested_at.astimezone(dt.UTC)
+    if tested_at > now + FUTURE_TOLERANCE:
+        report.error(row.row, "tested_at", f"{tested_at.isoformat()} is in the future", tube)
+        ok = False
+    if not ok:
+        return None
+    return ResultRow(row.row, tube, outcome, ct, texts["instrument"], texts["operator"], tested_at)
+
+
+def _same_ct(a: dict, b: dict) -> bool:
+    if set(a) != set(b):
+        return False
+    return all(abs(float(a[k]) - float(b[k])) < 0.005 for k in a)
+
+
+def _differences(stored: dict, new: ResultRow) -> list[str]:
+    """Fields in which a re-sent result differs from the stored one (empty: identical)."""
+    out = []
+    if stored["outcome"] != new.outcome:
+        out.append(f"outcome {stored['outcome']} ≠ {new.outcome}")
+    if not _same_ct(stored["ct_values"] or {}, new.ct_values):
+        out.append(f"Ct {json.dumps(stored['ct_values'] or {}, sort_keys=True)} ≠ {json.dumps(new.ct_values, sort_keys=True)}")
+    if stored["tested_at"] is not None and abs((stored["tested_at"] - new.tested_at).total_seconds()) >= 1:
+        out.append(f"tested_at {stored['tested_at'].isoformat()} ≠ {new.tested_at.isoformat()}")
+    for name in ("instrument", "operator"):
+        if stored[name] and getattr(new, name) and stored[name] != getattr(new, name):
+            out.append(f"{name} {stored[name]!r} ≠ {getattr(new, name)!r}")
+    return out
+
+
+def _dedupe(rows: list[ResultRow], report: ResultReport) -> list[ResultRow]:
+    """One row per tube. Identical repeats count as unchanged; contradicting repeats reject every row of the tube."""
+    by_tube: dict[str, list[ResultRow]] = defaultdict(list)
+    for r in rows:
+        by_tube[r.tube].append(r)
+    out = []
+    for tube, group in by_tube.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        first = group[0]
+        as_stored = {"outcome": first.outcome, "ct_values": first.ct_values, "tested_at": first.tested_at,
+                     "instrument": first.instrument, "operator": first.operator}
+        if all(not _differences(as_stored, r) for r in group[1:]):
+            out.append(first)
+            report.unchanged += len(group) - 1
+            continue
+        rows_named = ", ".join(str(r.row) for r in group)
+        for r in group:
+            report.error(r.row, "tube", f"tube {tube} appears on rows {rows_named} with different results: none "
+                                        "of them is applied", tube)
+    return out
+
+
+# --- database helpers ----------------------------------------------------------------------------------------------
+
+UTC = dt.UTC
+
+
+def _is_pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _dt_expr(column: str) -> str:
+    """Select a datetime column so that :func:`_read_dt` reads it fast (SQLite: raw text, no regex converter)."""
+    return column if _is_pg() else f"({column} || '')"
+
+
+def _read_dt(value):
+    if value is None or isinstance(value, dt.datetime):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _db_dt(value):
+    """A UTC datetime in the form the backend stores (SQLite: naive ISO text, PostgreSQL: the datetime)."""
+    if value is None or _is_pg():
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def _temp_table(cursor, name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence]) -> None:
+    """(Re)create a typed temporary table holding ``rows`` (dropped at commit on PostgreSQL)."""
+    q = connection.ops.quote_name
+    cursor.execute(f"DROP TABLE IF EXISTS {q(name)}")
+    cols = ", ".join(f"{q(c)} {t}" for c, t in columns)
+    if _is_pg():
+        cursor.execute(f"CREATE TEMP TABLE {q(name)} ({cols}) ON COMMIT DROP")
+        bulk.copy_rows(cursor.cursor, name, [c for c, _ in columns], rows)
+    else:
+        cursor.execute(f"CREATE TEMP TABLE {q(name)} ({cols})")
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {q(name)} VALUES ({marks})", list(rows))
+    cursor.execute(f"ANALYZE {q(name)}")
+
+
+def _drop(cursor, *names: str) -> None:
+    for name in names:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(name)}")
+
+
+# --- application -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tube:
+    id: int
+    barcode: str
+    kind: str
+    capacity: int
+    status: str
+    lab_id: int | None
+    batch_lab_id: int | None
+    region_code: str
+    campaign_id: int | None
+    campaign_code: str | None
+    opened_at: dt.datetime | None
+    stored: dict | None  # the accepted result, if any
+
+
+def results_apply(*, actor, lab: Lab, rows: Iterable[ResultRow], source: str = ResultSource.API, source_ref: str = "",
+                  errors: Iterable[RowError] = (), request=None, now: dt.datetime | None = None,
+                  chunk_size: int = CHUNK_TUBES, progress: Callable | None = None) -> ResultReport:
+    """Apply tube results of ``lab``: returns the report (accepted, unchanged, errors [{row, field, reason}]).
+
+    ``errors``: problems the parser already found (they are part of the report). The actor must be allowed to work
+    for the lab (:func:`jingkong.testing.labs.ensure_can_operate`). Chunks of ``chunk_size`` tubes are applied in
+    one transaction each; a re-run after an interruption finds the committed chunks unchanged.
+    """
+    started = time.perf_counter()
+    lab_rules.ensure_can_operate(actor, lab)
+    now = now or clock.now()
+    report = ResultReport(source=str(source), source_ref=source_ref[:128])
+    report.errors.extend(errors)
+    rows = list(rows)
+    report.rows = len(rows) + len({e.row for e in report.errors})
+    checked = [r for r in (_check_row(r, report, now) for r in rows) if r is not None]
+    unique = _dedupe(checked, report)
+    run = uuid.uuid4().hex
+    total = len(unique)
+    for start in range(0, total, chunk_size):
+        chunk = unique[start:start + chunk_size]
+        with transaction.atomic():
+            _apply_chunk(chunk, lab=lab, actor=actor, now=now, report=report, source=str(source),
+                         source_ref=source_ref, run=run, request=request)
+        if progress:
+            progress(min(start + chunk_size, total), total, "tubes applied")
+    with transaction.atomic():
+        emit("testing.results_applied", subject=lab, region_code=lab.region_code, actor=actor, at=now,
+             payload={k: v for k, v in report.summary().items() if k not in ("errors", "seconds")} | {"run": run})
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
+    _temp_table(cursor, "_jk_res_barcodes", [("barcode", "varchar(40)")], ([b] for b in barcodes))
+    lock = " FOR UPDATE OF t" if _is_pg() else ""
+    cursor.execute(
+        "SELECT t.id, t.barcode, t.kind, t.capacity, t.status, t.lab_id, b.lab_id, t.region_code, t.campaign_id, "
+        f"c.code, {_dt_expr('t.opened_at')}, r.outcome, r.ct_values, r.instrument, r.operator, "
+        f"{_dt_expr('r.tested_at')}, r.lab_id "
+        "FROM _jk_res_barcodes k JOIN testing_tube t ON t.barcode = k.barcode "
+        "LEFT JOIN testing_transportbatch b ON b.id = t.batch_id "
+        "LEFT JOIN testing_campaign c ON c.id = t.campaign_id "
+        "LEFT JOIN testing_tuberesult r ON r.tube_id = t.id" + lock)
+    out = {}
+    for (tid, barcode, kind, capacity, status, lab_id, batch_lab, region, campaign_id, campaign_code, opened,
+         r_outcome, r_ct, r_instrument, r_operator, r_tested, r_lab) in cursor.fetchall():
+        stored = None
+        if r_outcome is not None:
+            ct = json.loads(r_ct) if isinstance(r_ct, str) else (r_ct or {})
+            stored = {"outcome": r_outcome, "ct_values": ct, "instrument": r_instrument or "",
+                      "operator": r_operator or "", "tested_at": _read_dt(r_tested), "lab_id": r_lab}
+        out[barcode] = _Tube(tid, barcode, kind, capacity, status, lab_id, batch_lab, region, campaign_id,
+                             campaign_code, _read_dt(opened), stored)
+    return out
+
+
+def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, report: ResultReport, source: str,
+                 source_ref: str, run: str, request) -> None:
+    with connection.cursor() as cursor:
+        tubes = _fetch_tubes(cursor, [r.tube for r in rows])
+        candidates: list[tuple[ResultRow, _Tube]] = []
+        for r in rows:
+            tube = tubes.get(r.tube)
+            if tube is None:
+                report.error(r.row, "tube", f"unknown tube {r.tube}: no swab was ever scanned into it", r.tube)
+                continue
+            if tube.stored is not None:
+                diffs = _differences(tube.stored, r)
+                if not diffs:
+                    report.unchanged += 1
+                elif tube.stored["lab_id"] != lab.pk:
+                    report.error(r.row, "tube", f"tube {r.tube} was already resulted by another lab", r.tube)
+                else:
+                    report.error(r.row, "outcome" if diffs[0].startswith("outcome") else "result",
+                                 "conflicts with the result accepted earlier (" + "; ".join(diffs)
+                                 + "): the accepted result stays; correct it through the lab supervisor", r.tube)
+                continue
+            if tube.lab_id is not None and tube.lab_id != lab.pk:
+                report.error(r.row, "tube", f"tube {r.tube} was received by another lab", r.tube)
+                continue
+            if tube.lab_id is None and tube.batch_lab_id is not None and tube.batch_lab_id != lab.pk:
+                report.error(r.row, "tube", f"tube {r.tube} is in a transport batch addressed to another lab", r.tube)
+                continue
+            if tube.opened_at is not None and r.tested_at < tube.opened_at - FUTURE_TOLERANCE:
+                report.error(r.row, "tested_at", f"{r.tested_at.isoformat()} is before the tube's first swab "
+                                                 f"({tube.opened_at.isoformat()})", r.tube)
+                continue
+            candidates.append((r, tube))
+        if not candidates:
+            _drop(cursor, "_jk_res_barcodes")
+            return
+        members = _fetch_members(cursor, [t.id for _, t in candidates])
+        accepted: list[tuple[ResultRow, _Tube]] = []
+        for r, tube in candidates:
+            if not members.get(tube.id):
+                report.error(r.row, "tube", f"no swab is recorded in tube {r.tube} yet (sampling data not synchronised?):"
+                                            " send this result again once it is", r.tube)
+                continue
+            accepted.append((r, tube))
+        if accepted:
+            _write_results(cursor, accepted, lab=lab, actor=actor, now=now, source=source, source_ref=source_ref)
+            report.accepted += len(accepted)
+            _deconvolve(cursor, accepted, members, lab=lab, actor=actor, now=now, report=report, run=run,
+                        source_ref=source_ref, request=request)
+        _drop(cursor, "_jk_res_barcodes", "_jk_res_tubes", "_jk_res_persons")
+
+
+def _fetch_members(cursor, tube_ids: list[int]) -> dict[int, list[tuple]]:
+    """Swabs of the tubes: ``{tube id: [(sample id, person id, sampled_at, region_code, retest_of id), ...]}``."""
+    _temp_table(cursor, "_jk_res_tubes", [("id", "bigint primary key")], ([i] for i in tube_ids))
+    cursor.execute(
+        f"SELECT s.tube_id, s.id, s.person_id, {_dt_expr('s.sampled_at')}, s.region_code, s.retest_of_id "
+        "FROM _jk_res_tubes k JOIN testing_sample s ON s.tube_id = k.id")
+    out: dict[int, list[tuple]] = defaultdict(list)
+    read = _read_dt
+    for tube_id, sid, pid, sampled, region, retest_of in cursor.fetchall():
+        out[tube_id].append((sid, pid, read(sampled), region, retest_of))
+    return out
+
+
+def _write_results(cursor, accepted, *, lab: Lab, actor, now, source, source_ref) -> None:
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    ref = (source_ref or "")[:100]
+    rows = [(t.id, lab.pk, r.outcome, json.dumps(r.ct_values, sort_keys=True), r.instrument, r.operator,
+             _db_dt(r.tested_at), _db_dt(now), source, f"{ref}#{r.row}"[:128] if ref else str(r.row), actor_id)
+            for r, t in accepted]
+    bulk.bulk_insert("testing_tuberesult", ["tube_id", "lab_id", "outcome", "ct_values", "instrument", "operator",
+                                           "tested_at", "recorded_at", "source", "source_ref", "entered_by_id"], rows)
+    # Tubes: outcome, resulted; the lab that tested them (when they were never formally received); sealed if the
+    # sampling site never sealed them by hand (the lab had the closed tube).
+    _temp_table(cursor, "_jk_res_outcomes", [("id", "bigint primary key"), ("outcome", "varchar(16)")],
+                ([t.id, r.outcome] for r, t in accepted))
+    params = [_db_dt(now), lab.pk, _db_dt(now)]
+    if _is_pg():
+        cursor.execute(
+            "UPDATE testing_tube AS t SET outcome = o.outcome, status = 'resulted', resulted_at = %s, "
+            "lab_id = COALESCE(t.lab_id, %s), sealed_at = COALESCE(t.sealed_at, %s) "
+            "FROM _jk_res_outcomes o WHERE t.id = o.id", params)
+    else:
+        cursor.execute(
+            "UPDATE testing_tube SET outcome = (SELECT o.outcome FROM _jk_res_outcomes o WHERE o.id = testing_tube.id), "
+            "status = 'resulted', resulted_at = %s, lab_id = COALESCE(lab_id, %s), sealed_at = COALESCE(sealed_at, %s) "
+            "WHERE id IN (SELECT id FROM _jk_res_outcomes)", params)
+    _drop(cursor, "_jk_res_outcomes")
+
+
+STATE_COLUMNS = ["person_id", "region_code", "status", "controlled_in_place", "controlled_since", "last_sampled_at",
+                 "last_negative_sampled_at", "positive_sampled_at", "updated_at"]
+
+
+def _fetch_states(cursor) -> dict[int, tuple[dc.PersonState, str]]:
+    cursor.execute(
+        f"SELECT s.person_id, s.region_code, s.status, s.controlled_in_place, {_dt_expr('s.controlled_since')}, "
+        f"{_dt_expr('s.last_sampled_at')}, {_dt_expr('s.last_negative_sampled_at')}, "
+        f"{_dt_expr('s.positive_sampled_at')} "
+        "FROM _jk_res_persons k JOIN testing_personteststate s ON s.person_id = k.id")
+    read = _read_dt
+    return {pid: (dc.PersonState(status, bool(controlled), read(since), read(last), read(last_neg), read(pos)), region)
+            for pid, region, status, controlled, since, last, last_neg, pos in cursor.fetchall()}
+
+
+def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
+    cursor.execute(
+        f"SELECT t.id, t.person_id, t.reason, t.status, {_dt_expr('src.sampled_at')} "
+        "FROM _jk_res_persons k JOIN testing_retesttask t ON t.person_id = k.id "
+        "LEFT JOIN testing_sample src ON src.tube_id = t.source_tube_id AND src.person_id = t.person_id "
+        "WHERE t.status IN ('open', 'sampled')")
+    out: dict[int, list[dc.Task]] = defaultdict(list)
+    for tid, pid, reason, status, src_sampled in cursor.fetchall():
+        out[pid].append(dc.Task(tid, reason, status, _read_dt(src_sampled)))
+    return out
+
+
+def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: ResultReport, run: str,
+                source_ref: str, request) -> None:
+    tube_info: dict[int, tuple[ResultRow, _Tube, dc.TubeDecision]] = {}
+    per_person: dict[int, list[dc.MemberResult]] = defaultdict(list)
+    person_region: dict[int, tuple] = {}
+    sample_info: dict[int, tuple] = {}  # sample id -> (person, sampled_at, region, tube id)
+    tube_events = []
+    for r, tube in accepted:
+        swabs = members[tube.id]
+        decision = dc.decide(kind=tube.kind, capacity=tube.capacity, outcome=r.outcome, members=len(swabs))
+        tube_info[tube.id] = (r, tube, decision)
+        if decision.effect == dc.Effect.NEGATIVE or decision.effect == dc.Effect.RETEST_NEGATIVE:
+            report.tubes_negative += 1
+        elif decision.effect == dc.Effect.POOL_POSITIVE:
+            report.tubes_pool_positive += 1
+        elif decision.effect == dc.Effect.POSITIVE:
+            report.tubes_positive += 1
+        else:
+            report.tubes_invalid += 1
+        if decision.tube_event:
+            tube_events.append({
+                "type": decision.tube_event, "subject_type": "testing.tube", "subject_id": tube.id,
+                "region_code": tube.region_code, "at": now,
+                "payload": {"barcode": tube.barcode, "campaign": tube.campaign_code, "member_count": len(swabs),
+                            "lab": lab.code, "kind": tube.kind, "capacity": tube.capacity,
+                            "ct_values": r.ct_values},
+            })
+        kind, member = tube.kind, dc.MemberResult
+        for sid, pid, sampled, region, retest_of in swabs:
+            per_person[pid].append(member(decision, sampled, kind, tube.id, sid, retest_of))
+            sample_info[sid] = (pid, sampled, region, tube.id)
+            last = person_region.get(pid)
+            if last is None or sampled >= last[0]:
+                person_region[pid] = (sampled, region)
+
+    _temp_table(cursor, "_jk_res_persons", [("id", "bigint primary key")], ([p] for p in per_person))
+    states = _fetch_states(cursor)
+    tasks = _fetch_tasks(cursor)
+
+    state_rows = []
+    task_updates: list[tuple] = []  # (status, resolved_at, sample_id, task id)
+    new_tasks: list[tuple] = []
+    restricting: dict[tuple, list] = defaultdict(list)  # (from, to) -> [(person id, region)]
+    routine: dict[tuple, list[int]] = defaultdict(list)  # (grid, status) -> person ids (no change of control)
+    positives: list[tuple[int, int]] = []  # (person id, sample id)
+    NEG, EMPTY = dc.Effect.NEGATIVE, dc.PersonState()
+    db_dt, now_db = _db_dt, _db_dt(now)
+    for pid, results in per_person.items():
+        before, stored_region = states.get(pid, (None, None))
+        region = person_region[pid][1]
+        open_tasks = tasks.get(pid)
+        if len(results) == 1 and not open_tasks and results[0].decision.effect is NEG and before is None:
+            # The bulk of a round: a first result, negative, nothing to resolve.
+            s = results[0].sampled_at
+            after = dc.PersonState(dc.STATUS_NEGATIVE, False, None, s, s, None)
+            settled_updates, settled_new = {}, []
+        else:
+            settled = dc.settle_person(before, open_tasks or [], results, at=now)
+            after, settled_updates, settled_new = settled.state, settled.task_updates, settled.new_tasks
+        for task_id, (status, sample_id) in settled_updates.items():
+            if status == dc.REOPEN:
+                task_updates.append(("open", None, None, task_id))
+                report.tasks_reopened += 1
+            else:
+                task_updates.append((status, now_db, sample_id, task_id))
+                report.tasks_resolved += 1
+        for nt in settled_new:
+            _, src_tube, _ = tube_info[nt.source_tube]
+            resolved = nt.status not in (dc.TASK_OPEN, dc.TASK_SAMPLED)
+            new_tasks.append((pid, src_tube.campaign_id, nt.source_tube, nt.reason, nt.status, region, now_db,
+                              nt.sample if resolved else None, now_db if resolved else None))
+            report.tasks_created += 1
+            if resolved:
+                report.tasks_resolved += 1
+        for r in results:
+            if r.decision.individual_positive:
+                positives.append((pid, r.sample))
+        if after == before and stored_region == region:
+            continue
+        state_rows.append((pid, region, after.status, bulk.db_bool(after.controlled_in_place),
+                           db_dt(after.controlled_since), db_dt(after.last_sampled_at),
+                           db_dt(after.last_negative_sampled_at), db_dt(after.positive_sampled_at), now_db))
+        if after == before:
+            continue
+        report.persons_updated += 1
+        if dc.restricts_or_releases(before, after):
+            b = before or EMPTY
+            restricting[(b.status or "", after.status or "", bool(b.controlled_in_place),
+                         bool(after.controlled_in_place))].append((pid, region))
+            if after.status == dc.STATUS_POOL_POSITIVE and not b.controlled_in_place:
+                report.persons_controlled += 1
+            elif after.status == dc.STATUS_POSITIVE and b.status != dc.STATUS_POSITIVE:
+                report.persons_positive += 1
+            elif after.status == dc.STATUS_RESAMPLE:
+                report.persons_resample += 1
+            if b.controlled_in_place and not after.controlled_in_place:
+                report.controls_lifted += 1
+        else:
+            routine[(region, after.status)].append(pid)
+
+    if new_tasks:
+        bulk.bulk_upsert("testing_retesttask", ["person_id", "campaign_id", "source_tube_id", "reason", "status",
+                                                "region_code", "created_at", "sample_id", "resolved_at"],
+                         new_tasks, conflict_columns=["person_id", "source_tube_id"])
+    if task_updates:
+        cursor.executemany("UPDATE testing_retesttask SET status = %s, resolved_at = %s, sample_id = %s WHERE id = %s",
+                           task_updates)
+    if state_rows:
+        bulk.bulk_upsert("testing_personteststate", STATE_COLUMNS, state_rows, conflict_columns=["person_id"],
+                         update_columns=STATE_COLUMNS[1:])
+
+    # Events: per tube (pool positive, invalid), per individual positive, inside this transaction.
+    events = list(tube_events)
+    for pid, sid in positives:
+        events.append(_positive_event(pid, sid, sample_info, tube_info, lab=lab, now=now))
+    if events:
+        emit_many(events, actor=actor)
+    # Audit: per person for control decisions; per grid (id ranges) for routine negatives.
+    for (b_status, a_status, b_ctl, a_ctl), items in restricting.items():
+        audit.record_many(actor=actor, action="testing.person_status", object_type="people.person",
+                          items=items, request=request,
+                          detail={"from": b_status or None, "to": a_status, "controlled_before": b_ctl,
+                                  "controlled_after": a_ctl, "lab": lab.code, "source": source_ref[:100], "run": run})
+    if routine:
+        from jingkong.people.importer import id_ranges
+
+        for (grid, status), ids in routine.items():
+            audit.record(actor=actor, action="testing.person_status", object_type="people.person", region_code=grid,
+                         request=request,
+                         detail={"to": status, "count": len(ids),
+                                 "ids": id_ranges(np.fromiter(ids, dtype=np.int64, count=len(ids))),
+                                 "lab": lab.code, "source": source_ref[:100], "run": run})
+
+
+def _positive_event(pid: int, sid: int, sample_info: dict, tube_info: dict, *, lab: Lab, now: dt.datetime) -> dict:
+    """``testing.individual_positive`` — the contract the tracing feature subscribes to.
+
+    subject_type ``people.person``, subject_id the person's pk, region_code the person's grid at the scan
+    (Sample.region_code); payload: sample_id, tube (barcode), campaign (code or None), sampled_at and resulted_at
+    (ISO 8601 UTC), lab (code), ct_values ({gene: Ct}), via ("single_tube" | "retest").
+    """
+    _, sampled_at, region, tube_id = sample_info[sid]
+    r, tube, decision = tube_info[tube_id]
+    return {
+        "type": dc.EVENT_INDIVIDUAL_POSITIVE, "subject_type": "people.person", "subject_id": pid,
+        "region_code": region, "at": now,
+        "payload": {"sample_id": sid, "tube": tube.barcode, "campaign": tube.campaign_code,
+                    "sampled_at": sampled_at.astimezone(UTC).isoformat(), "resulted_at": now.astimezone(UTC).isoformat(),
+                    "lab": lab.code, "ct_values": r.ct_values, "via": decision.via},
+    }
+
+
+# --- files and the job ---------------------------------------------------------------------------------------------
+
+
+def detect_format(path: str | Path, data: bytes) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".json", ".fhir", ".ndjson"):
+        return "fhir"
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "csv"
+    head = data.lstrip()[:1]
+    return "fhir" if head in (b"{", b"[") else "csv"
+
+
+def load_results_file(path: str | Path, *, lab: Lab, actor=None, fmt: str | None = None,
+                      error_file: str | Path | None = None, progress: Callable | None = None,
+                      source_ref: str | None = None) -> ResultReport:
+    """Parse and apply a results file (CSV or FHIR JSON Bundle); rejected rows go to ``error_file`` (default
+    FILE.errors.csv). A malformed file raises ValidationFailed (nothing applied)."""
+    path = Path(path)
+    lab_rules.ensure_can_operate(actor, lab)  # before reading anything
+    data = path.read_bytes()
+    fmt = fmt or detect_format(path, data)
+    ref = source_ref or path.name
+    if fmt == "fhir":
+        from jingkong.testing import fhir
+
+        rows, errors = fhir.parse_bundle(data)
+        report = results_apply(actor=actor, lab=lab, rows=rows, errors=errors, source=ResultSource.FHIR,
+                               source_ref=ref, progress=progress)
+        row_label = "entry"
+    elif fmt == "csv":
+        rows, errors, encoding = parse_csv(data)
+        report = results_apply(actor=actor, lab=lab, rows=rows, errors=errors, source=ResultSource.CSV,
+                               source_ref=ref, progress=progress)
+        report.encoding = encoding
+        row_label = "line"
+    else:
+        raise ValidationFailed(f"unknown format {fmt!r}: csv or fhir", extra={"field": "format"})
+    if report.errors:
+        target = Path(error_file) if error_file else Path(str(path) + ".errors.csv")
+        write_error_file(target, report.errors, row_label=row_label)
+        report.error_file = str(target)
+    return report
+
+
+@jobs.register("testing.load_results")
+def load_results_job(ctx, path: str, lab: str, format: str | None = None, error_file: str | None = None,
+                     delete_after: bool = False, source_ref: str | None = None) -> dict:
+    """Job: apply a results file for the lab with code ``lab`` (``delete_after``: an upload, removed afterwards)."""
+    from jingkong.core.exceptions import NotFound
+
+    try:
+        lab_obj = Lab.objects.filter(code=lab).first()
+        if lab_obj is None:
+            raise NotFound(f"lab {lab} not found", extra={"field": "lab"})
+        report = load_results_file(path, lab=lab_obj, actor=ctx.actor, fmt=format, error_file=error_file,
+                                   progress=ctx.progress, source_ref=source_ref)
+    finally:
+        if delete_after:
+            Path(path).unlink(missing_ok=True)
+    return report.summary()
