@@ -1,0 +1,85 @@
+"""Individual positives from testing become cases inside the same transaction."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from jingkong.access.models import AuditLog
+from jingkong.core.events import emit, emit_many
+from jingkong.core.models import DomainEvent, Job
+from jingkong.tracing.models import Case, Contact, ContactStatus, Stay
+from jingkong.tracing.tests.helpers import at, make_cases, positive
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_positive_event_creates_the_case_in_the_emitting_transaction(world, django_capture_on_commit_callbacks):
+    p = world.person("甲", household="H1", workplace="W1")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        emit(**{k: v for k, v in positive(p, sampled_at=at(3, 9)).items()})
+        case = Case.objects.get(person=p)  # visible before the commit: same transaction
+        assert case.ref.startswith("BL-2022-")
+    assert case.region_code == p.grid.code
+    assert case.first_positive_at == at(3, 9)
+    assert (case.classification, case.found_by, case.status) == ("asymptomatic", "round", "investigating")
+    assert case.source_event_id == DomainEvent.objects.get(type="testing.individual_positive").pk
+    # The timeline is drafted from the registry, spanning the look-back window (2 days in the 2021 profile).
+    rows = {s.kind: s for s in Stay.objects.filter(case=case)}
+    assert set(rows) == {"home", "workplace"}
+    assert rows["home"].start == at(1, 9) and rows["home"].source == "registry"
+    assert rows["workplace"].venue == world.venues["W1"]
+    created = DomainEvent.objects.get(type="tracing.case_created")
+    assert created.payload["ref"] == case.ref and created.region_code == p.grid.code
+    assert AuditLog.objects.filter(action="case.create", object_id=str(p.pk)).exists()
+    # Contact finding is queued as a job once the results transaction has committed.
+    assert len(callbacks) == 1
+    job = Job.objects.get(kind="tracing.find_contacts")
+    assert job.params == {"case_ids": [case.pk]} and job.status == "queued"
+
+
+def test_a_bulk_upload_creates_one_case_per_person_with_the_earliest_sampling(world):
+    a, b = world.person("甲"), world.person("乙", side="b")
+    with transaction.atomic():
+        emit_many([positive(a, sampled_at=at(3, 12)), positive(b, sampled_at=at(3, 10)),
+                   positive(a, sampled_at=at(3, 9), via="retest")])
+    assert Case.objects.count() == 2
+    assert Case.objects.get(person=a).first_positive_at == at(3, 9)
+    refs = sorted(Case.objects.values_list("ref", flat=True))
+    assert refs == ["BL-2022-0001", "BL-2022-0002"]
+
+
+def test_a_person_already_a_case_gets_no_second_case(world):
+    a = world.person("甲")
+    (case,) = make_cases((a, at(3, 9)))
+    make_cases((a, at(4, 9)))
+    assert Case.objects.filter(person=a).get() == case
+    assert DomainEvent.objects.filter(type="tracing.case_created").count() == 1
+
+
+def test_a_contact_who_turns_positive_is_closed_and_the_case_says_how_it_was_found(world):
+    from jingkong.core import clock
+
+    a, b = world.person("甲"), world.person("乙")
+    now = clock.now()
+    Contact.objects.create(person=b, tier="close", status=ContactStatus.IN_QUARANTINE, region_code=b.grid.code,
+                           queue_region_code=b.grid.code[:9], first_identified_at=now, created_at=now, updated_at=now)
+    make_cases((a, at(3, 9)), (b, at(4, 9)))
+    assert Case.objects.get(person=b).found_by == "quarantine_test"
+    contact = Contact.objects.get(person=b)
+    assert (contact.status, contact.close_reason) == ("closed", "became a case")
+
+
+def test_events_that_name_no_person_are_skipped_not_fatal(world):
+    with transaction.atomic():
+        emit_many([{"type": "testing.individual_positive", "subject_type": "testing.tube", "subject_id": "x",
+                    "payload": {}}])
+    assert Case.objects.count() == 0
+
+
+def test_without_an_active_profile_the_case_is_still_created(regions, now):
+    from jingkong.tracing.tests.helpers import World
+
+    world = World(regions)  # no policy activated
+    (case,) = make_cases((world.person("甲", household="H1"), at(3, 9)))
+    assert case.pk and not Stay.objects.filter(case=case).exists()
