@@ -232,20 +232,27 @@ class LoadReport:
         return out
 
     def lines(self) -> list[str]:
-        """A human summary (the command line prints it)."""
-        out = [f"{self.table}: {self.rows:,} rows read from {self.files} file(s), {self.loaded:,} in the lake "
-               f"(source {self.source!r}, {len(self.days)} day(s)), {self.rejected:,} rejected, in {self.seconds:.1f} s"]
-        for title, bucket in (("rejected", self.errors), ("flagged (kept)", self.flags)):
-            for reason, item in sorted(bucket.items(), key=lambda kv: -kv[1]["rows"]):
-                out.append(f"  {title}: {item['rows']:,} × {reason}")
-                for s in item["samples"][:3]:
-                    out.append("      " + ", ".join(f"{k}={v}" for k, v in s.items() if v not in (None, "")))
-        if self.unknown_venues:
-            top = sorted(self.unknown_venues.items(), key=lambda kv: -kv[1])[:10]
-            out.append("  unknown venue codes (rows): " + ", ".join(f"{c} ({n:,})" for c, n in top))
-        if self.removed_days:
-            out.append(f"  removed days this source no longer has: {', '.join(self.removed_days)}")
-        return out
+        return summary_lines(self.as_dict())
+
+
+def summary_lines(report: dict) -> list[str]:
+    """A human summary of a load report (``LoadReport.as_dict()``, e.g. a job's result), for the command line."""
+    r = report
+    out = [f"{r['table']}: {r['rows']:,} rows read from {r['files']} file(s), {r['loaded']:,} in the lake "
+           f"(source {r['source']!r}, {len(r['days'])} day(s)), {r['rejected']:,} rejected, in {r['seconds']:.1f} s"]
+    for title, bucket in (("rejected", r["errors"]), ("flagged, kept", r["flags"])):
+        for reason, item in sorted(bucket.items(), key=lambda kv: -kv[1]["rows"]):
+            out.append(f"  {title}: {item['rows']:,} × {reason}")
+            for sample in item["samples"][:3]:
+                out.append("      " + ", ".join(f"{k}={v}" for k, v in sample.items() if v not in (None, "")))
+    if r["unknown_venues"]:
+        shown = ", ".join(f"{u['venue_code']} ({u['rows']:,})" for u in r["unknown_venues"][:10])
+        out.append(f"  unknown venue codes ({r['unknown_venue_count']:,}; rows): {shown}")
+    if r["removed_days"]:
+        out.append(f"  removed days this source no longer has: {', '.join(r['removed_days'])}")
+    if r["partial"]:
+        out.append("  a file could not be read: days of this source missing from the load were kept")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
