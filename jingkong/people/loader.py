@@ -59,7 +59,7 @@ def load_district(directory: str | Path, *, actor=None, echo: Callable[[str], No
     if manifest.exists():
         report["manifest"] = {k: v for k, v in json.loads(manifest.read_text("utf-8")).items()
                               if k in ("format", "district_code", "district_name", "population", "synthetic")}
-    steps = ["regions", "buildings", "venues", "households", "persons", "counts"]
+    steps = ["regions", "buildings", "venues", "households", "persons", "checkins", "counts"]
 
     def step(i: int, name: str) -> None:
         say(f"[{i + 1}/{len(steps)}] {name}…")
@@ -93,7 +93,16 @@ def load_district(directory: str | Path, *, actor=None, echo: Callable[[str], No
         report["persons"] = result.summary()
         say(f"    {result.created:,} created, {result.updated:,} updated, {result.rejected:,} rejected "
             f"in {result.seconds:.1f} s")
-    step(5, "counts")
+    step(5, "checkins")
+    if (root / "checkins").is_dir():  # venue check-ins go to the check-in lake (jingkong.tracing.lake), not the DB
+        from jingkong.tracing.lake import checkins_load
+
+        checkins = checkins_load(root, progress=(lambda done, total, msg: say(f"    {msg}"))).as_dict()
+        report["checkins"] = {k: v for k, v in checkins.items() if k not in ("errors", "flags")} | {
+            "errors": {reason: item["rows"] for reason, item in checkins["errors"].items()},
+            "flags": {reason: item["rows"] for reason, item in checkins["flags"].items()}}
+        say(f"    {checkins['loaded']:,} check-ins in {len(checkins['days'])} day(s), {checkins['rejected']:,} rejected")
+    step(6, "counts")
     report["counts"] = region_counts_refresh(actor=actor)
     if progress:
         progress(len(steps), len(steps), "done")
