@@ -286,7 +286,7 @@ def tubes_receive(*, actor, lab: Lab, barcodes, at: dt.datetime | None = None) -
         raise ValidationFailed(_("no tube barcodes to receive"), extra={"field": "barcodes"})
     report = CustodyReport()
     with transaction.atomic():
-        tubes = {t.barcode: t for t in Tube.objects.select_for_update().select_related("batch", "batch__lab")
+        tubes = {t.barcode: t for t in Tube.objects.select_for_update(of=("self",)).select_related("batch", "batch__lab")
                  .filter(barcode__in=wanted)}
         to_receive = []
         for i, code in enumerate(wanted):
