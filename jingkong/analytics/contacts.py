@@ -218,7 +218,16 @@ class _Engine:
         self.con.close()
 
     def fetch(self, sql: str, params: Sequence = ()) -> list[dict]:
-        return duck.fetch_arrow(self.con, sql, params).to_pylist()
+        """Rows as dicts; timestamps as datetimes in ``datetime.UTC`` (what the callers pass in)."""
+        table = duck.fetch_arrow(self.con, sql, params)
+        rows = table.to_pylist()
+        stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if stamps:
+            for r in rows:
+                for k in stamps:
+                    if r[k] is not None:
+                        r[k] = r[k].replace(tzinfo=dt.UTC)
+        return rows
 
     # -- registry --------------------------------------------------------------------------------------------------
     def index_registry(self) -> dict[int, dict]:
@@ -349,7 +358,8 @@ class _Engine:
         # Scanning workplaces: co-workers present at the same time as the index.
         rows = self.fetch("""
             SELECT i.key, c.person_id, min(greatest(c.checkin_at, i.s)) AS os, max(least(c.checkout_at, i.e)) AS oe,
-                   sum(epoch_us(least(c.checkout_at, i.e)) - epoch_us(greatest(c.checkin_at, i.s))) AS overlap_us,
+                   CAST(sum(epoch_us(least(c.checkout_at, i.e)) - epoch_us(greatest(c.checkin_at, i.s))) AS BIGINT)
+                       AS overlap_us,
                    count(DISTINCT i.island) AS shifts, any_value(i.venue_id) AS venue_id
             FROM istay i
             JOIN wp ON wp.key = i.key AND wp.workplace_id = i.venue_id

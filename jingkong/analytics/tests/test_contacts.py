@@ -188,6 +188,7 @@ def test_workplace_with_checkins_lists_coworkers_on_the_same_shift(world, lake):
     assert work[world["short_overlap"]].start == at(3, 16, 55) and work[world["short_overlap"]].end == at(3, 17)
     venue = found(findings, "venue")  # co-located ≥ 15 minutes, registered there or not
     assert set(venue) == {world["same_shift"], world["visitor"]}
+    json.dumps([f.evidence for f in findings])  # JSON-able (no Decimal sums, no datetimes)
 
 
 def test_workplace_without_checkins_lists_every_registered_coworker(world, lake):
