@@ -184,11 +184,13 @@ def campaigns_site_board(request, campaign_id: int):
     return rows
 
 
-def positivity_rows(request, campaign, level: str, days: int) -> dict:
+def positivity_rows(request, campaign, level: str, days: int, min_tested: int = 200) -> dict:
     """Recent positivity per area of the round (your part of it) and the pool size it recommends."""
     _choice(level, positivity.LEVEL_LENGTH, "level")
     if not 1 <= days <= positivity.MAX_DAYS:
         raise ValidationFailed(f"days: must be from 1 to {positivity.MAX_DAYS}", extra={"field": "days"})
+    if not 1 <= min_tested <= 1_000_000:
+        raise ValidationFailed("min_tested: must be from 1 to 1,000,000", extra={"field": "min_tested"})
     prefix = selectors.campaign_prefix(scope=request.scope, campaign=campaign)
     rules = selectors.area_rules(campaign)
     profile, allowed = None, []
@@ -198,17 +200,19 @@ def positivity_rows(request, campaign, level: str, days: int) -> dict:
     except ValidationFailed:
         pass  # no policy in force: positivity is still shown; the current sizes stay
     rows = positivity.area_positivity(prefix=prefix, level=level, days=days, now=clock.now(), allowed=allowed,
-                                      current_size=lambda code: selectors.rule_for(rules, code).pool_size)
-    return {"region_code": prefix, "level": level, "days": days, "policy_profile": profile,
+                                      current_size=lambda code: selectors.rule_for(rules, code).pool_size,
+                                      min_tested=min_tested)
+    return {"region_code": prefix, "level": level, "days": days, "min_tested": min_tested, "policy_profile": profile,
             "pool_sizes_allowed": allowed, "rows": rows}
 
 
 @router.get("/campaigns/{campaign_id}/positivity", response=dict)
 @require(Perm.TESTING_VIEW)
-def campaigns_positivity(request, campaign_id: int, level: str = "community", days: int = 7):
+def campaigns_positivity(request, campaign_id: int, level: str = "community", days: int = 7, min_tested: int = 200):
     """Recent positivity per street/community/grid (individual positives / persons tested; pool positivity) and the
-    pool size recommended for each area among the sizes the policy allows."""
-    return positivity_rows(request, _campaign(request, campaign_id), level, days)
+    pool size recommended for each area among the sizes the policy allows (areas with fewer than ``min_tested``
+    people tested keep their current size)."""
+    return positivity_rows(request, _campaign(request, campaign_id), level, days, min_tested)
 
 
 def door_to_door_payload(request, campaign, building: str = "", only_unsampled: bool = False) -> list[dict]:

@@ -49,7 +49,7 @@ def make_town(regions, per_grid: int = 2, residents: int = 10) -> dict:
     for key in ("a1", "a2", "b1", "b2"):
         grid = regions[f"grid_{key}"]
         for i in range(per_grid):
-            b = make_building(grid, f"B-{key}-{i}", lon=grid.min_lon + 0.002 + 0.003 * i, lat=grid.center_lat)
+            b = make_building(grid, f"B-{key}-{i}", lon=grid.min_lon + 0.002 + 0.002 * i, lat=grid.center_lat)
             out[b.code] = b
             make_residents(b, residents)
     return out
