@@ -6,6 +6,7 @@ Reads need TESTING_VIEW, writes TESTING_PLAN, lists naming persons PERSON_VIEW (
 
 from __future__ import annotations
 
+from django.db.models import F
 from ninja import Query, Router, Status
 
 from jingkong.access import audit
@@ -331,7 +332,7 @@ def key_industries_workers(request, industry_code: str = Query("", alias="indust
     intervals, profile = _intervals(request)
     qs = industry.workers(scope=request.scope, now=now, intervals=intervals, industry=industry_code,
                           employer=employer, workplace=workplace, status=status)
-    qs = qs.select_related("grid", "building", "workplace").order_by("last_sampled", "id")
+    qs = qs.select_related("grid", "building", "workplace").order_by(F("last_sampled").asc(nulls_first=True), "id")
     page, page_size = max(1, page), max(1, min(page_size, 1000))
     count = qs.count()
     items = list(qs[(page - 1) * page_size: page * page_size])
