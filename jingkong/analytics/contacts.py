@@ -539,7 +539,7 @@ class _Engine:
         out = []
         for r in rows:
             out.append(Finding(r["key"], r["person_id"], "companion", r["os"], r["oe"], {
-                "cell_metres": int(cell_metres),
+                "cell": f"{int(cell_metres)}m:{r['cx']}:{r['cy']}", "cell_metres": int(cell_metres),
                 "cell_lon": round((r["cx"] + 0.5) / kx, 6), "cell_lat": round((r["cy"] + 0.5) / ky, 6),
                 "overlap_minutes": r["overlap_us"] // _US_PER_MINUTE, "min_minutes": int(min_minutes),
             }))

@@ -302,6 +302,7 @@ def test_space_time_companions_share_a_cell_for_more_than_the_minutes(world, lak
     assert (comp[world["companion"]].start, comp[world["companion"]].end) == (at(3, 10, 20), at(3, 10, 45))
     assert comp[world["companion"]].evidence["overlap_minutes"] == 25
     assert comp[world["companion"]].evidence["cell_metres"] == 800
+    assert comp[world["companion"]].evidence["cell"].startswith("800m:")  # identifies the cell across re-runs
     # A ping after a long silence starts a new stay: the phone was off, the person may have left.
     write_pings(lake.root, pings + [(world["brief"], lon, lat, at(3, 9, 0))])
     comp = found(find_contacts([window(world)], overlap_minutes=15, lake=lake, kinds=(), companion=(800, 10)),
