@@ -37,15 +37,22 @@ def lab_visible_q(scope: Scope) -> Q:
     return Q(region_code__startswith=scope.prefix) | Q(region_code__in=ancestors)
 
 
-def lab_list(*, scope: Scope, active: bool | None = None) -> QuerySet[Lab]:
-    qs = Lab.objects.filter(lab_visible_q(scope)).select_related("region")
+def lab_list(*, scope: Scope, active: bool | None = None, actor=None) -> QuerySet[Lab]:
+    q = lab_visible_q(scope)
+    if is_technician(actor):
+        q |= Q(technicians=actor)
+    qs = Lab.objects.filter(q).select_related("region").distinct()
     if active is not None:
         qs = qs.filter(active=active)
     return qs.order_by("code")
 
 
-def lab_get(*, scope: Scope, lab_id: int) -> Lab:
-    lab = Lab.objects.filter(lab_visible_q(scope), pk=lab_id).select_related("region").first()
+def lab_get(*, scope: Scope, lab_id: int, actor=None) -> Lab:
+    """A lab visible in the scope (or, for a lab technician, one of their labs); 404 otherwise."""
+    q = lab_visible_q(scope)
+    if is_technician(actor):
+        q |= Q(technicians=actor)
+    lab = Lab.objects.filter(q, pk=lab_id).select_related("region").distinct().first()
     if lab is None:
         raise NotFound(_("lab not found"))
     return lab

@@ -887,4 +887,4 @@ def load_results_job(ctx, path: str, lab: str, format: str | None = None, error_
     finally:
         if delete_after:
             Path(path).unlink(missing_ok=True)
-    return report.summary()
+    return report.as_dict(max_errors=1000)  # an uploader reads the rejected rows from the job's result

@@ -36,10 +36,10 @@ class Command(BaseCommand):
             f"{r['persons_resample']:,} to resample, {r['controls_lifted']:,} released; retest tasks: "
             f"{r['tasks_created']:,} created, {r['tasks_resolved']:,} resolved"
         )
-        for e in r["errors"]:
+        for e in r["errors"][:20]:
             self.stdout.write(f"  row {e['row']}: {e['field'] or '-'}: {e['reason']}")
-        if r["error_count"] > len(r["errors"]):
-            self.stdout.write(f"  … {r['error_count'] - len(r['errors']):,} more")
+        if r["error_count"] > 20:
+            self.stdout.write(f"  … {r['error_count'] - 20:,} more")
         if r["error_file"]:
             self.stdout.write(f"rejected rows: {r['error_file']}")
         if r["rejected"]:
