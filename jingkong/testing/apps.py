@@ -8,4 +8,7 @@ class TestingConfig(AppConfig):
     verbose_name = _("Testing (快检测)")
 
     def ready(self) -> None:
-        from jingkong.testing import jobs  # noqa: F401 - registers the job kinds
+        from jingkong.testing import (
+            admin_campaigns,  # noqa: F401 - back office for rounds and sites
+            jobs,  # noqa: F401 - registers the job kinds
+        )

@@ -227,9 +227,11 @@ def campaign_detail(request, campaign_id: int):
         plan_error, params = exc.message, {}
     except planning.PlanningError as exc:
         plan_error, params = str(exc), {}
-    level = request.GET.get("level", "community")
+    # Default: one level below the part of the round shown (a district's streets, a street's communities, ...).
+    below = {6: "street", 9: "community"}.get(len(prefix), "grid")
+    level = request.GET.get("level", below)
     if level not in ("street", "community", "grid"):
-        level = "community"
+        level = below
     try:
         positivity = positivity_rows(request, campaign, level, _int(request.GET.get("days"), "days", 7))
     except ValidationFailed as exc:

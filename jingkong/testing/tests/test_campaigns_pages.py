@@ -181,3 +181,13 @@ def test_the_round_page_has_a_coverage_block():
     template = get_template("testing/campaign_detail.html").template
     names = {node.name for node in template.nodelist.get_nodes_by_type(BlockNode)}
     assert "coverage" in names
+
+
+def test_back_office_lists_rounds_and_sites_read_only(regions, admin_user, client_for):
+    c = make_campaign(regions["street_a"], "R-ADMIN")
+    make_site(regions["grid_a1"], "S-ADMIN")
+    client = client_for(admin_user)
+    assert "R-ADMIN" in client.get("/admin/testing/campaign/").content.decode()
+    assert client.get(f"/admin/testing/campaign/{c.pk}/change/").status_code == 200
+    assert "S-ADMIN" in client.get("/admin/testing/samplingsite/").content.decode()
+    assert client.get("/admin/testing/campaign/add/").status_code == 403
