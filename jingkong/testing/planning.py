@@ -172,8 +172,10 @@ def assign_nearest(b_lon, b_lat, sites: Sequence[Site]) -> tuple[np.ndarray, np.
     return idx[:, 0], dist[:, 0]
 
 
-def balance(residents: np.ndarray, idx: np.ndarray, dist: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """Min-cost flow over the candidate arcs: the chosen site index of every building (see the module docstring)."""
+def balance(residents: np.ndarray, idx: np.ndarray, dist: np.ndarray, capacity: np.ndarray,
+            b_xy: np.ndarray | None = None, s_xy: np.ndarray | None = None) -> np.ndarray:
+    """Min-cost flow over the candidate arcs: the chosen site index of every building (see the module docstring).
+    ``b_xy``/``s_xy`` (planar metres) let buildings whose candidate sites are all full look at every site."""
     from ortools.graph.python import min_cost_flow
 
     n, k = idx.shape
@@ -207,17 +209,20 @@ def balance(residents: np.ndarray, idx: np.ndarray, dist: np.ndarray, capacity: 
     over = smcf.flows(arcs)[n * k: n * k + n]
     best = np.argmax(flows, axis=1)
     chosen = np.take_along_axis(idx, best[:, None], axis=1)[:, 0]
-    # Buildings the optimum sent (mostly) to the overflow: the nearest site with room left, else the nearest one.
+    # Buildings the optimum sent (mostly) to the overflow: their candidate sites are full. Each goes to the nearest
+    # site of all with room left (largest first), else to the site with the most room.
     spill = np.nonzero((over > flows.max(axis=1)) & (residents > 0))[0]
     if len(spill):
-        load = np.bincount(chosen[np.setdiff1d(np.arange(n), spill)],
-                           weights=residents[np.setdiff1d(np.arange(n), spill)], minlength=m)
-        for b in spill:
-            for j in idx[b]:
-                if load[j] + residents[b] <= cap[j]:
-                    break
+        kept = np.setdiff1d(np.arange(n), spill)
+        load = np.bincount(chosen[kept], weights=residents[kept], minlength=m).astype(float)
+        for b in spill[np.argsort(-residents[spill], kind="stable")]:
+            if b_xy is not None and s_xy is not None:
+                candidates = np.argsort(((s_xy - b_xy[b]) ** 2).sum(axis=1), kind="stable")
             else:
-                j = idx[b][0]
+                candidates = idx[b]
+            room = cap[candidates] - load[candidates]
+            fits = np.nonzero(room >= residents[b])[0]
+            j = candidates[fits[0]] if len(fits) else candidates[int(np.argmax(room))]
             chosen[b] = j
             load[j] += residents[b]
     return chosen
@@ -287,7 +292,7 @@ def assign_buildings(*, building_ids: Sequence[int], residents: Sequence[int], l
     s_xy = _xy(np.array([s.lon for s in sites]), np.array([s.lat for s in sites]), lat0)
     capacity = _site_capacities(sites, start, deadline, tz, utilisation)
     idx, dist = nearest_sites(b_xy, s_xy, neighbours)
-    chosen = balance(res, idx, dist, capacity)
+    chosen = balance(res, idx, dist, capacity, b_xy, s_xy)
     distance = np.sqrt(((b_xy - s_xy[chosen]) ** 2).sum(axis=1))
     key = np.asarray(order, dtype=np.int64) if order is not None else np.zeros(n, dtype=np.int64)
     assignments: list[Assignment] = []

@@ -221,3 +221,19 @@ def test_bad_estimate_inputs_name_the_field(kwargs, field):
     with pytest.raises(P.PlanningError) as err:
         _estimate(**kwargs)
     assert err.value.field == field
+
+
+def test_benchmark_quick_run():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_planning.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["buildings"] == 3000 and out["ratio_to_nearest"] > 0
+    # the balanced plan keeps every site within one building of its capacity; the nearest one does not
+    assert out["balanced"]["max_excess_residents"] <= out["balanced"]["largest_building"]
+    assert out["nearest"]["max_site_load"] > out["balanced"]["max_site_load"]
