@@ -31,6 +31,8 @@ from jingkong.tracing.models import (
 )
 
 OPEN_STATUSES = [s for s in ContactStatus.values if s != ContactStatus.CLOSED]
+# Statuses in which a contact still waits for the action its deadline is about (transfer to grouping/quarantine).
+BEFORE_HANDOVER = (ContactStatus.IDENTIFIED, ContactStatus.NOTIFIED, ContactStatus.LOCATED)
 
 
 # --- cases ------------------------------------------------------------------------------------------------------------
@@ -95,8 +97,7 @@ def contact_list(*, scope: Scope, tier: str = "", status: str = "", region: str 
     elif open_only:
         qs = qs.filter(status__in=OPEN_STATUSES)
     if overdue:
-        qs = qs.filter(due_at__lt=clock.now(), status__in=[ContactStatus.IDENTIFIED, ContactStatus.NOTIFIED,
-                                                           ContactStatus.LOCATED])
+        qs = qs.filter(due_at__lt=clock.now(), status__in=BEFORE_HANDOVER)
     if case is not None:
         qs = qs.filter(Exists(ContactReason.objects.filter(contact=OuterRef("pk"), case=case)))
     incoming = Handoff.objects.filter(contact=OuterRef("pk"), status=HandoffStatus.REQUESTED)
