@@ -91,7 +91,12 @@ def _aware(value: dt.datetime, field: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+EARLIEST_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
 def _check_window(starts_at: dt.datetime, deadline: dt.datetime) -> None:
+    if not EARLIEST_START <= starts_at <= clock.now() + dt.timedelta(days=366):
+        raise _invalid("starts_at", "a round starts between 2000 and one year from now")
     if deadline <= starts_at:
         raise _invalid("deadline", "the deadline must be after the start")
     if deadline - starts_at > dt.timedelta(days=MAX_ROUND_DAYS):

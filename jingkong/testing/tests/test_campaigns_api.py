@@ -53,6 +53,7 @@ def test_create_a_round_with_policy_defaults(policy, officer_a, client_for):
     ({"deadline": "2022-01-01T17:00:00+08:00"}, "deadline"),
     ({"deadline": "2022-03-01T17:00:00+08:00"}, "deadline"),
     ({"mode": "parachute"}, "mode"),
+    ({"starts_at": "9999-12-30T08:00:00+08:00", "deadline": "9999-12-31T08:00:00+08:00"}, "starts_at"),
     ({"key_industry": "bakery"}, "key_industry"),
     ({"region_code": "330206004"}, "region_code"),  # street B: outside officer A's area
     ({"region_code": "999999"}, "region_code"),
@@ -62,6 +63,33 @@ def test_bad_rounds_are_refused_naming_the_field(policy, officer_a, client_for, 
     assert r.status_code == 422, r.content
     assert r.json()["extra"]["field"] == field
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(("url", "body"), [
+    ("/sites", {**{"name": "x", "region_code": "330206002001001", "lon": 121.805, "lat": 29.905}, "desks": 10**9}),
+    ("/sites", {"name": "x", "region_code": "330206002001001", "lon": 1e308, "lat": 29.905}),
+    ("/sites", {"name": "x", "region_code": "330206002001001", "lon": 121.805, "lat": 29.905, "opens_at": "25:00"}),
+    ("/campaigns", {**_round(), "pool_size": "ten"}),
+    ("/campaigns", {**_round(), "name": "   "}),
+])
+def test_malformed_bodies_are_422(policy, officer_a, client_for, url, body):
+    r = post(client_for(officer_a), f"{API}{url}", body)
+    assert r.status_code == 422, r.content
+
+
+def test_malformed_queries_are_422(policy, regions, officer_a, client_for):
+    c = make_campaign(regions["street_a"])
+    client = client_for(officer_a)
+    for url in (f"/campaigns/{c.pk}/positivity?days=0", f"/campaigns/{c.pk}/positivity?level=x",
+                "/pools/plan?prevalence=2", "/pools/plan", "/pools/plan?prevalence=0.01&max_size=0",
+                "/campaigns?status=maybe", "/sites?kind=tent", "/key-industries/workers?workplace=abc"):
+        assert client.get(f"{API}{url}").status_code == 422, url
+    assert post(client, f"{API}/campaigns/{c.pk}/assign-buildings", {"utilisation": 2}).status_code == 422
+    assert post(client, f"{API}/campaigns/{c.pk}/plan", {"tubes_available": -1}).status_code == 422
+    assert post(client, f"{API}/sites/{make_site(regions['grid_a1']).pk}/samplers", {"user_ids": ["x"]},
+                method="put").status_code == 422
+    plan = client.get(f"{API}/pools/plan?prevalence=0.01").json()
+    assert plan["optimal"]["size"] == 11 and plan["best_allowed"]["size"] == 10
 
 
 def test_schema_errors_are_422_naming_the_field(policy, officer_a, client_for):
