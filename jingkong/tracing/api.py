@@ -127,9 +127,13 @@ def cases_get(request, case_id: int):
 @router.patch("/cases/{case_id}", response=CaseOut)
 @require(Perm.TRACING_EDIT)
 def cases_update(request, case_id: int, payload: CaseUpdateIn):
-    """Change a case's classification, onset, source, place, status… (a changed onset moves its window)."""
+    """Change a case's classification, onset, source, place, status, tracer… (a changed onset moves its window)."""
     case = selectors.case_get(scope=request.scope, case_id=case_id)
-    case = services.case_update(actor=request.jk_user, case=case, request=request, **payload.dict(exclude_unset=True))
+    changes = payload.dict(exclude_unset=True)
+    tracer = changes.pop("tracer", None)
+    if tracer is not None:
+        case = services.case_assign(actor=request.jk_user, scope=request.scope, case=case, username=tracer.strip())
+    case = services.case_update(actor=request.jk_user, case=case, request=request, **changes)
     return case_out(case)
 
 

@@ -112,6 +112,7 @@ class CaseUpdateIn(Schema):
     isolated_at: dt.datetime | None = None
     status: CaseStatusT | None = None
     note: str | None = Field(None, max_length=4000)
+    tracer: str | None = Field(None, max_length=150, description="Username of the tracer in charge ('' to unassign).")
 
 
 # --- timeline ---------------------------------------------------------------------------------------------------------

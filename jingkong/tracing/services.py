@@ -16,6 +16,7 @@ from django.db import transaction
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
+from jingkong.access.roles import Perm
 from jingkong.core import clock, jobs
 from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
@@ -199,7 +200,7 @@ def case_create(*, actor, scope: Scope, person_id: int, request=None, **fields) 
                                extra={"field": "onset_date"})
     now = clock.now()
     case = Case(ref=refs_allocate(1, at=now)[0], person=person, region_code=person.grid.code if person.grid_id else "",
-                tracer=actor if actor is not None and actor.has_role_perm("tracing.edit") else None,
+                tracer=actor if actor is not None and actor.has_role_perm(Perm.TRACING_EDIT) else None,
                 created_by=_user(actor), created_at=now, updated_at=now, **values)
     case.full_clean(exclude=["person", "tracer", "created_by", "source_event", "source_sample"])
     case.save()
@@ -238,7 +239,21 @@ def case_update(*, actor, case: Case, request=None, **changes) -> Case:
 
 
 @transaction.atomic
-def case_assign(*, actor, case: Case, tracer) -> Case:
+def case_assign(*, actor, scope: Scope, case: Case, username: str) -> Case:
+    """Assign the case to a tracer (empty: unassign). The tracer must be able to edit cases and see this one; their
+    region becomes the case's jurisdiction (contacts living outside it are handed off)."""
+    from jingkong.access.guard import scope_of
+    from jingkong.access.models import User
+
+    tracer = None
+    if username:
+        tracer = User.objects.select_related("region").filter(username=username, is_active=True).first()
+        if tracer is None or not scope.contains(tracer.region.code if tracer.region_id else None):
+            raise ValidationFailed("tracer: no such user in your region", extra={"field": "tracer"})
+        if not tracer.has_role_perm(Perm.TRACING_EDIT) or not scope_of(tracer).contains(case.region_code):
+            raise ValidationFailed("tracer: this user cannot work on this case", extra={"field": "tracer"})
+    if case.tracer_id == (tracer.pk if tracer else None):
+        return case
     case.tracer = tracer
     case.updated_at = clock.now()
     case.save(update_fields=["tracer", "updated_at"])

@@ -276,3 +276,45 @@ def test_the_public_notice_has_places_and_times_but_no_personal_data(found, trac
     ]
     for private in ("甲", found.jia.person.id_masked, "12F", "王阿姨", "8号楼", "W1厂"):
         assert private not in text
+
+
+def test_a_case_is_assigned_to_a_tracer_who_can_see_it(found, tracer_a, tracer_b, officer_a, client_for):
+    c = client_for(tracer_a)
+    r = _patch(c, f"{API}/cases/{found.jia.pk}", {"tracer": "tracer_a"})
+    assert r.status_code == 200 and r.json()["tracer"] == "tracer_a"
+    r = _patch(c, f"{API}/cases/{found.jia.pk}", {"tracer": "tracer_b"})  # another region's tracer
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "tracer"
+    r = _patch(c, f"{API}/cases/{found.jia.pk}", {"tracer": "officer_a"})  # may not edit cases
+    assert r.status_code == 422
+    assert _patch(c, f"{API}/cases/{found.jia.pk}", {"tracer": ""}).json()["tracer"] is None
+    assert DomainEvent.objects.filter(type="tracing.case_assigned").count() == 2
+
+
+def test_fellow_passengers_near_the_case_are_close_contacts(world, lake, tracer_a, client_for):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jingkong.tracing.lake import TRANSPORT_SCHEMA
+
+    case_person = world.person("甲")
+    near, far = world.person("同车厢"), world.person("别的车厢")
+    (case,) = make_cases((case_person, at(3, 9)))
+    day = dt.date(2022, 1, 2)
+    rows = [(case_person.pk, "train", "G7501", day, "5", "12F"), (near.pk, "train", "G7501", day, "5", "3A"),
+            (far.pk, "train", "G7501", day, "6", "3A")]
+    (lake.root / "transport").mkdir(parents=True)
+    pq.write_table(pa.table([pa.array(col, f.type) for col, f in zip(zip(*rows, strict=True), TRANSPORT_SCHEMA,
+                                                                      strict=True)], schema=TRANSPORT_SCHEMA),
+                   lake.root / "transport" / "src-test.parquet")
+    r = _post(client_for(tracer_a), f"{API}/cases/{case.pk}/stays", {
+        "kind": "transport", "transport_mode": "train", "transport_number": "G7501", "carriage": "5",
+        "start": "2022-01-02T07:03:00+08:00", "end": "2022-01-02T08:10:00+08:00"})
+    assert r.status_code == 201
+    services.find_run(case_ids=[case.pk])
+    contact = Contact.objects.get(person=near)
+    reason = contact.reasons.get()
+    assert (contact.tier, reason.kind, reason.evidence["number"], reason.evidence["carriage"]) == (
+        "close", "transport", "G7501", "5")
+    assert not Contact.objects.filter(person=far).exists()

@@ -95,3 +95,16 @@ def test_the_printable_notice(found, tracer_a, client_for):
     assert "S1超市" in page and "新碶街道一社区" in page and "10:00" in page
     assert found.jia.person.name not in page
     assert found.jia.person.id_masked not in page and "8号楼" not in page
+
+
+def test_the_back_office_lists_cases_and_contacts_without_names_and_audits_opening_one(found, admin_user, client_for):
+    from jingkong.access.models import AuditLog
+
+    c = client_for(admin_user)
+    listing = c.get("/admin/tracing/case/").content.decode()
+    assert found.jia.ref in listing and "甲" not in listing.replace(found.jia.ref, "")
+    assert c.get("/admin/tracing/contact/").status_code == 200
+    assert c.get(f"/admin/tracing/case/{found.jia.pk}/change/").status_code == 200
+    assert AuditLog.objects.filter(action="person.view", object_id=str(found.jia.person_id), username="admin",
+                                   detail__via="admin").exists()
+    assert c.get("/admin/tracing/case/add/").status_code == 403
