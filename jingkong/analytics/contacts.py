@@ -222,19 +222,24 @@ class _Engine:
     def close(self) -> None:
         self.con.close()
 
-    def fetch(self, sql: str, params: Sequence = ()) -> list[dict]:
-        """Rows as dicts; timestamps as datetimes in ``datetime.UTC`` (converted from integers: pyarrow's own
-        conversion of zoned timestamps costs ~3 µs a value, most of a large batch's time)."""
+    def columns(self, sql: str, params: Sequence = ()) -> dict[str, list]:
+        """The result's columns as lists; timestamps as datetimes in ``datetime.UTC`` (converted from integers:
+        pyarrow's own conversion of zoned timestamps costs ~3 µs a value, most of a large batch's time)."""
         table = duck.fetch_arrow(self.con, sql, params)
-        columns = []
+        out = {}
         for f, column in zip(table.schema, table.columns, strict=True):
             if pa.types.is_timestamp(f.type):
                 micros = column.cast(pa.int64()).to_pylist()
-                columns.append([None if v is None else _EPOCH + dt.timedelta(microseconds=v) for v in micros])
+                out[f.name] = [None if v is None else _EPOCH + dt.timedelta(microseconds=v) for v in micros]
             else:
-                columns.append(column.to_pylist())
-        names = table.schema.names
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+                out[f.name] = column.to_pylist()
+        return out
+
+    def fetch(self, sql: str, params: Sequence = ()) -> list[dict]:
+        """Rows as dicts (for small results; large ones iterate over :meth:`columns`)."""
+        columns = self.columns(sql, params)
+        names = list(columns)
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
     # -- registry --------------------------------------------------------------------------------------------------
     def index_registry(self) -> dict[int, dict]:
@@ -310,20 +315,21 @@ class _Engine:
                    max(from_checkin) = 1 AS from_checkin, max(from_tracer) = 1 AS from_tracer
             FROM islands GROUP BY key, venue_id, island
         """)
+        # Everybody's check-ins overlapping an index stay (one scan of the lake serves the venue and workplace rules).
+        self.con.execute("""
+            CREATE TEMP TABLE pairs AS
+            SELECT i.key, i.index_person, c.person_id, i.venue_id, i.island, i.s AS stay_s, i.e AS stay_e,
+                   i.from_checkin, i.from_tracer, c.checkin_at, c.checkout_at,
+                   greatest(c.checkin_at, i.s) AS os, least(c.checkout_at, i.e) AS oe
+            FROM ck c JOIN istay i ON c.venue_id = i.venue_id AND c.checkin_at < i.e AND c.checkout_at > i.s
+            WHERE c.person_id <> i.index_person
+        """)
         self._stays_ready = True
 
     # -- venue co-location -------------------------------------------------------------------------------------------
     def venue(self) -> list[Finding]:
-        rows = self.fetch(f"""
-            WITH pairs AS (
-                SELECT i.key, c.person_id, i.venue_id, i.island, i.s AS stay_s, i.e AS stay_e,
-                       i.from_checkin, i.from_tracer, c.checkin_at, c.checkout_at,
-                       greatest(c.checkin_at, i.s) AS os, least(c.checkout_at, i.e) AS oe
-                FROM ck c JOIN istay i
-                  ON c.venue_id = i.venue_id AND c.checkin_at < i.e AND c.checkout_at > i.s
-                WHERE c.person_id <> i.index_person
-            ),
-            found AS (
+        rows = self.columns(f"""
+            WITH found AS (
                 SELECT key, person_id, venue_id, any_value(stay_s) AS stay_s, any_value(stay_e) AS stay_e,
                        any_value(from_checkin) AS from_checkin, any_value(from_tracer) AS from_tracer,
                        min(os) AS os, max(oe) AS oe, max(epoch_us(oe) - epoch_us(os)) AS overlap_us,
@@ -339,15 +345,15 @@ class _Engine:
                    {_iso_sql("contact_in")} AS contact_in, {_iso_sql("contact_out")} AS contact_out
             FROM found
         """, [self.overlap_us])
-        info = self.venue_info({r["venue_id"] for r in rows})
+        info = self.venue_info(set(rows["venue_id"]))
         out = []
-        for r in rows:
-            code, name = info.get(r["venue_id"], ("", ""))
-            out.append(Finding(r["key"], r["person_id"], "venue", r["os"], r["oe"], {
-                "venue_id": r["venue_id"], "venue_code": code, "venue_name": name,
-                "overlap_minutes": r["overlap_minutes"],
-                "index_stay": {"start": r["stay_start"], "end": r["stay_end"], "source": r["source"]},
-                "contact_checkin_at": r["contact_in"], "contact_checkout_at": r["contact_out"],
+        for key, person, venue, os_, oe, minutes, stay_start, stay_end, source, contact_in, contact_out in zip(
+                *rows.values(), strict=True):
+            code, name = info.get(venue, ("", ""))
+            out.append(Finding(key, person, "venue", os_, oe, {
+                "venue_id": venue, "venue_code": code, "venue_name": name, "overlap_minutes": minutes,
+                "index_stay": {"start": stay_start, "end": stay_end, "source": source},
+                "contact_checkin_at": contact_in, "contact_checkout_at": contact_out,
             }))
         return out
 
@@ -363,24 +369,31 @@ class _Engine:
         self.con.register("wp", pa.table({"key": pa.array([k for k, _ in keyed], pa.int64()),
                                           "workplace_id": pa.array([v for _, v in keyed], pa.int32())}))
         self.con.register("cow", coworkers)
+        # Does the workplace scan? Yes when the index's own check-ins are there; otherwise ask the lake (few venues).
         scanning = {k for (k,) in self.con.execute("""
-            SELECT DISTINCT w.key FROM win w JOIN wp ON wp.key = w.key
-            JOIN ck c ON c.venue_id = wp.workplace_id AND c.checkin_at < w.wend AND c.checkout_at > w.wstart
+            SELECT DISTINCT i.key FROM istay i JOIN wp ON wp.key = i.key AND wp.workplace_id = i.venue_id
+            WHERE i.from_checkin
         """).fetchall()}
+        unsure = [(k, v) for k, v in keyed if k not in scanning]
+        if unsure:
+            self.con.register("unsure", pa.table({"key": pa.array([k for k, _ in unsure], pa.int64()),
+                                                  "workplace_id": pa.array([v for _, v in unsure], pa.int32())}))
+            scanning |= {k for (k,) in self.con.execute("""
+                SELECT DISTINCT w.key FROM win w JOIN unsure u ON u.key = w.key
+                JOIN ck c ON c.venue_id = u.workplace_id AND c.checkin_at < w.wend AND c.checkout_at > w.wstart
+            """).fetchall()}
         info = self.venue_info(venues)
         out: list[Finding] = []
         # Scanning workplaces: co-workers present at the same time as the index.
         rows = self.fetch("""
-            SELECT i.key, c.person_id, min(greatest(c.checkin_at, i.s)) AS os, max(least(c.checkout_at, i.e)) AS oe,
-                   CAST(sum(epoch_us(least(c.checkout_at, i.e)) - epoch_us(greatest(c.checkin_at, i.s))) AS BIGINT)
-                       AS overlap_us,
-                   count(DISTINCT i.island) AS shifts, any_value(i.venue_id) AS venue_id
-            FROM istay i
-            JOIN wp ON wp.key = i.key AND wp.workplace_id = i.venue_id
-            JOIN ck c ON c.venue_id = i.venue_id AND c.checkin_at < i.e AND c.checkout_at > i.s
-            JOIN cow ON cow.workplace_id = i.venue_id AND cow.person_id = c.person_id
-            WHERE c.person_id <> i.index_person
-            GROUP BY i.key, c.person_id
+            SELECT p.key, p.person_id, min(p.os) AS os, max(p.oe) AS oe,
+                   CAST(sum(epoch_us(p.oe) - epoch_us(p.os)) AS BIGINT) AS overlap_us,
+                   count(DISTINCT p.island) AS shifts, any_value(p.venue_id) AS venue_id
+            FROM pairs p
+            JOIN wp ON wp.key = p.key AND wp.workplace_id = p.venue_id
+            JOIN cow ON cow.workplace_id = p.venue_id AND cow.person_id = p.person_id
+            WHERE p.oe > p.os
+            GROUP BY p.key, p.person_id
         """)
         for r in rows:
             if r["key"] not in scanning:

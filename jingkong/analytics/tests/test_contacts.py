@@ -211,8 +211,14 @@ def test_workplace_without_checkins_lists_every_registered_coworker(world, lake)
 def test_a_scanning_workplace_the_index_did_not_attend_gives_no_workplace_contacts(world, lake):
     world.person("index", workplace="F1")
     world.person("colleague", workplace="F1")
-    write_checkins(lake.root, [(world["colleague"], world.v("F1"), at(3, 8), at(3, 17))])
+    world.person("night_shift", workplace="F1")
+    write_checkins(lake.root, [(world["colleague"], world.v("F1"), at(3, 8), at(3, 17)),
+                               (world["night_shift"], world.v("F1"), at(3, 20), at(4, 6))])
     assert found(find_contacts([window(world)], overlap_minutes=15, lake=lake), "workplace") == {}
+    # The index forgot to scan; the tracer entered its day at work: the co-workers on that shift are found.
+    stays = [IndexStay(at(3, 9), at(3, 17), venue_id=world.v("F1"))]
+    work = found(find_contacts([window(world, stays=stays)], overlap_minutes=15, lake=lake), "workplace")
+    assert set(work) == {world["colleague"]} and work[world["colleague"]].evidence["basis"] == "checkins"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
