@@ -340,11 +340,16 @@ def area_summary(area: Area) -> dict:
     residence is not recorded (provisional records made at sites outside any grid), in no target until placed."""
     out = {"area": area.as_dict(), **totals(area_rows(area, None))}
     if area.whole:
-        with connection.cursor() as c:
-            c.execute("SELECT COUNT(*) FROM people_person p WHERE p.grid_id IS NULL AND EXISTS (SELECT 1 FROM "
-                      "testing_sample s WHERE s.campaign_id = %s AND s.person_id = p.id)", [area.campaign_id])
-            out["unplaced_sampled"] = c.fetchone()[0]
+        out["unplaced_sampled"] = unplaced_sampled(area)
     return out
+
+
+def unplaced_sampled(area: Area) -> int:
+    """Persons swabbed in the campaign without a recorded residence (read through the grid index's NULL range)."""
+    with connection.cursor() as c:
+        c.execute("SELECT COUNT(*) FROM people_person p WHERE p.grid_id IS NULL AND EXISTS (SELECT 1 FROM "
+                  "testing_sample s WHERE s.campaign_id = %s AND s.person_id = p.id)", [area.campaign_id])
+        return int(c.fetchone()[0])
 
 
 # --- the untested list (扫楼) ----------------------------------------------------------------------------------------
