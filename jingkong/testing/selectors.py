@@ -112,8 +112,7 @@ def population_filter(*, campaign: Campaign, prefix: str, field: str = "grid__co
     living or working there."""
     where = Q(**{f"{field}__startswith": prefix})
     if campaign.key_industry:
-        workplace = field.replace("grid__code", "workplace__grid__code")
-        where = (where | Q(**{f"{workplace}__startswith": prefix})) & Q(industry=campaign.key_industry)
+        where = (where | Q(workplace__grid__code__startswith=prefix)) & Q(industry=campaign.key_industry)
     return where
 
 

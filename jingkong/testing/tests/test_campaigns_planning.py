@@ -219,3 +219,24 @@ def test_positivity_per_area_recommends_allowed_pool_sizes(town, regions, comman
     assert [row["code"] for row in street["rows"]] == ["330206002", "330206004"]
     bad = client_for(commander).get(f"{API}/campaigns/{c.pk}/positivity?level=building")
     assert bad.status_code == 422 and bad.json()["extra"]["field"] == "level"
+
+
+def test_a_key_group_round_plans_only_that_group(town, regions, officer_a, client_for):
+    from jingkong.geo.models import Venue
+    from jingkong.testing.tests.campaign_helpers import make_building
+
+    port = Venue.objects.create(code="V-PORT", name="码头", type="port_terminal", lon=121.805, lat=29.905,
+                                grid=regions["grid_a1"])
+    make_residents(town["B-a1-0"], 3, industry="port", employer="港务")
+    commuter_home = make_building(regions["grid_b1"], "HOME-B")
+    make_residents(commuter_home, 2, industry="port", employer="港务", workplace=port)  # lives in B, works in A
+    make_residents(town["B-a2-0"], 4, industry="cold_chain")
+    c = make_campaign(regions["street_a"])
+    c.key_industry = "port"
+    c.save()
+    make_site(regions["grid_a1"])
+    est = post(client_for(officer_a), f"{API}/campaigns/{c.pk}/plan").json()
+    assert est["population"] == 5  # the port workers living or working in street A
+    r = post(client_for(officer_a), f"{API}/campaigns/{c.pk}/assign-buildings")
+    assert r.status_code == 200, r.content
+    assert r.json()["buildings"] == 1 and r.json()["residents"] == 3  # only buildings in street A where they live
