@@ -180,7 +180,7 @@ def _iso_sql(expr: str) -> str:
     """SQL formatting a TIMESTAMPTZ as ``datetime.isoformat()`` does in UTC (fractional seconds only when present):
     done by DuckDB, column-wise, rather than once per value in Python."""
     micros = f"(epoch_us({expr}) % 1000000)"
-    return (f"(strftime({expr}, '%Y-%m-%dT%H:%M:%S') || CASE WHEN {micros} <> 0 THEN '.' || "
+    return (f"(strftime(make_timestamp(epoch_us({expr})), '%Y-%m-%dT%H:%M:%S') || CASE WHEN {micros} <> 0 THEN '.' || "
             f"lpad(CAST({micros} AS VARCHAR), 6, '0') ELSE '' END || '+00:00')")
 
 

@@ -42,6 +42,9 @@ from jingkong.core import jobs
 from jingkong.core.exceptions import ValidationFailed
 
 LOCAL_TZ = duck.LOCAL_TZ
+# Asia/Shanghai has kept UTC+8 without daylight saving since 1991: local times convert with integer arithmetic on
+# microseconds (10× faster in DuckDB than its ICU time-zone functions).
+LOCAL_OFFSET_US = 8 * 3600 * 1_000_000
 TS = pa.timestamp("us", tz="UTC")
 CHECKIN_SCHEMA = pa.schema([("person_id", pa.int64()), ("venue_id", pa.int32()), ("checkin_at", TS),
                             ("checkout_at", TS)])
@@ -437,14 +440,24 @@ def _time_sql(column: str, kind: str) -> tuple[str, str, str]:
     if kind == "tz":
         return c, f"({c} IS NOT NULL)", "false"
     if kind == "naive":
-        return f"timezone('{LOCAL_TZ}', {c})", f"({c} IS NOT NULL)", f"({c} IS NOT NULL)"
+        return _from_local(c), f"({c} IS NOT NULL)", f"({c} IS NOT NULL)"
     text = f"trim({c})"
     has_offset = f"regexp_matches({text}, '{_OFFSET}')"
     formats = "[" + ", ".join(f"'{f}'" for f in _NAIVE_FORMATS) + "]"
     value = (f"CASE WHEN {has_offset} THEN TRY_CAST({text} AS TIMESTAMPTZ) "
-             f"ELSE timezone('{LOCAL_TZ}', COALESCE(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {formats}))) END")
+             f"ELSE {_from_local(f'COALESCE(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {formats}))')} END")
     present = f"({c} IS NOT NULL AND {text} <> '')"
     return value, present, f"({present} AND NOT {has_offset})"
+
+
+def _from_local(expr: str) -> str:
+    """SQL: a TIMESTAMP read as Asia/Shanghai wall-clock time → TIMESTAMPTZ (exact to the microsecond)."""
+    return f"to_timestamp((epoch_us({expr}) - {LOCAL_OFFSET_US}) / 1000000)"
+
+
+def _local_day(expr: str) -> str:
+    """SQL: the Asia/Shanghai date of a TIMESTAMPTZ."""
+    return f"CAST(make_timestamp(epoch_us({expr}) + {LOCAL_OFFSET_US}) AS DATE)"
 
 
 def _text(column: str) -> str:
@@ -463,7 +476,7 @@ class TableSpec:
     partitioned: bool
     order: str  # ORDER BY of the lake files
     flags: dict[str, str]  # flag column → reason text
-    sample_columns: tuple[str, ...]
+    sample_columns: tuple[str, ...]  # raw columns shown in sample rows
     normalize: Callable[[dict[str, str], dict], str]
 
 
@@ -474,8 +487,7 @@ def _checkins_sql(kinds: dict[str, str], options: dict) -> str:
     return f"""
     CREATE OR REPLACE TEMP TABLE norm AS
     WITH t AS (
-        SELECT r.row, r.id_number, r.venue_code, r.checkin_at AS checkin_raw, r.checkout_at AS checkout_raw,
-               m.person_id, m.reason AS id_reason, v.venue_id,
+        SELECT r.row, r.id_number, r.venue_code, m.person_id, m.reason AS id_reason, v.venue_id,
                {cin} AS cin, {cin_present} AS cin_present, {cin_naive} AS cin_naive,
                {cout} AS cout, {cout_present} AS cout_present, {cout_naive} AS cout_naive
         FROM raw r
@@ -495,12 +507,11 @@ def _checkins_sql(kinds: dict[str, str], options: dict) -> str:
         END AS reason,
         (cin_naive OR cout_naive) AS flag_naive,
         NOT cout_present AS flag_no_checkout,
-        (cout - cin > INTERVAL {LONG_STAY_HOURS} HOUR) AS flag_long,
+        (epoch_us(cout) - epoch_us(cin) > {LONG_STAY_HOURS * 3600 * 1_000_000}) AS flag_long,
         person_id, venue_id::INTEGER AS venue_id, cin AS checkin_at,
-        COALESCE(cout, cin + INTERVAL {dwell} MINUTE) AS checkout_at,
-        CAST(timezone('{LOCAL_TZ}', cin) AS DATE) AS day,
-        id_number, trim(venue_code) AS venue_code, CAST(checkin_raw AS VARCHAR) AS checkin_text,
-        CAST(checkout_raw AS VARCHAR) AS checkout_text
+        COALESCE(cout, to_timestamp((epoch_us(cin) + {dwell * 60_000_000}) / 1000000)) AS checkout_at,
+        {_local_day("cin")} AS day,
+        CASE WHEN venue_id IS NULL THEN trim(venue_code) END AS unknown_code
     FROM t
     """
 
@@ -510,7 +521,7 @@ def _pings_sql(kinds: dict[str, str], options: dict) -> str:
     return f"""
     CREATE OR REPLACE TEMP TABLE norm AS
     WITH t AS (
-        SELECT r.row, r.id_number, r.lon AS lon_raw, r.lat AS lat_raw, r.at AS at_raw, m.person_id,
+        SELECT r.row, r.id_number, m.person_id,
                m.reason AS id_reason, TRY_CAST(trim(r.lon) AS DOUBLE) AS lon, TRY_CAST(trim(r.lat) AS DOUBLE) AS lat,
                {at} AS at_value, {at_present} AS at_present, {at_naive} AS at_naive
         FROM raw r LEFT JOIN idmap m ON m.id_raw = r.id_number
@@ -525,9 +536,7 @@ def _pings_sql(kinds: dict[str, str], options: dict) -> str:
             WHEN at_value IS NULL THEN 'at: not a date-time'
         END AS reason,
         at_naive AS flag_naive,
-        person_id, lon, lat, at_value AS "at", CAST(timezone('{LOCAL_TZ}', at_value) AS DATE) AS day,
-        id_number, CAST(lon_raw AS VARCHAR) AS lon_text, CAST(lat_raw AS VARCHAR) AS lat_text,
-        CAST(at_raw AS VARCHAR) AS at_text
+        person_id, lon, lat, at_value AS "at", {_local_day("at_value")} AS day
     FROM t
     """
 
@@ -538,8 +547,7 @@ def _transport_sql(kinds: dict[str, str], options: dict) -> str:
     CREATE OR REPLACE TEMP TABLE norm AS
     WITH modes(alias, mode) AS (VALUES {modes}),
     t AS (
-        SELECT r.row, r.id_number, r.mode AS mode_raw, r.number AS number_raw, r.date AS date_raw,
-               m.person_id, m.reason AS id_reason, md.mode,
+        SELECT r.row, r.id_number, m.person_id, m.reason AS id_reason, md.mode,
                upper(regexp_replace(trim(r.number), '\\s+', '', 'g')) AS number,
                COALESCE(TRY_CAST(trim(r.date) AS DATE),
                         CAST(try_strptime(trim(r.date), ['%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日']) AS DATE)) AS date,
@@ -558,9 +566,7 @@ def _transport_sql(kinds: dict[str, str], options: dict) -> str:
             WHEN number IS NULL OR number = '' THEN 'number: missing'
             WHEN date IS NULL THEN 'date: not a date'
         END AS reason,
-        person_id, mode, number, date, carriage, seat,
-        id_number, CAST(mode_raw AS VARCHAR) AS mode_text, CAST(number_raw AS VARCHAR) AS number_text,
-        CAST(date_raw AS VARCHAR) AS date_text
+        person_id, mode, number, date, carriage, seat
     FROM t
     """
 
@@ -571,14 +577,14 @@ SPECS = {
         {"flag_naive": f"time without a zone: read as {LOCAL_TZ} time",
          "flag_no_checkout": "checkout_at missing: check-in + {default_dwell_minutes} min assumed",
          "flag_long": f"stay longer than {LONG_STAY_HOURS} hours"},
-        ("row", "id_number", "venue_code", "checkin_text", "checkout_text"), _checkins_sql),
+        ("id_number", "venue_code", "checkin_at", "checkout_at"), _checkins_sql),
     "pings": TableSpec(
         "pings", PING_SCHEMA, True, 'person_id, "at", lon, lat',
         {"flag_naive": f"time without a zone: read as {LOCAL_TZ} time"},
-        ("row", "id_number", "lon_text", "lat_text", "at_text"), _pings_sql),
+        ("id_number", "lon", "lat", "at"), _pings_sql),
     "transport": TableSpec(
         "transport", TRANSPORT_SCHEMA, False, "mode, number, date, carriage, seat, person_id",
-        {}, ("row", "id_number", "mode_text", "number_text", "date_text"), _transport_sql),
+        {}, ("id_number", "mode", "number", "date"), _transport_sql),
 }
 
 
@@ -706,35 +712,43 @@ def _extend_idmap(con) -> None:
 
 
 def _collect(con, spec: TableSpec, report: LoadReport, rel: str, options: dict) -> None:
-    """Counts and samples of the rejected and flagged rows of ``norm`` into the report."""
+    """Counts (one pass over ``norm``) and sample rows (raw values, IDs masked) of the rejected and flagged rows."""
     from jingkong.people.idnumber import id_mask
 
-    sample_cols = ", ".join(spec.sample_columns)
-    report.rows += con.execute("SELECT count(*) FROM norm").fetchone()[0]
-    buckets = [("errors", "reason", "reason IS NOT NULL")]
-    buckets += [("flags", "'" + text.format(**options).replace("'", "''") + "'", f"reason IS NULL AND {column}")
-                for column, text in spec.flags.items()]
-    for bucket, label, condition in buckets:
-        counts = con.execute(f"SELECT {label} AS why, count(*) FROM norm WHERE {condition} GROUP BY 1").fetchall()
-        if not counts:
+    flags = list(spec.flags)
+    counts = con.execute(f"SELECT reason, {', '.join(flags + ['count(*)'])} FROM norm GROUP BY ALL").fetchall()
+    errors: dict[str, int] = {}
+    flagged = dict.fromkeys(flags, 0)
+    for reason, *values in counts:
+        n = values[-1]
+        report.rows += n
+        if reason is not None:
+            errors[reason] = errors.get(reason, 0) + n
             continue
-        samples = con.execute(
-            f"""SELECT {label} AS why, {sample_cols} FROM norm WHERE {condition}
-                QUALIFY row_number() OVER (PARTITION BY {label} ORDER BY row) <= {SAMPLES} ORDER BY row"""
-        ).fetchall()
+        for column, value in zip(flags, values[:-1], strict=True):
+            if value:
+                flagged[column] += n
+    buckets = [("errors", "reason", "reason IS NOT NULL", errors)] if errors else []
+    buckets += [("flags", "'" + spec.flags[c].format(**options).replace("'", "''") + "'", f"reason IS NULL AND {c}",
+                 {spec.flags[c].format(**options): n}) for c, n in flagged.items() if n]
+    raw_columns = ", ".join(f"CAST(r.{_quote(c)} AS VARCHAR)" for c in spec.sample_columns)
+    for bucket, label, condition, found in buckets:
+        samples = con.execute(f"""
+            WITH s AS (SELECT {label} AS why, row FROM norm WHERE {condition}
+                       QUALIFY row_number() OVER (PARTITION BY {label} ORDER BY row) <= {SAMPLES})
+            SELECT s.why, s.row, {raw_columns} FROM s JOIN raw r ON r.row = s.row ORDER BY s.row""").fetchall()
         by_reason: dict[str, list[dict]] = {}
-        for why, *values in samples:
-            item = {"file": rel}
+        for why, row, *values in samples:
+            item = {"file": rel, "row": row}
             for column, value in zip(spec.sample_columns, values, strict=True):
-                key = column.removesuffix("_text")
-                item[key] = id_mask(value) if column == "id_number" and value else value
+                item[column] = id_mask(value) if column == "id_number" and value else value
             by_reason.setdefault(why, []).append(item)
-        for why, n in counts:
+        for why, n in found.items():
             report.add(bucket, why, n, by_reason.get(why, []))
             if bucket == "errors":
                 report.rejected += n
-    if spec.name == "checkins":
-        for code, n in con.execute("""SELECT venue_code, count(*) FROM norm
+    if spec.name == "checkins" and any(r.startswith("venue_code: unknown") for r in errors):
+        for code, n in con.execute("""SELECT unknown_code, count(*) FROM norm
                                       WHERE reason LIKE 'venue_code: unknown%' GROUP BY 1""").fetchall():
             report.unknown_venues[code] = report.unknown_venues.get(code, 0) + n
 
