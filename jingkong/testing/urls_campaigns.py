@@ -18,6 +18,7 @@ urlpatterns = [
          name="campaign_area_delete"),
     path("campaigns/<int:campaign_id>/assign-buildings/", v.campaign_assign, name="campaign_assign"),
     path("campaigns/<int:campaign_id>/sites/", v.site_board, name="site_board"),
+    path("campaigns/<int:campaign_id>/slots.csv", v.assignments_csv, name="assignments_csv"),
     path("campaigns/<int:campaign_id>/sites/new/", v.site_create, name="site_create"),
     path("campaigns/<int:campaign_id>/sites/<int:site_id>/deactivate/", v.site_deactivate, name="site_deactivate"),
     path("campaigns/<int:campaign_id>/door-to-door/", v.door_to_door, name="door_to_door"),

@@ -418,6 +418,30 @@ def site_deactivate(request, campaign_id: int, site_id: int):
     return _back(request, "testing:site_board", campaign_id)
 
 
+@require(Perm.TESTING_VIEW)
+def assignments_csv(request, campaign_id: int):
+    """Buildings with their site and time slot as a spreadsheet (UTF-8 with BOM), for notifying residents."""
+    import csv
+    import io
+
+    from django.http import HttpResponse
+
+    campaign = selectors.campaign_get(scope=request.scope, campaign_id=campaign_id)
+    rows = selectors.assignment_list(scope=request.scope, campaign=campaign, site_id=_int(request.GET.get("site"), "site"))
+    zone = _tz()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_("Grid"), _("Building"), _("Address"), _("Residents"), _("Site"), _("Site name"),
+                     _("Slot start"), _("Slot end"), _("Distance (m)")])
+    for a in rows.iterator(chunk_size=5000):
+        writer.writerow([a.region_code, a.building.code, a.building.address, a.residents, a.site.code, a.site.name,
+                         a.slot_start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                         a.slot_end.astimezone(zone).strftime("%Y-%m-%d %H:%M"), a.distance_m])
+    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="slots-{campaign.code}.csv"'
+    return response
+
+
 # --- door-to-door list ---------------------------------------------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ def test_round_pages_are_scoped(town, regions, officer_a, client_for):
     site_b = make_site(regions["grid_b1"])
     client = client_for(officer_a)
     for url in (f"/testing/campaigns/{b.pk}/", f"/testing/campaigns/{b.pk}/sites/",
-                f"/testing/campaigns/{b.pk}/door-to-door/"):
+                f"/testing/campaigns/{b.pk}/door-to-door/", f"/testing/campaigns/{b.pk}/slots.csv"):
         assert client.get(url).status_code == 404, url
     assert client.post(f"/testing/campaigns/{b.pk}/start/").status_code == 404
     assert client.post(f"/testing/campaigns/{b.pk}/areas/", {"region_code": "330206004001001"}).status_code == 404
@@ -142,6 +142,9 @@ def test_site_board_assign_and_slots(town, regions, officer_a, client_for):
     row = board.context["rows"][0]
     assert (row["buildings"], row["residents"], row["scans"], row["scans_last_hour"]) == (4, 40, 10, 10)
     assert len(board.context["chosen"]["slots"]) == 4
+    sheet = client.get(f"/testing/campaigns/{c.pk}/slots.csv")
+    lines = sheet.content.decode("utf-8-sig").strip().splitlines()
+    assert sheet["Content-Type"].startswith("text/csv") and len(lines) == 5 and "B-a1-0" in sheet.content.decode()
     client.post(f"/testing/campaigns/{c.pk}/sites/{site.pk}/deactivate/")
     assert not SamplingSite.objects.get().active
 
