@@ -116,15 +116,17 @@ def population_filter(*, campaign: Campaign, prefix: str, field: str = "grid__co
     return where
 
 
-def population_by_grid(*, campaign: Campaign, prefix: str) -> list[dict]:
-    """Persons and households per residence grid (set-based): ``[{"grid": code, "persons": n, "households": h}]``."""
+def population_by_grid(*, campaign: Campaign, prefix: str, households: bool = True) -> list[dict]:
+    """Persons (and households, when asked) per residence grid, set-based:
+    ``[{"grid": code, "persons": n, "households": h}]``."""
     from jingkong.people.models import Person
 
+    counts = {"persons": Count("id")}
+    if households:
+        counts["households"] = Count("household", distinct=True)
     rows = (Person.objects.filter(population_filter(campaign=campaign, prefix=prefix), grid__isnull=False)
-            .values("grid__code")
-            .annotate(persons=Count("id"), households=Count("household", distinct=True))
-            .order_by("grid__code"))
-    return [{"grid": r["grid__code"], "persons": r["persons"], "households": r["households"]} for r in rows]
+            .values("grid__code").annotate(**counts).order_by("grid__code"))
+    return [{"grid": r["grid__code"], "persons": r["persons"], "households": r.get("households", 0)} for r in rows]
 
 
 # --- sites, assignments, labs ------------------------------------------------------------------------------------------
@@ -200,7 +202,8 @@ def pool_groups(*, campaign: Campaign, prefix: str) -> tuple[list, list[dict]]:
 
     rules = area_rules(campaign)
     acc: dict[tuple[int, bool], list[int]] = {}
-    for row in population_by_grid(campaign=campaign, prefix=prefix):
+    per_household = any(r.one_tube_per_household for r in rules)
+    for row in population_by_grid(campaign=campaign, prefix=prefix, households=per_household):
         rule = rule_for(rules, row["grid"])
         key = (rule.pool_size, rule.one_tube_per_household)
         totals = acc.setdefault(key, [0, 0])

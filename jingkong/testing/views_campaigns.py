@@ -219,10 +219,11 @@ def campaign_detail(request, campaign_id: int):
     campaign = selectors.campaign_get(scope=request.scope, campaign_id=campaign_id)
     prefix = selectors.campaign_prefix(scope=request.scope, campaign=campaign)
     can_edit = request.scope.contains(campaign.region_code) and request.jk_user.has_role_perm(Perm.TESTING_PLAN)
-    plan_error, estimate = "", None
+    plan_error, estimate, params = "", None, {}
     try:
         params = _plan_params(request)
-        estimate = selectors.campaign_estimate(scope=request.scope, campaign=campaign, **params)
+        if campaign.status != CampaignStatus.CLOSED:
+            estimate = selectors.campaign_estimate(scope=request.scope, campaign=campaign, **params)
     except ValidationFailed as exc:
         plan_error, params = exc.message, {}
     except planning.PlanningError as exc:
