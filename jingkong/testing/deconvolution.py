@@ -48,6 +48,7 @@ Times are any totally ordered values (aware datetimes in the application, plain 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -97,6 +98,7 @@ def is_single(*, kind: str, capacity: int, members: int) -> bool:
     return members <= 1 or capacity == 1
 
 
+@functools.lru_cache(maxsize=512)
 def decide(*, kind: str, capacity: int, outcome: str, members: int = 1) -> TubeDecision:
     """What a tube's result means for each of its ``members`` swabs (see the table in the module docstring)."""
     if kind not in (ROUTINE, RETEST, RESAMPLE_KIND):

@@ -30,6 +30,7 @@ routine negatives are audited as one record per grid and chunk listing the perso
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -37,9 +38,10 @@ import math
 import re
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -476,6 +478,31 @@ def _temp_table(cursor, name: str, columns: Sequence[tuple[str, str]], rows: Ite
     cursor.execute(f"ANALYZE {q(name)}")
 
 
+@contextlib.contextmanager
+def _sqlite_cache(kib: int = 256 * 1024):
+    """SQLite: a large page cache and in-memory temporary tables while applying (the swabs of a large upload are
+    read by tube, in random order; the 2 MB default cache would re-read pages from disk)."""
+    if _is_pg():
+        yield
+        return
+    outside = not connection.in_atomic_block  # temp_store cannot change inside a transaction
+    with connection.cursor() as c:
+        c.execute("PRAGMA cache_size")
+        cache = c.fetchone()[0]
+        c.execute(f"PRAGMA cache_size = -{int(kib)}")
+        if outside:
+            c.execute("PRAGMA temp_store")
+            temp = c.fetchone()[0]
+            c.execute("PRAGMA temp_store = MEMORY")
+    try:
+        yield
+    finally:
+        with connection.cursor() as c:
+            c.execute(f"PRAGMA cache_size = {int(cache)}")
+            if outside:
+                c.execute(f"PRAGMA temp_store = {int(temp)}")
+
+
 def _drop(cursor, *names: str) -> None:
     for name in names:
         cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(name)}")
@@ -520,13 +547,14 @@ def results_apply(*, actor, lab: Lab, rows: Iterable[ResultRow], source: str = R
     unique = _dedupe(checked, report)
     run = uuid.uuid4().hex
     total = len(unique)
-    for start in range(0, total, chunk_size):
-        chunk = unique[start:start + chunk_size]
-        with transaction.atomic():
-            _apply_chunk(chunk, lab=lab, actor=actor, now=now, report=report, source=str(source),
-                         source_ref=source_ref, run=run, request=request)
-        if progress:
-            progress(min(start + chunk_size, total), total, "tubes applied")
+    with _sqlite_cache():
+        for start in range(0, total, chunk_size):
+            chunk = unique[start:start + chunk_size]
+            with transaction.atomic():
+                _apply_chunk(chunk, lab=lab, actor=actor, now=now, report=report, source=str(source),
+                             source_ref=source_ref, run=run, request=request)
+            if progress:
+                progress(min(start + chunk_size, total), total, "tubes applied")
     with transaction.atomic():
         emit("testing.results_applied", subject=lab, region_code=lab.region_code, actor=actor, at=now,
              payload={k: v for k, v in report.summary().items() if k not in ("errors", "seconds")} | {"run": run})
@@ -596,7 +624,7 @@ def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, re
         members = _fetch_members(cursor, [t.id for _, t in candidates])
         accepted: list[tuple[ResultRow, _Tube]] = []
         for r, tube in candidates:
-            if not members.get(tube.id):
+            if not members.count.get(tube.id):
                 report.error(r.row, "tube", f"no swab is recorded in tube {r.tube} yet (sampling data not synchronised?):"
                                             " send this result again once it is", r.tube)
                 continue
@@ -606,27 +634,40 @@ def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, re
             report.accepted += len(accepted)
             _deconvolve(cursor, accepted, members, lab=lab, actor=actor, now=now, report=report, run=run,
                         source_ref=source_ref, request=request)
-        _drop(cursor, "_jk_res_barcodes", "_jk_res_tubes", "_jk_res_persons")
+        _drop(cursor, "_jk_res_barcodes", "_jk_res_tubes")
 
 
-def _fetch_members(cursor, tube_ids: list[int]) -> dict[int, list[tuple]]:
-    """Swabs of the tubes: ``{tube id: [(sample id, person id, sampled_at, region_code, retest_of id), ...]}``."""
+@dataclass
+class _Members:
+    """The swabs of a chunk's tubes, as columns (one entry per swab)."""
+
+    tube: list
+    sample: list
+    person: list
+    sampled: list  # as the database gives it (SQLite: text in storage form), see _stored_form / _read_dt
+    region: list
+    retest_of: list
+    count: Counter  # swabs per tube
+
+
+def _fetch_members(cursor, tube_ids: list[int]) -> _Members:
     _temp_table(cursor, "_jk_res_tubes", [("id", "bigint primary key")], ([i] for i in tube_ids))
     cursor.execute(
         f"SELECT s.tube_id, s.id, s.person_id, {_dt_expr('s.sampled_at')}, s.region_code, s.retest_of_id "
         "FROM _jk_res_tubes k JOIN testing_sample s ON s.tube_id = k.id")
-    out: dict[int, list[tuple]] = defaultdict(list)
-    read = _read_dt
-    for tube_id, sid, pid, sampled, region, retest_of in cursor.fetchall():
-        out[tube_id].append((sid, pid, read(sampled), region, retest_of))
-    return out
+    rows = cursor.fetchall()
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
+    del rows
+    return _Members(*columns, count=Counter(columns[0]))
 
 
 def _write_results(cursor, accepted, *, lab: Lab, actor, now, source, source_ref) -> None:
     actor_id = actor.pk if getattr(actor, "pk", None) else None
     ref = (source_ref or "")[:100]
+    fmt = _dt_formatter()
+    now_db = fmt(now)
     rows = [(t.id, lab.pk, r.outcome, json.dumps(r.ct_values, sort_keys=True), r.instrument, r.operator,
-             _db_dt(r.tested_at), _db_dt(now), source, f"{ref}#{r.row}"[:128] if ref else str(r.row), actor_id)
+             fmt(r.tested_at), now_db, source, f"{ref}#{r.row}"[:128] if ref else str(r.row), actor_id)
             for r, t in accepted]
     bulk.bulk_insert("testing_tuberesult", ["tube_id", "lab_id", "outcome", "ct_values", "instrument", "operator",
                                            "tested_at", "recorded_at", "source", "source_ref", "entered_by_id"], rows)
@@ -652,12 +693,15 @@ STATE_COLUMNS = ["person_id", "region_code", "status", "controlled_in_place", "c
                  "last_negative_sampled_at", "positive_sampled_at", "updated_at"]
 
 
+_PERSONS_OF_TUBES = "SELECT sm.person_id FROM _jk_res_tubes k JOIN testing_sample sm ON sm.tube_id = k.id"
+
+
 def _fetch_states(cursor) -> dict[int, tuple[dc.PersonState, str]]:
     cursor.execute(
         f"SELECT s.person_id, s.region_code, s.status, s.controlled_in_place, {_dt_expr('s.controlled_since')}, "
         f"{_dt_expr('s.last_sampled_at')}, {_dt_expr('s.last_negative_sampled_at')}, "
         f"{_dt_expr('s.positive_sampled_at')} "
-        "FROM _jk_res_persons k JOIN testing_personteststate s ON s.person_id = k.id")
+        f"FROM testing_personteststate s WHERE s.person_id IN ({_PERSONS_OF_TUBES})")
     read = _read_dt
     return {pid: (dc.PersonState(status, bool(controlled), read(since), read(last), read(last_neg), read(pos)), region)
             for pid, region, status, controlled, since, last, last_neg, pos in cursor.fetchall()}
@@ -666,26 +710,54 @@ def _fetch_states(cursor) -> dict[int, tuple[dc.PersonState, str]]:
 def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
     cursor.execute(
         f"SELECT t.id, t.person_id, t.reason, t.status, {_dt_expr('src.sampled_at')} "
-        "FROM _jk_res_persons k JOIN testing_retesttask t ON t.person_id = k.id "
+        "FROM testing_retesttask t "
         "LEFT JOIN testing_sample src ON src.tube_id = t.source_tube_id AND src.person_id = t.person_id "
-        "WHERE t.status IN ('open', 'sampled')")
+        f"WHERE t.status IN ('open', 'sampled') AND t.person_id IN ({_PERSONS_OF_TUBES})")
     out: dict[int, list[dc.Task]] = defaultdict(list)
     for tid, pid, reason, status, src_sampled in cursor.fetchall():
         out[pid].append(dc.Task(tid, reason, status, _read_dt(src_sampled)))
     return out
 
 
-def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: ResultReport, run: str,
+def _stored_form():
+    """Sampling times as read (see _Members) → the form to write back: SQLite text in Django's storage form is kept
+    as is (most of an upload is never parsed); anything else is parsed and formatted. PostgreSQL: datetimes."""
+    if _is_pg():
+        return lambda v: v
+
+    def form(raw):
+        if raw is None or (len(raw) in (19, 26) and raw[10] == " "):
+            return raw
+        return _read_dt(raw).astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    return form
+
+
+def _dt_formatter():
+    """A fast converter of UTC datetimes to the backend's storage form (called for every state row)."""
+    if _is_pg():
+        return lambda v: v
+    return lambda v: None if v is None else v.replace(tzinfo=None).isoformat(" ")
+
+
+def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, report: ResultReport, run: str,
                 source_ref: str, request) -> None:
+    """Every swab's effect → person states, retest tasks, events and audit (see the module docstring).
+
+    Most swabs of a round are a person's only swab in the upload, in a negative routine tube, with no open task and
+    either no state yet or a plain negative one: these are handled column-wise (numpy masks, C-level zips). The rest
+    — positives, invalid tubes, retests, persons under control or with several swabs — go person by person through
+    :func:`jingkong.testing.deconvolution.settle_person`.
+    """
     tube_info: dict[int, tuple[ResultRow, _Tube, dc.TubeDecision]] = {}
-    per_person: dict[int, list[dc.MemberResult]] = defaultdict(list)
-    person_region: dict[int, tuple] = {}
-    sample_info: dict[int, tuple] = {}  # sample id -> (person, sampled_at, region, tube id)
     tube_events = []
+    negative_routine = []
     for r, tube in accepted:
-        swabs = members[tube.id]
-        decision = dc.decide(kind=tube.kind, capacity=tube.capacity, outcome=r.outcome, members=len(swabs))
+        count = members.count[tube.id]
+        decision = dc.decide(kind=tube.kind, capacity=tube.capacity, outcome=r.outcome, members=count)
         tube_info[tube.id] = (r, tube, decision)
+        if decision.effect is dc.Effect.NEGATIVE:
+            negative_routine.append(tube.id)
         if decision.effect == dc.Effect.NEGATIVE or decision.effect == dc.Effect.RETEST_NEGATIVE:
             report.tubes_negative += 1
         elif decision.effect == dc.Effect.POOL_POSITIVE:
@@ -698,72 +770,109 @@ def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: Resu
             tube_events.append({
                 "type": decision.tube_event, "subject_type": "testing.tube", "subject_id": tube.id,
                 "region_code": tube.region_code, "at": now,
-                "payload": {"barcode": tube.barcode, "campaign": tube.campaign_code, "member_count": len(swabs),
+                "payload": {"barcode": tube.barcode, "campaign": tube.campaign_code, "member_count": count,
                             "lab": lab.code, "kind": tube.kind, "capacity": tube.capacity,
                             "ct_values": r.ct_values},
             })
-        kind, member = tube.kind, dc.MemberResult
-        for sid, pid, sampled, region, retest_of in swabs:
-            per_person[pid].append(member(decision, sampled, kind, tube.id, sid, retest_of))
-            sample_info[sid] = (pid, sampled, region, tube.id)
-            last = person_region.get(pid)
-            if last is None or sampled >= last[0]:
-                person_region[pid] = (sampled, region)
 
-    _temp_table(cursor, "_jk_res_persons", [("id", "bigint primary key")], ([p] for p in per_person))
     states = _fetch_states(cursor)
     tasks = _fetch_tasks(cursor)
+    fmt, form = _dt_formatter(), _stored_form()
+    now_db = fmt(now)
+    false, true = bulk.db_bool(False), bulk.db_bool(True)
+    NEGATIVE = dc.STATUS_NEGATIVE
+    state_rows: list[tuple] = []
+    routine: dict[tuple, list[int]] = defaultdict(list)  # (grid, status) -> person ids (no change of control)
 
-    state_rows = []
+    # Column-wise masks over the swabs.
+    person = np.array(members.person, dtype=np.int64)
+    _, inverse, counts = np.unique(person, return_inverse=True, return_counts=True)
+    simple = (counts[inverse] == 1) & np.isin(np.array(members.tube, dtype=np.int64), negative_routine)
+    if tasks:
+        simple &= ~np.isin(person, np.fromiter(tasks, dtype=np.int64, count=len(tasks)))
+    plain = [pid for pid, (st, _) in states.items() if st.status == NEGATIVE and not st.controlled_in_place]
+    has_state = np.isin(person, np.fromiter(states, dtype=np.int64, count=len(states))) if states else \
+        np.zeros(len(person), dtype=bool)
+    first = simple & ~has_state
+    again = simple & np.isin(person, np.array(plain, dtype=np.int64)) if plain else np.zeros(len(person), dtype=bool)
+    sampled = np.array(members.sampled, dtype=object)
+    region = np.array(members.region, dtype=object)
+
+    # (1) a first result, negative: the new state is the swab itself.
+    idx = np.flatnonzero(first)
+    if len(idx):
+        pids, regions = person[idx].tolist(), region[idx].tolist()
+        stamps = [form(v) for v in sampled[idx].tolist()]
+        state_rows.extend(zip(pids, regions, repeat(NEGATIVE), repeat(false), repeat(None), stamps, stamps,
+                              repeat(None), repeat(now_db), strict=False))
+        for grid, pid in zip(regions, pids, strict=True):
+            routine[(grid, NEGATIVE)].append(pid)
+    # (2) negative again: latest swab and latest negative move forward (a stale swab changes nothing).
+    idx = np.flatnonzero(again)
+    for pid, raw, grid in zip(person[idx].tolist(), sampled[idx].tolist(), region[idx].tolist(), strict=True):
+        before, stored_region = states[pid]
+        at = _read_dt(raw)
+        last = before.last_sampled_at if before.last_sampled_at and before.last_sampled_at >= at else at
+        last_negative = before.last_negative_sampled_at \
+            if before.last_negative_sampled_at and before.last_negative_sampled_at >= at else at
+        if last == before.last_sampled_at and last_negative == before.last_negative_sampled_at \
+                and grid == stored_region:
+            continue
+        state_rows.append((pid, grid, NEGATIVE, false, None, fmt(last), fmt(last_negative), None, now_db))
+        if last != before.last_sampled_at or last_negative != before.last_negative_sampled_at:
+            routine[(grid, NEGATIVE)].append(pid)
+
+    # (3) everyone else, person by person.
+    per_person: dict[int, list[tuple]] = {}
+    tube_ids, sample_ids, retest_of = members.tube, members.sample, members.retest_of
+    for i in np.flatnonzero(~(first | again)).tolist():
+        tid = tube_ids[i]
+        decision = tube_info[tid][2]
+        entry = (decision, _read_dt(members.sampled[i]), tube_info[tid][1].kind, tid, sample_ids[i], retest_of[i],
+                 members.region[i])
+        per_person.setdefault(members.person[i], []).append(entry)
+
     task_updates: list[tuple] = []  # (status, resolved_at, sample_id, task id)
     new_tasks: list[tuple] = []
     restricting: dict[tuple, list] = defaultdict(list)  # (from, to) -> [(person id, region)]
-    routine: dict[tuple, list[int]] = defaultdict(list)  # (grid, status) -> person ids (no change of control)
-    positives: list[tuple[int, int]] = []  # (person id, sample id)
-    NEG, EMPTY = dc.Effect.NEGATIVE, dc.PersonState()
-    db_dt, now_db = _db_dt, _db_dt(now)
-    for pid, results in per_person.items():
+    positives: list[tuple[int, tuple]] = []  # (person id, member entry)
+    EMPTY = dc.PersonState()
+    member = dc.MemberResult
+    for pid, entries in per_person.items():
         before, stored_region = states.get(pid, (None, None))
-        region = person_region[pid][1]
-        open_tasks = tasks.get(pid)
-        if len(results) == 1 and not open_tasks and results[0].decision.effect is NEG and before is None:
-            # The bulk of a round: a first result, negative, nothing to resolve.
-            s = results[0].sampled_at
-            after = dc.PersonState(dc.STATUS_NEGATIVE, False, None, s, s, None)
-            settled_updates, settled_new = {}, []
-        else:
-            settled = dc.settle_person(before, open_tasks or [], results, at=now)
-            after, settled_updates, settled_new = settled.state, settled.task_updates, settled.new_tasks
-        for task_id, (status, sample_id) in settled_updates.items():
+        grid = max(entries, key=lambda e: e[1])[6]
+        results = [member(e[0], e[1], e[2], e[3], e[4], e[5]) for e in entries]
+        settled = dc.settle_person(before, tasks.get(pid, []), results, at=now)
+        after = settled.state
+        for task_id, (status, sample_id) in settled.task_updates.items():
             if status == dc.REOPEN:
                 task_updates.append(("open", None, None, task_id))
                 report.tasks_reopened += 1
             else:
                 task_updates.append((status, now_db, sample_id, task_id))
                 report.tasks_resolved += 1
-        for nt in settled_new:
+        for nt in settled.new_tasks:
             _, src_tube, _ = tube_info[nt.source_tube]
             resolved = nt.status not in (dc.TASK_OPEN, dc.TASK_SAMPLED)
-            new_tasks.append((pid, src_tube.campaign_id, nt.source_tube, nt.reason, nt.status, region, now_db,
+            new_tasks.append((pid, src_tube.campaign_id, nt.source_tube, nt.reason, nt.status, grid, now_db,
                               nt.sample if resolved else None, now_db if resolved else None))
             report.tasks_created += 1
             if resolved:
                 report.tasks_resolved += 1
-        for r in results:
-            if r.decision.individual_positive:
-                positives.append((pid, r.sample))
-        if after == before and stored_region == region:
+        for e in entries:
+            if e[0].individual_positive:
+                positives.append((pid, e))
+        if after == before and stored_region == grid:
             continue
-        state_rows.append((pid, region, after.status, bulk.db_bool(after.controlled_in_place),
-                           db_dt(after.controlled_since), db_dt(after.last_sampled_at),
-                           db_dt(after.last_negative_sampled_at), db_dt(after.positive_sampled_at), now_db))
+        state_rows.append((pid, grid, after.status, true if after.controlled_in_place else false,
+                           fmt(after.controlled_since), fmt(after.last_sampled_at),
+                           fmt(after.last_negative_sampled_at), fmt(after.positive_sampled_at), now_db))
         if after == before:
             continue
-        report.persons_updated += 1
         if dc.restricts_or_releases(before, after):
             b = before or EMPTY
             restricting[(b.status or "", after.status or "", bool(b.controlled_in_place),
-                         bool(after.controlled_in_place))].append((pid, region))
+                         bool(after.controlled_in_place))].append((pid, grid))
             if after.status == dc.STATUS_POOL_POSITIVE and not b.controlled_in_place:
                 report.persons_controlled += 1
             elif after.status == dc.STATUS_POSITIVE and b.status != dc.STATUS_POSITIVE:
@@ -773,7 +882,8 @@ def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: Resu
             if b.controlled_in_place and not after.controlled_in_place:
                 report.controls_lifted += 1
         else:
-            routine[(region, after.status)].append(pid)
+            routine[(grid, after.status)].append(pid)
+    report.persons_updated += sum(len(v) for v in routine.values()) + sum(len(v) for v in restricting.values())
 
     if new_tasks:
         bulk.bulk_upsert("testing_retesttask", ["person_id", "campaign_id", "source_tube_id", "reason", "status",
@@ -788,8 +898,8 @@ def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: Resu
 
     # Events: per tube (pool positive, invalid), per individual positive, inside this transaction.
     events = list(tube_events)
-    for pid, sid in positives:
-        events.append(_positive_event(pid, sid, sample_info, tube_info, lab=lab, now=now))
+    for pid, entry in positives:
+        events.append(_positive_event(pid, entry, tube_info, lab=lab, now=now))
     if events:
         emit_many(events, actor=actor)
     # Audit: per person for control decisions; per grid (id ranges) for routine negatives.
@@ -809,15 +919,15 @@ def _deconvolve(cursor, accepted, members, *, lab: Lab, actor, now, report: Resu
                                  "lab": lab.code, "source": source_ref[:100], "run": run})
 
 
-def _positive_event(pid: int, sid: int, sample_info: dict, tube_info: dict, *, lab: Lab, now: dt.datetime) -> dict:
+def _positive_event(pid: int, entry: tuple, tube_info: dict, *, lab: Lab, now: dt.datetime) -> dict:
     """``testing.individual_positive`` — the contract the tracing feature subscribes to.
 
     subject_type ``people.person``, subject_id the person's pk, region_code the person's grid at the scan
     (Sample.region_code); payload: sample_id, tube (barcode), campaign (code or None), sampled_at and resulted_at
     (ISO 8601 UTC), lab (code), ct_values ({gene: Ct}), via ("single_tube" | "retest").
     """
-    _, sampled_at, region, tube_id = sample_info[sid]
-    r, tube, decision = tube_info[tube_id]
+    decision, sampled_at, _, tube_id, sid, _, region = entry
+    r, tube, _ = tube_info[tube_id]
     return {
         "type": dc.EVENT_INDIVIDUAL_POSITIVE, "subject_type": "people.person", "subject_id": pid,
         "region_code": region, "at": now,
