@@ -389,7 +389,7 @@ class _Engine:
             SELECT p.key, p.person_id, min(p.os) AS os, max(p.oe) AS oe,
                    CAST(sum(epoch_us(p.oe) - epoch_us(p.os)) AS BIGINT) AS overlap_us,
                    count(DISTINCT p.island) AS shifts, any_value(p.venue_id) AS venue_id
-            FROM pairs p
+            FROM (SELECT DISTINCT key, person_id, venue_id, island, os, oe FROM pairs) p  -- a row in two sources
             JOIN wp ON wp.key = p.key AND wp.workplace_id = p.venue_id
             JOIN cow ON cow.workplace_id = p.venue_id AND cow.person_id = p.person_id
             WHERE p.oe > p.os

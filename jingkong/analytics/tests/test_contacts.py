@@ -179,6 +179,8 @@ def test_workplace_with_checkins_lists_coworkers_on_the_same_shift(world, lake):
         (world["other_day"], factory, at(4, 8), at(4, 17)),
         (world["visitor"], factory, at(3, 10), at(3, 11)),
     ])
+    # The same scans again from a second source (e.g. two scanning apps) change nothing.
+    write_checkins(lake.root, [(world["same_shift"], factory, at(3, 8, 5), at(3, 17, 30))], name="src-copy.parquet")
     findings = find_contacts([window(world)], overlap_minutes=15, lake=lake)
     work = found(findings, "workplace")
     assert set(work) == {world["same_shift"], world["short_overlap"]}
