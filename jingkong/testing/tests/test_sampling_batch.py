@@ -275,3 +275,16 @@ def test_the_first_swab_time_is_the_earliest(client, world):
     at = [(T0 - dt.timedelta(minutes=m)).isoformat() for m in (5, 20, 10)]
     post(client, batch([{"tube": "B1", "id_number": n[i], "sampled_at": at[i]} for i in range(3)]), world["auth"])
     assert tube_row("B1").opened_at == T0 - dt.timedelta(minutes=20)
+
+
+def test_answers_have_exactly_the_documented_shape(client, world):
+    """The scan routes render their JSON themselves: it must match the OpenAPI schemas key for key."""
+    from jingkong.testing.schemas.sampling import BatchOut, ScanOut
+
+    n = world["numbers"]
+    body = post(client, batch([{"tube": "B1", "id_number": n[0]}, {"tube": "", "id_number": n[1]}]),
+                world["auth"]).json()
+    assert BatchOut.model_validate(body).model_dump() == body
+    single = client.post("/api/v1/testing/scans", data=json.dumps(h.scan("B2", n[2], "SITE-A1")),
+                         content_type="application/json", **world["auth"]).json()
+    assert ScanOut.model_validate(single).model_dump() == single
