@@ -9,18 +9,26 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterable
 
+from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
 from jingkong.access.roles import Perm
 from jingkong.analytics import coverage
+from jingkong.core import clock
 from jingkong.people import idnumber
 from jingkong.people.models import Source, Vulnerable
 from jingkong.testing import selectors
 from jingkong.testing.models import Campaign
+
+# Figures that took long to compute (a whole large district) are shared for a few seconds between the screens that
+# refresh them (every board polls every ~30 s); quick ones are always fresh.
+CACHE_SECONDS = 15
+SLOW_SECONDS = 1.0
 
 UNTESTED_LIST_ACTION = "testing.untested_list"
 UNTESTED_EXPORT_ACTION = "testing.untested_export"
@@ -32,6 +40,19 @@ EXPORT_LIMIT = 100_000
 def campaign_get(*, scope: Scope, campaign_id: int) -> Campaign:
     """The campaign, if its region overlaps the caller's scope (404 otherwise: existence is not revealed)."""
     return selectors.campaign_get(scope=scope, campaign_id=campaign_id)
+
+
+def area_rows(area: coverage.Area, level: str | None) -> tuple[list[dict], object]:
+    """``coverage.area_rows`` and the time they are as of (reused for up to CACHE_SECONDS when slow to compute)."""
+    key = f"jk:coverage:{area.campaign_id}:{area.code}:{level or '-'}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    as_of, started = clock.now(), time.perf_counter()
+    rows = coverage.area_rows(area, level)
+    if time.perf_counter() - started >= SLOW_SECONDS:
+        cache.set(key, (rows, as_of), CACHE_SECONDS)
+    return rows, as_of
 
 
 def campaign_ref(campaign: Campaign) -> dict:

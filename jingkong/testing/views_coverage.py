@@ -49,7 +49,7 @@ def progress(request, campaign_id: int):
     campaign = sel.campaign_get(scope=request.scope, campaign_id=campaign_id)
     area = coverage.resolve_area(campaign, scope=request.scope, region=request.GET.get("parent") or None)
     level = coverage.level_for(area, request.GET.get("level") or None)
-    rows = coverage.area_rows(area, level)
+    rows, as_of = sel.area_rows(area, level)
     totals = coverage.totals(rows)
     sort = request.GET.get("sort", "")
     if sort == "coverage":
@@ -80,7 +80,7 @@ def progress(request, campaign_id: int):
         "levels": [(lvl, label) for lvl, label in (("street", _("streets")), ("community", _("communities")),
                                                     ("grid", _("grids")))
                    if coverage.LEVEL_LENGTH[lvl] > len(area.code)],
-        "segments": SEGMENTS, "as_of": clock.now(), "refresh_seconds": REFRESH_SECONDS,
+        "segments": SEGMENTS, "as_of": as_of, "refresh_seconds": REFRESH_SECONDS,
         "can_see_persons": can_see_persons, "map_config": config, "time_zone": settings.TIME_ZONE,
         "area_untested_url": (reverse("testing:coverage_untested", args=[campaign.pk, area.code])
                               if can_see_persons and area.level in ("community", "grid") else ""),

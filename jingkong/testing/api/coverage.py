@@ -33,8 +33,8 @@ def coverage_by_region(request, campaign_id: int, level: str = "", parent: str =
     campaign = sel.campaign_get(scope=request.scope, campaign_id=campaign_id)
     area = coverage.resolve_area(campaign, scope=request.scope, region=parent or None)
     level = coverage.level_for(area, level or None)
-    rows = coverage.area_rows(area, level)
-    return {"campaign": sel.campaign_ref(campaign), "area": area.as_dict(), "level": level, "as_of": clock.now(),
+    rows, as_of = sel.area_rows(area, level)
+    return {"campaign": sel.campaign_ref(campaign), "area": area.as_dict(), "level": level, "as_of": as_of,
             "totals": coverage.totals(rows), "rows": rows}
 
 
@@ -44,11 +44,10 @@ def coverage_summary(request, campaign_id: int, region: str = ""):
     """The campaign's totals for your region (or ``region`` inside it)."""
     campaign = sel.campaign_get(scope=request.scope, campaign_id=campaign_id)
     area = coverage.resolve_area(campaign, scope=request.scope, region=region or None)
-    summary = coverage.area_summary(area)
-    summary.pop("area")
-    unplaced = summary.pop("unplaced_sampled", None)
-    return {"campaign": sel.campaign_ref(campaign), "area": area.as_dict(), "as_of": clock.now(), "totals": summary,
-            "unplaced_sampled": unplaced}
+    rows, as_of = sel.area_rows(area, None)
+    unplaced = coverage.unplaced_sampled(area) if area.whole else None
+    return {"campaign": sel.campaign_ref(campaign), "area": area.as_dict(), "as_of": as_of,
+            "totals": coverage.totals(rows), "unplaced_sampled": unplaced}
 
 
 def _limit(value: int, maximum: int) -> int:

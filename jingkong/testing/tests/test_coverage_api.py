@@ -20,6 +20,15 @@ def rnd(regions):
     return make_round(regions)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def _url(c, tail: str = "coverage") -> str:
     return f"/api/v1/testing/campaigns/{c.pk}/{tail}"
 
@@ -82,6 +91,23 @@ def test_a_round_of_another_street_is_not_found(rnd, officer_a, officer_b, clien
 @pytest.mark.django_db
 def test_figures_need_testing_view(rnd, volunteer_a, client_for):
     assert client_for(volunteer_a).get(_url(rnd["campaign"])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_slow_figures_are_shared_briefly_with_their_time(rnd, commander, client_for, monkeypatch):
+    from jingkong.testing import selectors_coverage
+    from jingkong.testing.tests.coverage_helpers import person
+
+    client = client_for(commander)
+    first = client.get(_url(rnd["campaign"], "coverage/summary")).json()
+    person(rnd["regions"]["grid_b2"], "late")
+    fresh = client.get(_url(rnd["campaign"], "coverage/summary")).json()
+    assert fresh["totals"]["target"] == first["totals"]["target"] + 1  # quick figures are never reused
+    monkeypatch.setattr(selectors_coverage, "SLOW_SECONDS", 0.0)  # as if the district took long to count
+    computed = client.get(_url(rnd["campaign"], "coverage/summary")).json()
+    person(rnd["regions"]["grid_b2"], "later")
+    reused = client.get(_url(rnd["campaign"], "coverage/summary")).json()
+    assert reused["totals"] == computed["totals"] and reused["as_of"] == computed["as_of"]
 
 
 # --- the untested list ----------------------------------------------------------------------------------------------
