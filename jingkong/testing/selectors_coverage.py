@@ -20,6 +20,7 @@ from jingkong.access.guard import Scope
 from jingkong.access.roles import Perm
 from jingkong.analytics import coverage
 from jingkong.core import clock
+from jingkong.core.exceptions import ValidationFailed
 from jingkong.people import idnumber
 from jingkong.people.models import Source, Vulnerable
 from jingkong.testing import selectors
@@ -121,7 +122,11 @@ def group_by_building(rows: Iterable[dict], *, show_phone: bool) -> list[dict]:
 def untested(area: coverage.Area, *, user, request=None, limit: int = DEFAULT_LIMIT, action: str = UNTESTED_LIST_ACTION,
              include_resample: bool = True) -> tuple[list[dict], bool]:
     """The area's untested persons (at most ``limit``; the flag says whether more exist), audited: one record per
-    person listed, naming the campaign and the area."""
+    person listed, naming the campaign and the area. Lists are made per street, community or grid (the sweep is
+    organised there; a whole district's list would be millions of names)."""
+    if coverage.LEVEL_LENGTH.get(area.level, 0) < coverage.LEVEL_LENGTH["street"]:
+        raise ValidationFailed(_("Untested lists are made per street, community or grid: choose one."),
+                               extra={"field": "region"})
     rows = coverage.untested_persons(area, include_resample=include_resample, limit=limit + 1)
     truncated = len(rows) > limit
     rows = rows[:limit]

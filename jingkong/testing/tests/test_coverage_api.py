@@ -114,7 +114,7 @@ def test_slow_figures_are_shared_briefly_with_their_time(rnd, commander, client_
 
 
 @pytest.mark.django_db
-def test_untested_list_is_grouped_by_building_and_audited(rnd, grid_worker_a, client_for):
+def test_untested_list_is_grouped_by_building_and_audited(rnd, grid_worker_a, commander, client_for):
     p = rnd["persons"]
     r = client_for(grid_worker_a).get(_url(rnd["campaign"], "untested"))  # default: the worker's grid
     assert r.status_code == 200, r.content
@@ -132,6 +132,9 @@ def test_untested_list_is_grouped_by_building_and_audited(rnd, grid_worker_a, cl
     assert people[p["a1_7"].pk]["state"] == "resample"
     assert people[p["a1_8"].pk]["phone"] == "13912345678"  # grid workers phone residents
     assert people[p["a1_8"].pk]["id_masked"].count("*") >= 8
+    # A district-wide list is not made: choose a street, community or grid.
+    assert client_for(commander).get(_url(rnd["campaign"], "untested")).status_code == 422
+    assert client_for(commander).get(_url(rnd["campaign"], "untested"), {"region": A2}).status_code == 200
     logged = AuditLog.objects.filter(action="testing.untested_list", user=grid_worker_a)
     assert sorted(int(a.object_id) for a in logged) == sorted([p["a1_7"].pk, p["a1_8"].pk])
     assert {a.region_code for a in logged} == {A1}
