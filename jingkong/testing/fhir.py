@@ -6,7 +6,7 @@ Practitioner are unchanged in the parts used here), so an R4 Bundle validates as
 validated on its own, so one invalid entry is reported (entry index and path, e.g.
 ``entry[3].resource.effectiveDateTime``) and the others are still applied.
 
-What is accepted (and documented for labs in docs/testing.md):
+What is accepted (documented for labs in docs/testing-labs.md):
 
 * **Bundle** of any ``type`` (collection, batch, transaction, message, …); other top-level resources are refused.
 * **The tube** (barcode) of an Observation: ``Observation.specimen`` — its ``identifier.value``, or a ``reference``
