@@ -452,9 +452,10 @@ def default_pool_size(region_code: str, at: dt.datetime) -> int | None:
     return testing.default_pool_size_by_zone.get(zones.types[-1])
 
 
-def _tube_setup(scan: Scan, site: Site, person_region: str, campaigns: list[CampaignInfo]
+def _tube_setup(scan: Scan, site: Site, person_region: str, campaigns: list[CampaignInfo], default=None
                 ) -> tuple[CampaignInfo | None, int]:
-    """(campaign, capacity) of a tube opened by ``scan``; raises ScanRejected."""
+    """(campaign, capacity) of a tube opened by ``scan``; raises ScanRejected. ``default(region_code, at)``: the pool
+    size outside any campaign (default :func:`default_pool_size`; the file loader passes a cached one)."""
     by_code = {c.code: c for c in campaigns}
     by_id = {c.id: c for c in campaigns}
     if scan.campaign_code:
@@ -473,7 +474,7 @@ def _tube_setup(scan: Scan, site: Site, person_region: str, campaigns: list[Camp
     area_region = person_region if (site.kind == "door_team" and person_region) else site.region_code
     if campaign is not None:
         return campaign, campaign.pool_size_for(area_region)
-    size = default_pool_size(area_region, scan.sampled_at)
+    size = (default or default_pool_size)(area_region, scan.sampled_at)
     if size is None:
         raise ScanRejected("pool_size", "give pool_size: no campaign covers this site and no policy profile "
                                         "with a default pool size is active")
@@ -1169,17 +1170,32 @@ def _insert_samples(c, rows: list[tuple]) -> dict[str, int]:
 
 
 def _write_tubes(c, tubes: list[_Tube]) -> None:
-    if not tubes:
+    _write_tubes_rows(c, [(t.state.member_count, t.state.status, _db_time(t.sealed_at), _db_time(t.opened_at), t.id)
+                          for t in tubes])
+
+
+def _write_tubes_rows(c, rows: list[tuple]) -> None:
+    """Set tubes' counts: rows of (member_count, status, sealed_at or None, earliest new swab time, id)."""
+    if not rows:
         return
-    rows = [(t.state.member_count, t.state.status, _db_time(t.sealed_at), _db_time(t.opened_at), t.id) for t in tubes]
     if _pg():
         c.execute("UPDATE testing_tube t SET member_count = v.n, status = v.st, sealed_at = COALESCE(v.sealed, t.sealed_at),"
-                  " opened_at = v.opened FROM unnest(%s::integer[], %s::text[], %s::timestamptz[], %s::timestamptz[],"
-                  " %s::bigint[]) AS v(n, st, sealed, opened, id) WHERE t.id = v.id",
+                  " opened_at = LEAST(t.opened_at, v.opened) FROM unnest(%s::integer[], %s::text[], %s::timestamptz[],"
+                  " %s::timestamptz[], %s::bigint[]) AS v(n, st, sealed, opened, id) WHERE t.id = v.id",
                   [list(a) for a in zip(*rows, strict=True)])
     else:
         c.executemany("UPDATE testing_tube SET member_count = %s, status = %s, sealed_at = COALESCE(%s, sealed_at),"
-                      " opened_at = %s WHERE id = %s", rows)
+                      " opened_at = MIN(opened_at, %s) WHERE id = %s", rows)
+
+
+def _samples_ids(c, scan_ids: list[str]) -> dict[str, int]:
+    """``{client_scan_id: sample id}``."""
+    out: dict[str, int] = {}
+    for i in range(0, len(scan_ids), 5000):
+        where, params = _in("client_scan_id", scan_ids[i: i + 5000])
+        c.execute(f"SELECT client_scan_id, id FROM testing_sample WHERE {where}", params)
+        out.update(c.fetchall())
+    return out
 
 
 # --- tubes: seal, read ---------------------------------------------------------------------------------------------
