@@ -154,7 +154,8 @@ def batch_pack(*, actor, scope: Scope, lab: Lab, barcodes, site: SamplingSite | 
                 raise Conflict(_("batch %(code)s goes to another lab or comes from another site")
                                % {"code": code}, extra={"field": "code"})
             site = batch.site
-        tubes = {t.barcode: t for t in Tube.objects.select_for_update().filter(barcode__in=tubes_wanted)}
+        tubes = {t.barcode: t for t in Tube.objects.select_for_update().filter(barcode__in=tubes_wanted)
+                 .order_by("barcode")}  # lock order: barcode, as the sampling service does
         problems, added, unchanged = [], [], []
         for i, barcode in enumerate(tubes_wanted):
             tube = tubes.get(barcode)
@@ -287,7 +288,7 @@ def tubes_receive(*, actor, lab: Lab, barcodes, at: dt.datetime | None = None) -
     report = CustodyReport()
     with transaction.atomic():
         tubes = {t.barcode: t for t in Tube.objects.select_for_update(of=("self",)).select_related("batch", "batch__lab")
-                 .filter(barcode__in=wanted)}
+                 .filter(barcode__in=wanted).order_by("barcode")}
         to_receive = []
         for i, code in enumerate(wanted):
             t = tubes.get(code)

@@ -572,7 +572,7 @@ def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
         "FROM _jk_res_barcodes k JOIN testing_tube t ON t.barcode = k.barcode "
         "LEFT JOIN testing_transportbatch b ON b.id = t.batch_id "
         "LEFT JOIN testing_campaign c ON c.id = t.campaign_id "
-        "LEFT JOIN testing_tuberesult r ON r.tube_id = t.id" + lock)
+        "LEFT JOIN testing_tuberesult r ON r.tube_id = t.id ORDER BY t.barcode" + lock)  # lock order: barcode
     out = {}
     for (tid, barcode, kind, capacity, status, lab_id, batch_lab, region, campaign_id, campaign_code, opened,
          r_outcome, r_ct, r_instrument, r_operator, r_tested, r_lab) in cursor.fetchall():
