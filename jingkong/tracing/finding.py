@@ -16,16 +16,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import importlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from jingkong.access import audit
-from jingkong.core import clock
+from jingkong.core import bulk, clock
 from jingkong.core.events import emit_many
 from jingkong.people.models import Person
 from jingkong.policy.selectors import ActiveProfile, PolicyNotActive
@@ -37,6 +40,7 @@ from jingkong.tracing.models import (
     ContactReason,
     ContactStatus,
     Handoff,
+    HandoffStatus,
     ReasonKind,
     Stay,
     StayKind,
@@ -333,6 +337,46 @@ def persist(rows: list[ReasonRow], *, plans: dict[int, _Plan] | None = None, cas
                         deactivate_for_cases=deactivate_for_cases or set(), request=request)
 
 
+@dataclass
+class _Contact:
+    """A contact row as persistence needs it (plain values: tens of thousands are handled per run)."""
+
+    pk: int | None
+    person_id: int
+    tier: str
+    status: str
+    region_code: str
+    queue_region_code: str
+    last_exposure_at: dt.datetime | None
+    due_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    close_reason: str
+
+    def state(self) -> rules.ContactState:
+        return rules.ContactState(self.tier, self.status, self.last_exposure_at, self.due_at, self.closed_at,
+                                  self.close_reason)
+
+
+_CONTACT_FIELDS = ("pk", "person_id", "tier", "status", "region_code", "queue_region_code", "last_exposure_at",
+                   "due_at", "closed_at", "close_reason")
+
+
+@functools.lru_cache(maxsize=65536)
+def _dt(value):
+    """The database form of a datetime (cached: a run writes the same few instants many times)."""
+    return bulk.db_datetime(value) if value is not None else None
+
+
+def _update_rows(table: str, set_columns: list[str], rows: list[list], *, json_columns: tuple[str, ...] = ()) -> None:
+    """``UPDATE table SET … WHERE id = %s`` for many rows in one prepared statement (each row: values…, id)."""
+    if not rows:
+        return
+    pg = bulk.vendor() == "postgresql"
+    sets = ", ".join(f'"{c}" = ' + ("CAST(%s AS jsonb)" if pg and c in json_columns else "%s") for c in set_columns)
+    with connection.cursor() as cursor:
+        cursor.executemany(f'UPDATE "{table}" SET {sets} WHERE "id" = %s', rows)
+
+
 def _persist(rows, *, plans, cases, now, actor, deactivate_for_cases, request) -> Outcome:
     out = Outcome()
     case_of = {cid: p.case for cid, p in (plans or {}).items()} | (cases or {})
@@ -342,55 +386,59 @@ def _persist(rows, *, plans, cases, now, actor, deactivate_for_cases, request) -
     persons = sorted(by_person)
     via_persons = sorted({r.via_person_id for r in rows if r.via_person_id})
 
-    existing: dict[int, Contact] = {}
+    existing: dict[int, _Contact] = {}
     for chunk in _chunks(sorted(set(persons) | set(via_persons))):
         # Locked in pk order: a tracer's status change and a run never overwrite each other.
-        for c in Contact.objects.select_for_update().filter(person_id__in=chunk).order_by("pk"):
-            existing[c.person_id] = c
+        for values in (Contact.objects.select_for_update().filter(person_id__in=chunk).order_by("pk")
+                       .values_list(*_CONTACT_FIELDS)):
+            existing[values[1]] = _Contact(*values)
     grids: dict[int, str] = {}
     for chunk in _chunks([p for p in persons if p not in existing]):
         grids.update(Person.objects.filter(pk__in=chunk).values_list("pk", "grid__code"))
 
-    new_contacts: list[Contact] = []
-    changed: list[Contact] = []
-    raised: list[Contact] = []
-    fields = ["tier", "status", "last_exposure_at", "due_at", "closed_at", "close_reason", "updated_at"]
+    new_contacts: list[_Contact] = []
+    changed: list[_Contact] = []
+    raised: set[int] = set()
     for pid in persons:
         exposures = [rules.Exposure(r.tier, r.end, r.due_at) for r in by_person[pid]]
-        first_case = case_of.get(by_person[pid][0].case_id)
         current = existing.get(pid)
         if current is None:
+            first_case = case_of.get(by_person[pid][0].case_id)
             state = rules.merge_contact(None, exposures)
             region = grids.get(pid) or (first_case.region_code if first_case else "")
             fallback = windows.jurisdiction_of(first_case) if first_case else region[:9]
-            new_contacts.append(Contact(
-                person_id=pid, tier=state.tier, status=state.status, region_code=region,
-                queue_region_code=windows.queue_of(grids.get(pid) or "", fallback),
-                last_exposure_at=state.last_exposure_at, first_identified_at=now, due_at=state.due_at,
-                created_at=now, updated_at=now,
-            ))
+            new_contacts.append(_Contact(None, pid, state.tier, state.status, region,
+                                         windows.queue_of(grids.get(pid) or "", fallback), state.last_exposure_at,
+                                         state.due_at, None, ""))
             continue
-        before = rules.ContactState(current.tier, current.status, current.last_exposure_at, current.due_at,
-                                    current.closed_at, current.close_reason)
+        before = current.state()
         state = rules.merge_contact(before, exposures)
         if state != before:
             if rules.TIER_RANK[state.tier] > rules.TIER_RANK[before.tier] or (
                     before.status == rules.CLOSED and state.status != rules.CLOSED):
-                raised.append(current)
+                raised.add(pid)
             current.tier, current.status, current.last_exposure_at = state.tier, state.status, state.last_exposure_at
             current.due_at, current.closed_at, current.close_reason = state.due_at, state.closed_at, state.close_reason
-            current.updated_at = now
             changed.append(current)
-    if new_contacts:
-        Contact.objects.bulk_create(new_contacts, batch_size=2000, ignore_conflicts=True)
-    if changed:
-        Contact.objects.bulk_update(changed, fields, batch_size=1000)
+    stamp = _dt(now)
+    bulk.bulk_upsert(
+        "tracing_contact",
+        ["person_id", "tier", "status", "region_code", "queue_region_code", "last_exposure_at", "first_identified_at",
+         "due_at", "handed_to", "close_reason", "note", "created_at", "updated_at"],
+        [[c.person_id, c.tier, c.status, c.region_code, c.queue_region_code, _dt(c.last_exposure_at), stamp,
+          _dt(c.due_at), "", "", "", stamp, stamp] for c in new_contacts],
+        conflict_columns=["person_id"],  # a contact created meanwhile by another run is kept as it is
+    )
+    _update_rows("tracing_contact", ["tier", "status", "last_exposure_at", "due_at", "closed_at", "close_reason",
+                                     "updated_at"],
+                 [[c.tier, c.status, _dt(c.last_exposure_at), _dt(c.due_at), _dt(c.closed_at), c.close_reason, stamp,
+                   c.pk] for c in changed])
     out.contacts_new, out.contacts_changed = len(new_contacts), len(changed)
 
-    contact_of: dict[int, Contact] = dict(existing)
+    contact_of: dict[int, _Contact] = dict(existing)
     for chunk in _chunks([c.person_id for c in new_contacts]):
-        for c in Contact.objects.filter(person_id__in=chunk):
-            contact_of[c.person_id] = c
+        for values in Contact.objects.filter(person_id__in=chunk).values_list(*_CONTACT_FIELDS):
+            contact_of[values[1]] = _Contact(*values)
     out.reasons_new, out.reasons_changed, out.reasons_inactive = _persist_reasons(
         rows, contact_of, now, deactivate_for_cases)
     out.handoffs_new = _handoffs(rows, contact_of, case_of, now, actor)
@@ -400,40 +448,52 @@ def _persist(rows, *, plans, cases, now, actor, deactivate_for_cases, request) -
             tiers[contact_of[pid].tier] += 1
     out.by_tier = dict(tiers)
 
-    # Events for the features downstream (grouping, transfer, codes) and the audit trail of person data.
+    # Events for the features downstream (grouping, transfer, codes): one per grid and kind, listing its contacts
+    # (set-based consumers; a mass run emits hundreds of events, not tens of thousands). The audit trail of person
+    # data keeps one record per person, so "who touched this person" finds it.
     new_ids = {c.person_id for c in new_contacts}
-    touched = [contact_of[p] for p in persons if p in contact_of and (p in new_ids or contact_of[p] in raised)]
+    touched = [contact_of[p] for p in persons if p in contact_of and (p in new_ids or p in raised)]
     refs = {cid: c.ref for cid, c in case_of.items()}
-    events = []
+    batches: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for c in touched:
-        cases_of_c = sorted({refs.get(r.case_id, "") for r in by_person[c.person_id]} - {""})
-        events.append({
-            "type": "tracing.contact_identified" if c.person_id in new_ids else "tracing.contact_raised",
-            "subject_type": "tracing.contact", "subject_id": c.pk, "region_code": c.region_code,
-            "payload": {"person_id": c.person_id, "tier": c.tier, "cases": cases_of_c,
-                        "last_exposure_at": c.last_exposure_at.isoformat() if c.last_exposure_at else None,
-                        "due_at": c.due_at.isoformat() if c.due_at else None},
+        kind = "tracing.contacts_identified" if c.person_id in new_ids else "tracing.contacts_raised"
+        batches[(kind, c.region_code)].append({
+            "id": c.pk, "person_id": c.person_id, "tier": c.tier,
+            "cases": sorted({refs.get(r.case_id, "") for r in by_person[c.person_id]} - {""}),
+            "last_exposure_at": c.last_exposure_at.isoformat() if c.last_exposure_at else None,
+            "due_at": c.due_at.isoformat() if c.due_at else None,
         })
-    if events:
-        emit_many(events, actor=actor)
+    if batches:
+        emit_many([{"type": kind, "subject_type": "tracing.contact", "subject_id": "", "region_code": region,
+                    "payload": {"count": len(items), "contacts": items}}
+                   for (kind, region), items in sorted(batches.items())], actor=actor)
         audit.record_many(actor=actor, action="contact.identify", object_type="people.person",
                           items=((c.person_id, c.region_code) for c in touched), request=request,
                           detail={"cases": sorted(refs.values())[:50]})
     return out
 
 
+def _digest(r: ReasonRow) -> str:
+    text = json.dumps([r.tier, r.evidence, r.start.isoformat() if r.start else None,
+                       r.end.isoformat() if r.end else None], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def _persist_reasons(rows, contact_of, now, deactivate_for_cases) -> tuple[int, int, int]:
     contact_ids = sorted({contact_of[r.person_id].pk for r in rows if r.person_id in contact_of})
-    existing: dict[tuple[int, str], ContactReason] = {}
-    query_ids = contact_ids
-    for chunk in _chunks(query_ids):
-        for reason in ContactReason.objects.filter(contact_id__in=chunk):
-            existing[(reason.contact_id, reason.key)] = reason
-    stale: dict[int, ContactReason] = {}
+    existing: dict[tuple[int, str], tuple[int, str, bool]] = {}
+    with connection.cursor() as cursor:  # plain values, no per-row conversion: a run may hold 100 000 reasons
+        for chunk in _chunks(contact_ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f'SELECT "contact_id", "key", "id", "digest", "active" FROM "tracing_contactreason" '
+                           f'WHERE "contact_id" IN ({marks})', chunk)
+            for contact_id, key, pk, digest, active in cursor.fetchall():
+                existing[(contact_id, key)] = (pk, digest, bool(active))
+    stale: set[int] = set()
     if deactivate_for_cases:
-        for reason in ContactReason.objects.filter(case_id__in=list(deactivate_for_cases), active=True).exclude(
-                kind=ReasonKind.TRACER):
-            stale[reason.pk] = reason
+        stale = set(ContactReason.objects.filter(case_id__in=list(deactivate_for_cases), active=True)
+                    .exclude(kind=ReasonKind.TRACER).values_list("pk", flat=True))
+    stamp = _dt(now)
     new, changed, seen = [], [], set()
     for r in rows:
         contact = contact_of.get(r.person_id)
@@ -443,31 +503,35 @@ def _persist_reasons(rows, contact_of, now, deactivate_for_cases) -> tuple[int, 
         if ident in seen:
             continue
         seen.add(ident)
-        via = contact_of.get(r.via_person_id) if r.via_person_id else None
         current = existing.get(ident)
+        digest = _digest(r)
         if current is None:
-            new.append(ContactReason(contact_id=contact.pk, case_id=r.case_id, via_contact_id=via.pk if via else None,
-                                     tier=r.tier, kind=r.kind, evidence=r.evidence, exposure_start=r.start,
-                                     exposure_end=r.end, key=r.key, active=True, added_by=r.added_by,
-                                     created_at=now))
+            via = contact_of.get(r.via_person_id) if r.via_person_id else None
+            new.append([contact.pk, r.case_id, via.pk if via else None, r.tier, r.kind,
+                        json.dumps(r.evidence, ensure_ascii=False), _dt(r.start), _dt(r.end), r.key, digest,
+                        bulk.db_bool(True), getattr(r.added_by, "pk", None), stamp])
             continue
-        stale.pop(current.pk, None)
-        values = (r.tier, r.evidence, r.start, r.end, True)
-        if values != (current.tier, current.evidence, current.exposure_start, current.exposure_end, current.active):
-            current.tier, current.evidence, current.exposure_start, current.exposure_end, current.active = values
-            changed.append(current)
-    if new:
-        ContactReason.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-    if changed:
-        ContactReason.objects.bulk_update(changed, ["tier", "evidence", "exposure_start", "exposure_end", "active"],
-                                          batch_size=1000)
+        pk, old_digest, active = current
+        stale.discard(pk)
+        if digest != old_digest or not active:
+            changed.append([r.tier, json.dumps(r.evidence, ensure_ascii=False), _dt(r.start), _dt(r.end), digest,
+                            bulk.db_bool(True), pk])
+    bulk.bulk_upsert(
+        "tracing_contactreason",
+        ["contact_id", "case_id", "via_contact_id", "tier", "kind", "evidence", "exposure_start", "exposure_end", "key",
+         "digest", "active", "added_by_id", "created_at"],
+        new, conflict_columns=["contact_id", "key"],
+    )
+    _update_rows("tracing_contactreason", ["tier", "evidence", "exposure_start", "exposure_end", "digest", "active"],
+                 changed, json_columns=("evidence",))
     if stale:
-        ContactReason.objects.filter(pk__in=list(stale)).update(active=False)
+        for chunk in _chunks(sorted(stale)):
+            ContactReason.objects.filter(pk__in=chunk).update(active=False)
     return len(new), len(changed), len(stale)
 
 
 def _handoffs(rows, contact_of, case_of, now, actor) -> int:
-    wanted: dict[tuple[int, str], Handoff] = {}
+    wanted: dict[tuple[int, str], dict] = {}
     for r in rows:
         contact, case = contact_of.get(r.person_id), case_of.get(r.case_id)
         if contact is None or case is None or contact.status == ContactStatus.CLOSED:
@@ -477,9 +541,7 @@ def _handoffs(rows, contact_of, case_of, now, actor) -> int:
             continue
         key = (contact.pk, contact.queue_region_code)
         if key not in wanted:
-            wanted[key] = Handoff(contact_id=contact.pk, case_id=case.pk, from_region_code=home,
-                                  to_region_code=contact.queue_region_code, requested_at=now,
-                                  requested_by=actor if getattr(actor, "pk", None) else None)
+            wanted[key] = {"contact_id": contact.pk, "case_id": case.pk, "from": home, "to": contact.queue_region_code}
     if not wanted:
         return 0
     already = set()
@@ -488,9 +550,22 @@ def _handoffs(rows, contact_of, case_of, now, actor) -> int:
     fresh = [h for k, h in wanted.items() if k not in already]
     if not fresh:
         return 0
-    Handoff.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
-    emit_many([{"type": "tracing.handoff_requested", "subject_type": "tracing.contact", "subject_id": h.contact_id,
-                "region_code": h.to_region_code,
-                "payload": {"from_region": h.from_region_code, "to_region": h.to_region_code, "case_id": h.case_id}}
-               for h in fresh], actor=actor)
+    stamp = _dt(now)
+    requester = actor.pk if getattr(actor, "pk", None) else None
+    bulk.bulk_upsert(
+        "tracing_handoff",
+        ["contact_id", "case_id", "from_region_code", "to_region_code", "status", "requested_at", "requested_by_id",
+         "note"],
+        [[h["contact_id"], h["case_id"], h["from"], h["to"], HandoffStatus.REQUESTED.value, stamp, requester, ""]
+         for h in fresh],
+        conflict_columns=["contact_id", "to_region_code"],
+    )
+    # One event per receiving region: its queue has new hand-offs to accept.
+    by_region: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for h in fresh:
+        by_region[(h["to"], h["from"])].append(h["contact_id"])
+    emit_many([{"type": "tracing.handoffs_requested", "subject_type": "tracing.contact", "subject_id": "",
+                "region_code": to, "payload": {"from_region": frm, "to_region": to, "count": len(ids),
+                                               "contacts": ids}}
+               for (to, frm), ids in sorted(by_region.items())], actor=actor)
     return len(fresh)

@@ -272,6 +272,7 @@ class ContactReason(models.Model):
     exposure_start = models.DateTimeField(_("exposure from"), null=True, blank=True)
     exposure_end = models.DateTimeField(_("exposure to"), null=True, blank=True)
     key = models.CharField(max_length=64)  # identity of the exposure: re-runs update instead of duplicating
+    digest = models.CharField(max_length=32, blank=True, default="")  # of tier, evidence and window: changed or not
     # False: a later search of the case no longer found this exposure (e.g. the timeline was corrected).
     active = models.BooleanField(_("still supported"), default=True)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -50,7 +50,8 @@ def test_a_contact_outside_the_case_jurisdiction_is_handed_to_its_own_street(out
     assert (customer.region_code, customer.queue_region_code) == ("330206004001001", "330206004")
     handoff = Handoff.objects.get(contact=customer)
     assert (handoff.from_region_code, handoff.to_region_code, handoff.status) == ("330206002", "330206004", "requested")
-    assert DomainEvent.objects.filter(type="tracing.handoff_requested", region_code="330206004").count() == 3
+    (event,) = DomainEvent.objects.filter(type="tracing.handoffs_requested")  # one per receiving region
+    assert (event.region_code, event.payload["count"], event.payload["from_region"]) == ("330206004", 3, "330206002")
     assert not Handoff.objects.filter(contact__person__name="妻").exists()  # same street as the case
 
 
@@ -59,13 +60,13 @@ def test_rerunning_is_idempotent_and_never_moves_a_status_back(outbreak):
     services.find_run(case_ids=ids)
     before = (Contact.objects.count(), ContactReason.objects.count(), Handoff.objects.count(),
               AuditLog.objects.filter(action="contact.identify").count(),
-              DomainEvent.objects.filter(type="tracing.contact_identified").count())
+              DomainEvent.objects.filter(type="tracing.contacts_identified").count())
     customer = Contact.objects.get(person__name="顾客")
     services.contact_status_set(actor=None, contact=customer, status="located")
     again = services.find_run(case_ids=ids)
     after = (Contact.objects.count(), ContactReason.objects.count(), Handoff.objects.count(),
              AuditLog.objects.filter(action="contact.identify").count(),
-             DomainEvent.objects.filter(type="tracing.contact_identified").count())
+             DomainEvent.objects.filter(type="tracing.contacts_identified").count())
     assert after == before
     assert (again["contacts_new"], again["reasons_new"], again["reasons_inactive"], again["handoffs_new"]) == (0, 0, 0, 0)
     assert Contact.objects.get(person__name="顾客").status == "located"
@@ -132,7 +133,9 @@ def test_merge_with_a_fake_engine_companions_and_upgrades(world):
     xc = Contact.objects.get(person=x)
     assert xc.tier == "close" and xc.last_exposure_at == at(2, 16)
     assert ContactReason.objects.filter(contact=xc).count() == 2
-    assert DomainEvent.objects.filter(type="tracing.contact_raised", subject_id=str(xc.pk)).count() == 1
+    (raised,) = DomainEvent.objects.filter(type="tracing.contacts_raised")
+    assert [(c["id"], c["tier"]) for c in raised.payload["contacts"]] == [(xc.pk, "close")]
+    assert raised.region_code == x.grid.code
     # A re-run of case A no longer finding X's companion exposure marks it inactive; X stays close.
     engine = _fake_engine({index: []})
     result = finding.contacts_find(case_ids=[case_a.pk], lake=None, engine=engine)
