@@ -264,13 +264,15 @@ def campaign_estimate(*, scope: Scope, campaign: Campaign, tubes_available: int 
 
 
 def _limited_mobility(campaign: Campaign, prefix: str):
+    """Limited-mobility persons of the round *living* inside ``prefix``: the door team samples them at home, and a
+    key-group member who only works there lives (and is listed) in another area."""
     from django.db.models import Exists, F, OuterRef
 
     from jingkong.people.models import Person, Vulnerable
     from jingkong.testing.models import Sample
 
     sampled = Sample.objects.filter(campaign=campaign, person=OuterRef("pk"))
-    return (Person.objects.filter(population_filter(campaign=campaign, prefix=prefix))
+    return (Person.objects.filter(population_filter(campaign=campaign, prefix=prefix), grid__code__startswith=prefix)
             .annotate(limited=F("vulnerable").bitand(int(Vulnerable.LIMITED_MOBILITY)))
             .filter(limited__gt=0)
             .annotate(sampled=Exists(sampled)))

@@ -240,3 +240,29 @@ def test_a_key_group_round_plans_only_that_group(town, regions, officer_a, clien
     r = post(client_for(officer_a), f"{API}/campaigns/{c.pk}/assign-buildings")
     assert r.status_code == 200, r.content
     assert r.json()["buildings"] == 1 and r.json()["residents"] == 3  # only buildings in street A where they live
+
+
+def test_a_key_group_rounds_door_to_door_list_names_only_residents_of_the_callers_area(
+        town, regions, commander, officer_a, officer_b, client_for):
+    """Regression: the door team visits homes, so a worker living in street B but working in street A is on street
+    B's list — never on street A's (that leaked a person of another region, with their flat, to street A)."""
+    from jingkong.geo.models import Venue
+
+    port = Venue.objects.create(code="V-PORT2", name="码头", type="port_terminal", lon=121.805, lat=29.905,
+                                grid=regions["grid_a1"])
+    here = make_residents(town["B-a1-0"], 1, industry="port", vulnerable=int(Vulnerable.LIMITED_MOBILITY))
+    commuter = make_residents(town["B-b1-0"], 1, industry="port", workplace=port,
+                              vulnerable=int(Vulnerable.LIMITED_MOBILITY))  # lives in B, works in A
+    c = make_campaign(regions["district"])
+    c.key_industry = "port"
+    c.save()
+
+    def listed(user):
+        body = client_for(user).get(f"{API}/campaigns/{c.pk}/door-to-door").json()
+        return {p["id"] for b in body for p in b["persons"]}
+
+    assert listed(officer_a) == {here[0].pk}
+    assert listed(officer_b) == {commuter[0].pk}
+    assert listed(commander) == {here[0].pk, commuter[0].pk}
+    page = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/")
+    assert [d["building"] for d in page.context["door_counts"]] == ["B-a1-0"]
