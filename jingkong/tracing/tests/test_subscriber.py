@@ -83,3 +83,25 @@ def test_without_an_active_profile_the_case_is_still_created(regions, now):
     world = World(regions)  # no policy activated
     (case,) = make_cases((world.person("甲", household="H1"), at(3, 9)))
     assert case.pk and not Stay.objects.filter(case=case).exists()
+
+
+def test_a_single_tube_positive_entered_by_a_lab_becomes_a_case(regions):
+    """End to end with the testing feature: the results upload emits the event, the case exists in its transaction."""
+    import datetime as dt
+
+    from jingkong.conftest import T0
+    from jingkong.core import clock
+    from jingkong.testing.results import results_apply
+    from jingkong.testing.tests.labs_helpers import make_campaign, make_lab, make_persons, make_tube, row
+    from jingkong.tracing.tests.helpers import activate
+
+    activate()
+    with clock.frozen(T0 + dt.timedelta(hours=6)):
+        lab, campaign = make_lab(regions["district"]), make_campaign(regions["district"])
+        person = make_persons(regions["grid_b1"], 1)[0]
+        tube = make_tube("T-ONE", [person], campaign=campaign, capacity=1)
+        report = results_apply(lab=lab, rows=[row("T-ONE", "positive", ct={"N": 27})], actor=None)
+    assert report.persons_positive == 1
+    case = Case.objects.get(person=person)
+    assert (case.first_positive_at, case.found_by, case.region_code) == (T0, "round", regions["grid_b1"].code)
+    assert case.source_sample_id == tube.samples.get().pk
