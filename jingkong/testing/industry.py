@@ -47,7 +47,10 @@ def workers(*, scope: Scope, now: dt.datetime, intervals: dict[str, int], indust
     if employer is not None:
         qs = qs.filter(employer=employer)
     if workplace is not None:
-        qs = qs.filter(workplace_id=workplace or None)
+        if workplace and not 0 < workplace < 2**63:
+            qs = qs.none()  # no such venue (and beyond what the database driver takes)
+        else:
+            qs = qs.filter(workplace_id=workplace or None)
     overdue_before = Case(*[When(industry=k, then=Value(now - dt.timedelta(days=d))) for k, d in known.items()],
                           output_field=DateTimeField())
     due_before = Case(*[When(industry=k, then=Value(now - dt.timedelta(days=d - 1))) for k, d in known.items()],

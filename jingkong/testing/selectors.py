@@ -17,10 +17,24 @@ from django.db.models import Count, Q, QuerySet
 
 from jingkong.access.guard import Scope
 from jingkong.core import clock
-from jingkong.core.exceptions import NotFound, PermissionDenied
+from jingkong.core.exceptions import NotFound, PermissionDenied, ValidationFailed
 from jingkong.testing.models import Campaign, CampaignArea, Lab, SamplingSite, SiteAssignment, SiteKind
 
 DOOR_TO_DOOR_MODES = ("building", "village")  # 扫楼 / 扫村: sampled at home by door teams
+MAX_DB_ID = 2**63 - 1  # ids beyond a 64-bit integer match nothing (and must not reach the database driver)
+MAX_PAGE = 1_000_000
+
+
+def db_id(value: int | None) -> bool:
+    """True for an integer that can be a row id (1 .. 2^63 - 1)."""
+    return isinstance(value, int) and 0 < value <= MAX_DB_ID
+
+
+def page_number(page: int) -> int:
+    """A 1-based page number from a query (below 1: the first page); beyond ``MAX_PAGE``: 422."""
+    if page > MAX_PAGE:
+        raise ValidationFailed(f"page: must be at most {MAX_PAGE:,}", extra={"field": "page"})
+    return max(1, page)
 
 
 def ancestors(code: str) -> list[str]:
@@ -160,7 +174,7 @@ def assignment_list(*, scope: Scope, campaign: Campaign, site_id: int | None = N
                     region: str = "") -> QuerySet[SiteAssignment]:
     qs = SiteAssignment.objects.filter(campaign=campaign).filter(scope.q("region_code"))
     if site_id:
-        qs = qs.filter(site_id=site_id)
+        qs = qs.filter(site_id=site_id) if db_id(site_id) else qs.none()
     if region:
         scope.check(region, "region")
         qs = qs.filter(region_code__startswith=region)

@@ -88,7 +88,10 @@ def _aware(value: dt.datetime, field: str) -> dt.datetime:
         raise _invalid(field, "a date and time is required")
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # year 1 local time, or an offset pushing year 9999 past the calendar
+        raise _invalid(field, "out of range: rounds lie between 2000 and one year from now") from None
 
 
 EARLIEST_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -455,7 +458,8 @@ def site_samplers_set(*, actor, scope: Scope, site: SamplingSite, user_ids: list
     from jingkong.access.models import User
 
     wanted = sorted({int(u) for u in user_ids})
-    users = {u.pk: u for u in User.objects.select_related("region").filter(pk__in=wanted)}
+    users = {u.pk: u for u in User.objects.select_related("region").filter(pk__in=[u for u in wanted
+                                                                                  if selectors.db_id(u)])}
     for uid in wanted:
         user = users.get(uid)
         if user is None or not user.is_active or not scope.covers(scope_of(user)):

@@ -164,7 +164,7 @@ def assignments_list(request, campaign_id: int, site_id: int | None = None, regi
     """Buildings with their site and time slot (filter by site or region), by site and slot."""
     campaign = _campaign(request, campaign_id)
     qs = selectors.assignment_list(scope=request.scope, campaign=campaign, site_id=site_id, region=region)
-    page, page_size = max(1, page), max(1, min(page_size, 1000))
+    page, page_size = selectors.page_number(page), max(1, min(page_size, 1000))
     count = qs.count()
     items = [{"building_id": a.building_id, "building_code": a.building.code, "address": a.building.address,
               "site_id": a.site_id, "site_code": a.site.code, "site_name": a.site.name, "region_code": a.region_code,
@@ -333,7 +333,7 @@ def key_industries_workers(request, industry_code: str = Query("", alias="indust
     qs = industry.workers(scope=request.scope, now=now, intervals=intervals, industry=industry_code,
                           employer=employer, workplace=workplace, status=status)
     qs = qs.select_related("grid", "building", "workplace").order_by(F("last_sampled").asc(nulls_first=True), "id")
-    page, page_size = max(1, page), max(1, min(page_size, 1000))
+    page, page_size = selectors.page_number(page), max(1, min(page_size, 1000))
     count = qs.count()
     items = list(qs[(page - 1) * page_size: page * page_size])
     audit.record(actor=request.jk_user, action="person.list", object_type="people.person",

@@ -266,3 +266,34 @@ def test_person_lists_need_person_view(policy, regions, client_for):
     assert client.get(f"{API}/campaigns/{c.pk}/door-to-door").status_code == 403
     assert client.get(f"{API}/key-industries/workers").status_code == 403
     assert post(client, f"{API}/campaigns/{c.pk}/areas", {"region_code": "330206002001"}).status_code == 403
+
+
+def test_ids_and_pages_beyond_the_databases_range_are_not_a_server_error(policy, regions, officer_a, client_for):
+    """Regression: an id or page number larger than a 64-bit integer in a query or body gave a 500 (OverflowError on
+    SQLite, an out-of-range OFFSET on both databases)."""
+    c = make_campaign(regions["street_a"])
+    site = make_site(regions["grid_a1"])
+    huge = 10 ** 23
+    client = client_for(officer_a)
+    listed = client.get(f"{API}/campaigns/{c.pk}/assignments?site_id={huge}")
+    assert listed.status_code == 200 and listed.json()["count"] == 0
+    assert client.get(f"{API}/key-industries/workers?workplace={huge}").json()["count"] == 0
+    for url in (f"/campaigns/{c.pk}/assignments?page={huge}", f"/key-industries/workers?page={huge}"):
+        r = client.get(f"{API}{url}")
+        assert r.status_code == 422 and r.json()["extra"]["field"] == "page", url
+    r = post(client, f"{API}/sites/{site.pk}/samplers", {"user_ids": [huge]}, method="put")
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "user_ids"
+    assert client.get(f"/testing/campaigns/{c.pk}/slots.csv?site={huge}").status_code == 200
+    assert client.get(f"/testing/key-industries/workers/?workplace={huge}").status_code == 200
+
+
+def test_times_beyond_the_calendar_are_422(policy, officer_a, client_for):
+    """Regression: a naive start in year 1 (or an offset pushing a time past year 9999) raised OverflowError (500)."""
+    client = client_for(officer_a)
+    for starts_at, deadline in (("0001-01-01T00:00:00", "0001-01-02T00:00:00"),
+                                ("9999-12-31T20:00:00-10:00", "9999-12-31T23:00:00-10:00")):
+        r = post(client, f"{API}/campaigns", _round(starts_at=starts_at, deadline=deadline))
+        assert r.status_code == 422 and r.json()["extra"]["field"] == "starts_at", r.content
+    form = client.post("/testing/campaigns/new/", {"name": "x", "region_code": "330206002",
+                                                   "starts_at": "0001-01-01T00:00", "deadline": "0001-01-02T00:00"})
+    assert form.status_code == 200 and "starts_at" in form.context["errors"]
