@@ -564,7 +564,12 @@ def results_apply(*, actor, lab: Lab, rows: Iterable[ResultRow], source: str = R
 
 def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
     _temp_table(cursor, "_jk_res_barcodes", [("barcode", "varchar(40)")], ([b] for b in barcodes))
-    lock = " FOR UPDATE OF t" if _is_pg() else ""
+    if _is_pg():
+        # Lock the tubes first (in barcode order, as the sampling service does: no deadlock), then read them and
+        # their results in a new statement: under READ COMMITTED a statement that waited for a lock still sees the
+        # other transaction's new TubeResult rows as absent, so locking and reading must be two statements.
+        cursor.execute("SELECT t.id FROM _jk_res_barcodes k JOIN testing_tube t ON t.barcode = k.barcode "
+                       "ORDER BY t.barcode FOR UPDATE OF t")
     cursor.execute(
         "SELECT t.id, t.barcode, t.kind, t.capacity, t.status, t.lab_id, b.lab_id, t.region_code, t.campaign_id, "
         f"c.code, {_dt_expr('t.opened_at')}, r.outcome, r.ct_values, r.instrument, r.operator, "
@@ -572,7 +577,7 @@ def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
         "FROM _jk_res_barcodes k JOIN testing_tube t ON t.barcode = k.barcode "
         "LEFT JOIN testing_transportbatch b ON b.id = t.batch_id "
         "LEFT JOIN testing_campaign c ON c.id = t.campaign_id "
-        "LEFT JOIN testing_tuberesult r ON r.tube_id = t.id ORDER BY t.barcode" + lock)  # lock order: barcode
+        "LEFT JOIN testing_tuberesult r ON r.tube_id = t.id")
     out = {}
     for (tid, barcode, kind, capacity, status, lab_id, batch_lab, region, campaign_id, campaign_code, opened,
          r_outcome, r_ct, r_instrument, r_operator, r_tested, r_lab) in cursor.fetchall():
