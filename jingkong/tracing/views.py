@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from jingkong.access import audit
@@ -22,6 +23,7 @@ from jingkong.access.roles import Perm
 from jingkong.core import clock, jobs
 from jingkong.core.exceptions import ApplicationError, ValidationFailed
 from jingkong.people.idnumber import phone_mask
+from jingkong.policy.schema import RulesIncomplete
 from jingkong.policy.selectors import PolicyNotActive
 from jingkong.tracing import chains, notice, rules, selectors, services, windows
 from jingkong.tracing.models import (
@@ -34,6 +36,22 @@ from jingkong.tracing.models import (
     Tier,
     TransportMode,
 )
+
+# How the evidence behind a link reads on the page (keys: jingkong.tracing.rules.EVIDENCE_CONFIDENCE).
+EVIDENCE_LABELS = {
+    "household": gettext_lazy("same household"),
+    "workplace": gettext_lazy("same workplace"),
+    "venue_overlap": gettext_lazy("same venue at the same time"),
+    "venue_same_day": gettext_lazy("same venue on the same day"),
+    "contact_household": gettext_lazy("was a household contact"),
+    "contact_workplace": gettext_lazy("was a workplace contact"),
+    "contact_venue": gettext_lazy("was a venue contact"),
+    "contact_transport": gettext_lazy("travelled together"),
+    "contact_tracer": gettext_lazy("named in the interview"),
+    "contact_companion": gettext_lazy("space-time companion"),
+    "contact_secondary": gettext_lazy("secondary contact"),
+    "manual": gettext_lazy("recorded by a tracer"),
+}
 
 
 def _tz() -> ZoneInfo:
@@ -88,7 +106,8 @@ def case_detail(request, ref: str):
     tz = _tz()
     for link in links:
         link.evidence_shown = [
-            {**e, "exposure_local": dt.datetime.fromisoformat(e["exposure_at"]).astimezone(tz) if e.get("exposure_at")
+            {**e, "label": EVIDENCE_LABELS.get(e.get("kind"), e.get("kind")),
+             "exposure_local": dt.datetime.fromisoformat(e["exposure_at"]).astimezone(tz) if e.get("exposure_at")
              else None} for e in link.evidence if isinstance(e, dict)]
     counts = selectors.case_contact_counts(scope=request.scope, case=case)
     return render(request, "tracing/case_detail.html", {
@@ -209,7 +228,8 @@ def chain_svg(data: dict) -> dict:
     for e in data["edges"]:
         a, b = nodes.get(e["source"]), nodes.get(e["target"])
         if a and b:
-            edges.append({**e, "x1": a["x"], "y1": a["y"], "x2": b["x"], "y2": b["y"]})
+            edges.append({**e, "label": EVIDENCE_LABELS.get(e["kind"], e["kind"]), "x1": a["x"], "y1": a["y"],
+                          "x2": b["x"], "y2": b["y"]})
     ticks = [{"x": left + i * step_x, "label": (first + dt.timedelta(days=i)).strftime("%m-%d")}
              for i in range(0, span + 1, max(1, span // 12))]
     return {"width": left + (span + 2) * step_x + 60, "height": 50 + lane * step_y, "nodes": list(nodes.values()),
@@ -240,8 +260,8 @@ def case_suggest(request, ref: str):
     try:
         result = chains.links_suggest(case_ids=[case.pk], actor=request.jk_user, strict=True)
         messages.success(request, _("%(n)s link(s) suggested.") % {"n": result["suggested"]})
-    except Exception as exc:  # noqa: BLE001 - RulesIncomplete / policy problems: shown, not a 500
-        messages.error(request, str(getattr(exc, "message", exc)))
+    except RulesIncomplete as exc:
+        messages.error(request, str(exc))
     return redirect("tracing:case_detail", ref=case.ref)
 
 

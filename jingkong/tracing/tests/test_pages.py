@@ -108,3 +108,15 @@ def test_the_back_office_lists_cases_and_contacts_without_names_and_audits_openi
     assert AuditLog.objects.filter(action="person.view", object_id=str(found.jia.person_id), username="admin",
                                    detail__via="admin").exists()
     assert c.get("/admin/tracing/case/add/").status_code == 403
+
+
+def test_page_actions_on_another_regions_objects_are_not_found(found, tracer_b, client_for):
+    c = client_for(tracer_b)
+    assert c.post(f"/tracing/cases/{found.jia.ref}/find/").status_code == 404
+    assert c.post(f"/tracing/cases/{found.jia.ref}/suggest/").status_code == 404
+    services.link_decide(actor=None, link=Link.objects.get(), status="confirmed")
+    cluster = chains.Cluster.objects.get(active=True)
+    assert c.post(f"/tracing/clusters/{cluster.pk}/rename/", {"name": "x"}).status_code == 404
+    contact = Contact.objects.get(person__name="妻")
+    assert c.post(f"/tracing/contacts/{contact.pk}/status/", {"status": "notified"}).status_code == 404
+    assert not Job.objects.filter(kind="tracing.find_contacts").exists()
