@@ -152,6 +152,9 @@ def index(request):
     if status not in CampaignStatus.values:
         status = ""
     campaigns = list(selectors.campaign_list(scope=request.scope, status=status, q=request.GET.get("q", ""))[:200])
+    labels = dict(Industry.choices)
+    for c in campaigns:  # Campaign.key_industry is free text in the model: the label comes from the people app
+        c.key_industry_label = labels.get(c.key_industry, c.key_industry)
     return _page(request, "testing/index.html", campaigns=campaigns, status=status, q=request.GET.get("q", ""),
                  statuses=CampaignStatus.choices, now=clock.now())
 
@@ -236,7 +239,7 @@ def campaign_detail(request, campaign_id: int):
     try:
         positivity = positivity_rows(request, campaign, level, _int(request.GET.get("days"), "days", 7))
     except ValidationFailed as exc:
-        positivity = {"rows": [], "error": exc.message}
+        positivity = {"rows": [], "error": exc.message, "days": 7, "min_tested": 200}
     for row in positivity["rows"]:
         row["positivity_pct"] = None if row["positivity"] is None else 100 * row["positivity"]
         row["prevalence_pct"] = None if row["prevalence_used"] is None else 100 * row["prevalence_used"]
@@ -255,6 +258,7 @@ def campaign_detail(request, campaign_id: int):
         modes=Mode.choices, sub_regions=_regions_for(request, campaign.region_code),
         door_counts=selectors.door_to_door_counts(scope=request.scope, campaign=campaign),
         coverage_section=coverage_section, is_open=campaign.status != CampaignStatus.CLOSED,
+        key_industry_label=dict(Industry.choices).get(campaign.key_industry, campaign.key_industry),
     )
 
 

@@ -194,3 +194,29 @@ def test_back_office_lists_rounds_and_sites_read_only(regions, admin_user, clien
     assert client.get(f"/admin/testing/campaign/{c.pk}/change/").status_code == 200
     assert "S-ADMIN" in client.get("/admin/testing/samplingsite/").content.decode()
     assert client.get("/admin/testing/campaign/add/").status_code == 403
+
+
+def test_a_key_group_round_shows_its_group_on_the_index_and_the_rounds_page(town, regions, officer_a, client_for):
+    """Regression: the pages called a ``get_key_industry_display`` the model does not have, so the group was blank."""
+    from django.utils import translation
+
+    from jingkong.people.models import Industry
+
+    c = make_campaign(regions["street_a"], "R-PORT")
+    c.key_industry = "port"
+    c.save()
+    client = client_for(officer_a)
+    with translation.override("en"):
+        label = str(Industry("port").label)
+    client.cookies["django_language"] = "en"
+    index = client.get("/testing/").content.decode()
+    assert label in index
+    detail = client.get(f"/testing/campaigns/{c.pk}/").content.decode()
+    assert f"key group: {label}".lower() in detail.lower()
+
+
+def test_the_rounds_page_with_a_bad_days_parameter_still_says_what_it_shows(town, regions, officer_a, client_for):
+    c = make_campaign(regions["street_a"])
+    page = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/?days=abc")
+    assert page.status_code == 200 and "days" in page.context["positivity"]["error"]
+    assert page.context["positivity"]["days"] == 7 and page.context["positivity"]["min_tested"] == 200
