@@ -562,7 +562,9 @@ class _Engine:
 def normalize_trip(transport: dict) -> dict | None:
     """A tracer-entered trip in the lake's normal form (mode, upper-case number, date, carriage without leading
     zeros, seat), or None when mode, number or date is missing or unreadable."""
-    from jingkong.tracing.lake import MODE_ALIASES
+    import re
+
+    from jingkong.tracing.lake import CARRIAGE_WORDS, MODE_ALIASES, SEAT_WORDS
 
     mode = MODE_ALIASES.get(str(transport.get("mode") or "").strip().lower())
     number = "".join(str(transport.get("number") or "").split()).upper()
@@ -573,11 +575,6 @@ def normalize_trip(transport: dict) -> dict | None:
         return None
     if mode is None or not number:
         return None
-    carriage = str(transport.get("carriage") or "").strip().upper()
-    for suffix in ("车厢", "车", "号", "舱"):
-        carriage = carriage.removesuffix(suffix)
-    carriage = carriage.lstrip("0") or None
-    seat = str(transport.get("seat") or "").strip().upper()
-    for suffix in ("号", "座"):
-        seat = seat.removesuffix(suffix)
-    return {"mode": mode, "number": number, "date": date, "carriage": carriage, "seat": seat or None}
+    carriage = re.sub(CARRIAGE_WORDS, "", str(transport.get("carriage") or "").strip()).strip().lstrip("0").upper()
+    seat = re.sub(SEAT_WORDS, "", str(transport.get("seat") or "").strip()).strip().upper()
+    return {"mode": mode, "number": number, "date": date, "carriage": carriage or None, "seat": seat or None}

@@ -63,6 +63,10 @@ MODE_ALIASES = {
     "bus": "bus", "coach": "bus", "汽车": "bus", "大巴": "bus", "客车": "bus", "长途汽车": "bus", "公交": "bus",
     "ship": "ship", "ferry": "ship", "boat": "ship", "船": "ship", "轮船": "ship", "客船": "ship", "轮渡": "ship",
 }
+# Words around a carriage/cabin or seat number (第5节车厢, 05车, 12座号), removed before comparing: the same patterns
+# (RE2 and Python re agree on them) normalize the manifests here and a tracer's entry (contacts.normalize_trip).
+CARRIAGE_WORDS = r"^第|(车厢|节|车|号|舱)+$"
+SEAT_WORDS = r"(号|座)+$"
 Progress = Callable[[int, int, str], None]
 
 
@@ -551,9 +555,9 @@ def _transport_sql(kinds: dict[str, str], options: dict) -> str:
                upper(regexp_replace(trim(r.number), '\\s+', '', 'g')) AS number,
                COALESCE(TRY_CAST(trim(r.date) AS DATE),
                         CAST(try_strptime(trim(r.date), ['%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日']) AS DATE)) AS date,
-               NULLIF(upper(ltrim(regexp_replace(trim(COALESCE(r.carriage, '')), '(车厢|车|号|舱)$', ''), '0')), '')
-                   AS carriage,
-               NULLIF(upper(regexp_replace(trim(COALESCE(r.seat, '')), '(号|座)$', '')), '') AS seat
+               NULLIF(upper(ltrim(trim(regexp_replace(trim(COALESCE(r.carriage, '')), '{CARRIAGE_WORDS}', '', 'g')),
+                                  '0')), '') AS carriage,
+               NULLIF(upper(trim(regexp_replace(trim(COALESCE(r.seat, '')), '{SEAT_WORDS}', '', 'g'))), '') AS seat
         FROM raw r
         LEFT JOIN idmap m ON m.id_raw = r.id_number
         LEFT JOIN modes md ON md.alias = lower(trim(r.mode))

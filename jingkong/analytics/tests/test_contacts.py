@@ -354,3 +354,25 @@ def test_bad_windows_are_refused_or_empty(world, lake):
     with pytest.raises(ValueError, match="unknown contact kind"):
         find_contacts([window(world)], overlap_minutes=15, lake=lake, kinds=["bus"])
     assert find_contacts([window(world, start=at(5, 0), end=at(3, 0))], overlap_minutes=15, lake=lake) == []
+
+
+def test_carriage_and_seat_written_in_words_match_between_the_tracer_and_the_manifest(world, lake, tmp_path):
+    """Regression: the loader stripped one suffix (``5号车厢`` → ``5号``) but a tracer's entry lost all of them
+    (``5``): passengers of the index's own carriage were not found."""
+    from jingkong.tracing.lake import transport_load
+
+    for name in ("index", "same", "other_car"):
+        world.person(name)
+    n = world.numbers
+    (tmp_path / "manifest").mkdir()
+    (tmp_path / "manifest" / "g1234.csv").write_text(
+        "身份证号,交通方式,车次,日期,车厢,座位\n"
+        f"{n['same']},高铁,G1234,2022-01-03,5号车厢,12座号\n"
+        f"{n['other_car']},高铁,G1234,2022-01-03,第6节车厢,12F\n", encoding="utf-8")
+    assert transport_load(tmp_path / "manifest", lake=lake).loaded == 2
+    for entered in ("5号车厢", "05车", "第5节车厢", "5"):
+        trans = found(find_contacts([window(world, stays=[_trip("train", carriage=entered)])], overlap_minutes=15,
+                                    lake=lake), "transport")
+        assert set(trans) == {world["same"]}, entered
+        assert trans[world["same"]].evidence["rule"] == "same carriage"
+        assert trans[world["same"]].evidence["carriage"] == "5" and trans[world["same"]].evidence["seat"] == "12"
