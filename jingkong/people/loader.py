@@ -94,9 +94,9 @@ def load_district(directory: str | Path, *, actor=None, echo: Callable[[str], No
         say(f"    {result.created:,} created, {result.updated:,} updated, {result.rejected:,} rejected "
             f"in {result.seconds:.1f} s")
     step(5, "checkins")
-    if (root / "checkins").is_dir():  # venue check-ins go to the check-in lake (jingkong.tracing.lake), not the DB
-        from jingkong.tracing.lake import checkins_load
+    from jingkong.tracing.lake import checkins_load, input_files
 
+    if (root / "checkins").is_dir() and input_files(root, "checkins")[1]:  # to the check-in lake, not the DB
         checkins = checkins_load(root, progress=(lambda done, total, msg: say(f"    {msg}"))).as_dict()
         report["checkins"] = {k: v for k, v in checkins.items() if k not in ("errors", "flags")} | {
             "errors": {reason: item["rows"] for reason, item in checkins["errors"].items()},

@@ -615,6 +615,10 @@ def checkins_load(directory: str | Path, *, lake: CheckinLake | None = None, pro
                   source: str | None = None, default_dwell_minutes: int = DEFAULT_DWELL_MINUTES) -> LoadReport:
     """Ingest a raw check-in export (Parquet or CSV with venue_code, id_number, checkin_at[, checkout_at]); see the
     module docstring. Returns the report of what was loaded, rejected and flagged."""
+    if isinstance(default_dwell_minutes, bool) or not isinstance(default_dwell_minutes, int) \
+            or not 1 <= default_dwell_minutes <= 24 * 60:
+        raise ValidationFailed(f"default_dwell_minutes: must be a whole number of minutes from 1 to {24 * 60}, got "
+                               f"{default_dwell_minutes!r}", extra={"field": "default_dwell_minutes"})
     return _load("checkins", directory, lake=lake, progress=progress, source=source,
                  options={"default_dwell_minutes": default_dwell_minutes})
 

@@ -263,3 +263,30 @@ def test_load_district_ingests_the_checkins(tmp_path, settings):
     report = load_district(directory)
     assert report["checkins"]["loaded"] == 2 and report["checkins"]["rejected"] == 0
     assert CheckinLake().days() == [dt.date(2022, 1, 3)]
+
+
+@pytest.mark.parametrize("dwell", [0, -30, 24 * 60 + 1])
+def test_an_impossible_default_dwell_is_refused(world, lake, tmp_path, dwell):
+    """Regression: a dwell of 0 or less wrote stays whose check-out is not after their check-in."""
+    from jingkong.core.exceptions import ValidationFailed
+
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "s.csv").write_text(f"venue_code,id_number,checkin_at\nV1,{world.numbers['ann']},"
+                                              "2022-01-03 10:00\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as err:
+        checkins_load(tmp_path / "scans", lake=lake, default_dwell_minutes=dwell)
+    assert err.value.extra["field"] == "default_dwell_minutes"
+    assert lake.files("checkins") == []
+
+
+def test_a_district_directory_with_an_empty_checkins_folder_still_loads(tmp_path, settings):
+    """Regression: an empty checkins/ folder stopped ``jingkong load`` after the persons, before the counts."""
+    from jingkong.people.loader import load_district
+    from jingkong.people.tests.test_load import _district
+
+    settings.DATA_DIR = tmp_path / "data"
+    (tmp_path / "district").mkdir()
+    directory = _district(tmp_path / "district")
+    (directory / "checkins").mkdir(exist_ok=True)
+    report = load_district(directory)
+    assert "checkins" not in report and report["counts"]
