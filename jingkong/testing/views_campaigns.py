@@ -36,6 +36,8 @@ from jingkong.testing import industry, planning, selectors, services
 from jingkong.testing.models import CampaignArea, CampaignStatus, Mode, SiteKind
 
 COVERAGE_SECTION = "testing/campaign_coverage.html"  # optional: the coverage area's section of the round's page
+BINDING_LABEL = {"samplers": gettext_lazy("Samplers"), "sites": gettext_lazy("Sites"), "tubes": gettext_lazy("Tubes"),
+                 "labs": gettext_lazy("Labs")}
 BINDING_TEXT = {
     "samplers": gettext_lazy("Sampling staff set the pace: more samplers (or fewer staff per desk) finish sooner."),
     "sites": gettext_lazy("Site capacity sets the pace: more sites or desks finish sooner."),
@@ -253,7 +255,7 @@ def campaign_detail(request, campaign_id: int):
         request, "testing/campaign_detail.html", campaign=campaign, prefix=prefix, can_edit=can_edit,
         areas=selectors.area_list(scope=request.scope, campaign=campaign), estimate=estimate, plan_error=plan_error,
         plan_params={k: ("" if v is None else v) for k, v in params.items()},
-        binding_text=BINDING_TEXT[binding] if binding else "",
+        binding_text=BINDING_TEXT[binding] if binding else "", binding_label=BINDING_LABEL[binding] if binding else "",
         positivity=positivity, level=level, pool_sizes=allowed, policy_profile=profile, zone_types=zone_types,
         modes=Mode.choices, sub_regions=_regions_for(request, campaign.region_code),
         door_counts=selectors.door_to_door_counts(scope=request.scope, campaign=campaign),
@@ -304,7 +306,10 @@ def campaign_update(request, campaign_id: int):
         changes = {"name": p.get("name") or None, "mode": p.get("mode") or None,
                    "pool_size": _int(p.get("pool_size"), "pool_size"), "note": p.get("note")}
         if p.get("deadline"):
-            changes["deadline"] = _local_datetime(p["deadline"], "deadline")
+            deadline = _local_datetime(p["deadline"], "deadline")
+            # The form shows the deadline to the minute: the same minute sent back is no change (keeps its seconds).
+            if deadline.astimezone(dt.UTC) != c.deadline.replace(second=0, microsecond=0):
+                changes["deadline"] = deadline
         return services.campaign_update(actor=request.jk_user, scope=request.scope, campaign=c, **changes)
 
     _post_action(request, campaign_id, True, change, _("Round settings saved."))

@@ -220,3 +220,29 @@ def test_the_rounds_page_with_a_bad_days_parameter_still_says_what_it_shows(town
     page = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/?days=abc")
     assert page.status_code == 200 and "days" in page.context["positivity"]["error"]
     assert page.context["positivity"]["days"] == 7 and page.context["positivity"]["min_tested"] == 200
+
+
+def test_saving_a_rounds_name_keeps_a_deadline_with_seconds(town, regions, officer_a, client_for):
+    """Regression: the settings form shows the deadline to the minute and sent it back, so saving the name moved a
+    deadline of 20:00:30 to 20:00:00 (and, past the deadline of a running round, refused to save at all)."""
+    c = make_campaign(regions["street_a"], status="running", starts_at=T0 - dt.timedelta(hours=20), hours=10)
+    c.deadline = c.deadline + dt.timedelta(seconds=30)
+    c.save()
+    client = client_for(officer_a)
+    page = client.get(f"/testing/campaigns/{c.pk}/")
+    shown = page.context["campaign"].deadline.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M")
+    client.post(f"/testing/campaigns/{c.pk}/update/", {"name": "改名", "deadline": shown, "mode": "street",
+                                                      "pool_size": "10", "note": ""})
+    saved = type(c).objects.get(pk=c.pk)
+    assert saved.name == "改名" and saved.deadline == c.deadline
+
+
+def test_the_binding_constraint_is_named_in_the_pages_language(town, regions, officer_a, client_for):
+    c = make_campaign(regions["street_a"])
+    make_site(regions["grid_a1"], capacity=10)
+    make_lab(regions["district"])
+    client = client_for(officer_a)
+    client.cookies["django_language"] = "en"
+    page = client.get(f"/testing/campaigns/{c.pk}/?tubes_available=1")
+    assert page.context["estimate"]["binding"] == "tubes"
+    assert "Binding constraint: Tubes</strong>" in page.content.decode()  # the label, not the internal key
