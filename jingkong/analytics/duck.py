@@ -45,9 +45,14 @@ def connect(*, temp_directory: str | Path | None = None, threads: int | None = N
     return con
 
 
+def sql_string(value: str | Path) -> str:
+    """A DuckDB string literal (a file path in ``COPY ... TO``, ``read_parquet``)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def sql_list(paths: Sequence[str | Path]) -> str:
     """A DuckDB list literal of file paths, for ``read_parquet([...])``."""
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_string(p) for p in paths) + "]"
 
 
 def chunks(values: Sequence, size: int = IN_CHUNK) -> Iterable[Sequence]:

@@ -411,7 +411,7 @@ def _register_raw(con, path: Path, table: str) -> tuple[dict[str, str], list[tup
                 kinds[column] = "text"
                 select.append(f"CAST({source} AS VARCHAR) AS {column}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT {', '.join(select)} "
-                    f"FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number = true, "
+                    f"FROM read_parquet({duck.sql_string(path)}, file_row_number = true, "
                     f"hive_partitioning = false)")
         return kinds, malformed
     from jingkong.people.csvread import read_csv
@@ -674,11 +674,11 @@ def _load(table: str, directory, *, lake, progress, source, options) -> LoadRepo
             out = staging / f"f{n:05d}"
             columns = ", ".join(_quote(c) for c in spec.schema.names)
             if spec.partitioned:
-                con.execute(f"COPY (SELECT {columns}, day FROM norm WHERE reason IS NULL) TO '{out}' "
+                con.execute(f"COPY (SELECT {columns}, day FROM norm WHERE reason IS NULL) TO {duck.sql_string(out)} "
                             f"(FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd)")
             else:
                 out.mkdir()
-                con.execute(f"COPY (SELECT {columns} FROM norm WHERE reason IS NULL) TO '{out / 'part.parquet'}' "
+                con.execute(f"COPY (SELECT {columns} FROM norm WHERE reason IS NULL) TO {duck.sql_string(out / 'part.parquet')} "
                             f"(FORMAT parquet, COMPRESSION zstd)")
             con.execute("DROP TABLE norm")
             say(n + 1, total_steps, f"{rel}: {report.rows:,} rows read so far")
@@ -783,7 +783,7 @@ def _publish(con, lake: CheckinLake, spec: TableSpec, staging: Path, report: Loa
         con.execute(f"""COPY (SELECT DISTINCT {columns}
                               FROM read_parquet({duck.sql_list(parts)}, hive_partitioning = false)
                               ORDER BY {spec.order})
-                        TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})""")
+                        TO {duck.sql_string(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})""")
         rows = pq.ParquetFile(tmp).metadata.num_rows
         tmp.replace(directory / filename)  # atomic: readers see the old file or the new one
         written_dirs.add(directory)

@@ -290,3 +290,21 @@ def test_a_district_directory_with_an_empty_checkins_folder_still_loads(tmp_path
     (directory / "checkins").mkdir(exist_ok=True)
     report = load_district(directory)
     assert "checkins" not in report and report["counts"]
+
+
+def test_a_lake_under_a_directory_with_a_quote_in_its_name(world, tmp_path):
+    """Regression: the staging and day files were written with unquoted paths in DuckDB's COPY (a data directory such
+    as /home/o'brien/var made every load fail)."""
+    from jingkong.analytics.contacts import IndexWindow, find_contacts
+
+    lake = CheckinLake(tmp_path / "o'brien" / "lake")
+    n = world.numbers
+    raw = tmp_path / "export"
+    write_raw(raw, [("V1", n["ann"], at(3, 10), at(3, 11)), ("V1", n["bo"], at(3, 10), at(3, 11))])
+    assert checkins_load(raw, lake=lake).loaded == 2
+    (tmp_path / "trains").mkdir()
+    (tmp_path / "trains" / "t.csv").write_text(f"id_number,mode,number,date\n{n['ann']},bus,K1,2022-01-03\n",
+                                               encoding="utf-8")
+    assert transport_load(tmp_path / "trains", lake=lake).loaded == 1
+    found = find_contacts([IndexWindow(1, world["ann"], at(3, 0), at(4, 0))], overlap_minutes=15, lake=lake)
+    assert [(f.kind, f.person_id) for f in found] == [("venue", world["bo"])]
