@@ -84,6 +84,7 @@ class Positive:
     sample_id: int | None = None
     campaign: str = ""
     via: str = ""
+    resulted_at: dt.datetime | None = None
 
 
 def _found_by(positive: Positive, contact_status: str | None) -> str:
@@ -118,11 +119,13 @@ def cases_from_positives(positives: list[Positive], *, actor=None, now: dt.datet
         return []
     statuses = dict(Contact.objects.filter(person_id__in=[p.person_id for p in todo])
                     .values_list("person_id", "status"))
+    controlled = _controlled_since([p.person_id for p in todo])
     refs = refs_allocate(len(todo), at=now)
     rows = [
         Case(ref=ref, person_id=p.person_id, classification=Classification.ASYMPTOMATIC,
              first_positive_at=p.sampled_at, found_by=_found_by(p, statuses.get(p.person_id)),
              source_category=SourceCategory.UNKNOWN, region_code=persons[p.person_id] or "",
+             isolated_at=_isolation(controlled.get(p.person_id), p.resulted_at),
              source_event_id=p.event_id, source_sample_id=p.sample_id, created_by=_user(actor),
              created_at=now, updated_at=now)
         for ref, p in zip(refs, todo, strict=True)
@@ -132,6 +135,21 @@ def cases_from_positives(positives: list[Positive], *, actor=None, now: dt.datet
     _after_cases_created(created, actor=actor, now=now, request=None, payload_extra={
         c.pk: {"sample_id": earliest[c.person_id].sample_id} for c in created})
     return created
+
+
+def _controlled_since(person_ids: list[int]) -> dict[int, dt.datetime]:
+    """When each person was put under control in place (就地管控) by the testing feature (a positive pool)."""
+    from jingkong.testing.models import PersonTestState
+
+    return dict(PersonTestState.objects.filter(person_id__in=person_ids, controlled_since__isnull=False)
+                .values_list("person_id", "controlled_since"))
+
+
+def _isolation(controlled_since: dt.datetime | None, resulted_at: dt.datetime | None) -> dt.datetime | None:
+    """A new case's exposure of others ends when it was controlled in place or, at the latest, when the positive
+    result came in (the tracer corrects it after the interview)."""
+    known = [t for t in (controlled_since, resulted_at) if t is not None]
+    return min(known) if known else None
 
 
 def _user(actor):

@@ -22,6 +22,7 @@ def test_a_positive_event_creates_the_case_in_the_emitting_transaction(world, dj
         assert case.ref.startswith("BL-2022-")
     assert case.region_code == p.grid.code
     assert case.first_positive_at == at(3, 9)
+    assert case.isolated_at == at(3, 17)  # the result came in 8 hours after sampling: exposure of others ends there
     assert (case.classification, case.found_by, case.status) == ("asymptomatic", "round", "investigating")
     assert case.source_event_id == DomainEvent.objects.get(type="testing.individual_positive").pk
     # The timeline is drafted from the registry, spanning the look-back window (2 days in the 2021 profile).
@@ -105,3 +106,4 @@ def test_a_single_tube_positive_entered_by_a_lab_becomes_a_case(regions):
     case = Case.objects.get(person=person)
     assert (case.first_positive_at, case.found_by, case.region_code) == (T0, "round", regions["grid_b1"].code)
     assert case.source_sample_id == tube.samples.get().pk
+    assert case.isolated_at == T0 + dt.timedelta(hours=6)  # controlled in place when the result was applied
