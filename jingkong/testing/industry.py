@@ -24,11 +24,17 @@ STATUSES = ("overdue", "due", "compliant")
 
 
 def intervals_for(scope: Scope, at: dt.datetime) -> tuple[dict[str, int], str]:
-    """The testing interval (days) per industry from the profile in force for the scope, and the profile's label."""
+    """The testing interval (days) per industry from the profile in force for the scope, and the profile's label.
+    No profile in force: PolicyNotActive (404); a profile without testing rules: ValidationFailed (422)."""
+    from jingkong.core.exceptions import ValidationFailed
+    from jingkong.policy.schema import RulesIncomplete
     from jingkong.policy.selectors import active_profile
 
     found = active_profile(region_code=scope.prefix or None, at=at)
-    rules = found.rules.section("testing")
+    try:
+        rules = found.rules.section("testing")
+    except RulesIncomplete as exc:
+        raise ValidationFailed(str(exc), code="policy_incomplete") from None
     return dict(rules.key_industry_interval_days.model_dump()), f"{found.profile.code} v{found.profile.version}"
 
 

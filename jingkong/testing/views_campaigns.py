@@ -493,7 +493,7 @@ def key_industries(request):
     now = clock.now()
     try:
         intervals, profile = industry.intervals_for(request.scope, now)
-    except PolicyNotActive as exc:
+    except (PolicyNotActive, ValidationFailed) as exc:  # no profile in force, or one without testing rules
         return _page(request, "testing/key_industries.html", error=exc.message, rows=[], industries=[])
     rows = industry.compliance(scope=request.scope, now=now, intervals=intervals, industry=chosen)
     labels = dict(Industry.choices)

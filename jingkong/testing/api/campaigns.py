@@ -16,7 +16,6 @@ from jingkong.core import clock
 from jingkong.core.exceptions import NotFound, ValidationFailed
 from jingkong.people import idnumber
 from jingkong.people.models import Industry
-from jingkong.policy.selectors import PolicyNotActive
 from jingkong.testing import industry, planning, pooling, positivity, selectors, services
 from jingkong.testing.models import CampaignArea, CampaignStatus, SiteKind
 from jingkong.testing.schemas.campaigns import (
@@ -299,12 +298,7 @@ def sites_samplers(request, site_id: int, payload: SamplersIn):
 
 
 def _intervals(request):
-    try:
-        return industry.intervals_for(request.scope, clock.now())
-    except PolicyNotActive:
-        raise
-    except Exception as exc:  # RulesIncomplete: the profile predates the testing rules
-        raise ValidationFailed(str(exc), code="policy_incomplete") from None
+    return industry.intervals_for(request.scope, clock.now())  # 404 without a profile, 422 without testing rules
 
 
 @router.get("/key-industries/compliance", response=dict)

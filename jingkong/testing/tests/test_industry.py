@@ -85,3 +85,30 @@ def test_api_compliance_and_worker_lists(workers, officer_a, client_for):
 def test_without_a_policy_the_compliance_page_says_so(regions, officer_a, client_for, frozen_clock):
     r = client_for(officer_a).get(f"{API}/compliance")
     assert r.status_code == 404 and r.json()["code"] == "policy_not_active"
+
+
+def test_a_profile_without_testing_rules_is_explained_not_a_server_error(workers, officer_a, client_for, monkeypatch):
+    """Regression: a policy version predating the testing rules made the key-industry pages fail with a 500."""
+    from jingkong.policy import selectors as policy_selectors
+    from jingkong.policy.schema import RulesIncomplete
+
+    real = policy_selectors.active_profile
+
+    def without_testing(**kwargs):
+        found = real(**kwargs)
+
+        class Rules:
+            def section(self, name):
+                raise RulesIncomplete(f"the active policy profile has no {name!r} rules")
+
+        import dataclasses
+
+        return dataclasses.replace(found, rules=Rules())
+
+    monkeypatch.setattr(policy_selectors, "active_profile", without_testing)
+    client = client_for(officer_a)
+    page = client.get("/testing/key-industries/")
+    assert page.status_code == 200 and "testing" in page.context["error"]
+    assert client.get("/testing/key-industries/workers/").status_code == 422
+    api = client.get(f"{API}/compliance")
+    assert api.status_code == 422 and api.json()["code"] == "policy_incomplete"
