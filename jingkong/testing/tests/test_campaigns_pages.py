@@ -246,3 +246,35 @@ def test_the_binding_constraint_is_named_in_the_pages_language(town, regions, of
     page = client.get(f"/testing/campaigns/{c.pk}/?tubes_available=1")
     assert page.context["estimate"]["binding"] == "tubes"
     assert "Binding constraint: Tubes</strong>" in page.content.decode()  # the label, not the internal key
+
+
+def test_every_round_page_route_answers_404_for_another_streets_round(town, regions, officer_a, client_for):
+    """Page routes with parameters are not walked by the route guard test: walk them here (GET and POST), for a round,
+    a site and an area of street B, as street A's officer."""
+    import re
+
+    from jingkong.testing import urls_campaigns
+
+    b = make_campaign(regions["street_b"])
+    site_b = make_site(regions["grid_b1"])
+    area_b = CampaignArea.objects.create(campaign=b, region=regions["grid_b1"], region_code=regions["grid_b1"].code,
+                                         mode="building", pool_size=1)
+    values = {"campaign_id": b.pk, "site_id": site_b.pk, "area_id": area_b.pk}
+    client = client_for(officer_a)
+    walked = 0
+    for pattern in urls_campaigns.urlpatterns:
+        route = str(pattern.pattern)
+        names = re.findall(r"<int:(\w+)>", route)
+        if not names:
+            continue
+        url = "/testing/" + re.sub(r"<int:(\w+)>", lambda m: str(values[m.group(1)]), route)
+        for method in ("get", "post"):
+            r = getattr(client, method)(url, {"region_code": regions["grid_b1"].code, "name": "x", "lon": "121.825",
+                                              "lat": "29.905"})
+            assert r.status_code in (404, 405), (method, url, r.status_code)
+            walked += r.status_code == 404
+    assert walked >= 12
+    b.refresh_from_db()
+    assert b.status == "planned" and b.name == "全员核酸"
+    assert CampaignArea.objects.filter(pk=area_b.pk).exists() and SamplingSite.objects.get(pk=site_b.pk).active
+    assert SamplingSite.objects.count() == 1 and not SiteAssignment.objects.exists()
