@@ -133,7 +133,7 @@ class SiteLoad:
     buildings: int = 0
     residents: int = 0
     capacity: int = 0  # people it can sample in the window at the target utilisation
-    load: float = 0.0  # residents / capacity
+    load: float | None = 0.0  # residents / capacity (None: residents but no capacity in the window)
     first_slot: dt.datetime | None = None
     last_slot_end: dt.datetime | None = None
     residents_after_deadline: int = 0
@@ -312,7 +312,8 @@ def assign_buildings(*, building_ids: Sequence[int], residents: Sequence[int], l
             load.residents = int(res[mine].sum())
             load.first_slot = slots[0][0]
             load.last_slot_end = max(s1 for _, s1 in slots)
-        load.load = round(load.residents / load.capacity, 3) if load.capacity else (math.inf if load.residents else 0.0)
+        # No capacity in the window (closed throughout): the load is undefined (None: JSON has no infinity).
+        load.load = round(load.residents / load.capacity, 3) if load.capacity else (None if load.residents else 0.0)
         loads.append(load)
     nearest_d = dist[:, 0]
     total = int(res.sum())

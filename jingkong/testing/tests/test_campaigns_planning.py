@@ -266,3 +266,23 @@ def test_a_key_group_rounds_door_to_door_list_names_only_residents_of_the_caller
     assert listed(commander) == {here[0].pk, commuter[0].pk}
     page = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/")
     assert [d["building"] for d in page.context["door_counts"]] == ["B-a1-0"]
+
+
+def test_a_site_closed_during_the_whole_window_gives_valid_json(town, regions, officer_a, client_for):
+    """Regression: a site with no opening hours inside the round's window has no capacity there; its load was
+    float('inf'), written as the bare word Infinity — not JSON, so clients could not read the answer."""
+    import json
+
+    c = make_campaign(regions["street_a"], starts_at=T0, hours=4)  # 16:30–20:30 local
+    site = make_site(regions["grid_a1"], capacity=50)
+    site.opens_at, site.closes_at = dt.time(21), dt.time(23)
+    site.save()
+    r = post(client_for(officer_a), f"{API}/campaigns/{c.pk}/assign-buildings")
+    assert r.status_code == 200
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    body = json.loads(r.content, parse_constant=refuse)
+    (load,) = body["sites"]
+    assert load["capacity"] == 0 and load["load"] is None and load["residents_after_deadline"] == 40
