@@ -25,13 +25,14 @@ Rows that cannot be recorded go to an error CSV (line, field, reason, value, mas
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -103,6 +104,7 @@ class LoadResult:
     seconds: float = 0.0
     error_file: str = ""
     run: str = ""
+    timings: dict = field(default_factory=dict)  # seconds per phase (read+validate, persons, write)
     errors: list[LoadError] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -317,21 +319,25 @@ def _kind(value: str):
 
 @dataclass
 class _Rows:
-    """The valid rows, column-wise (numpy / lists), in file order."""
+    """The valid rows, column-wise, in file order (numpy arrays; text columns as object arrays)."""
 
     lines: np.ndarray
-    barcode: list[str]
-    scan_id: list[str]
+    barcode: np.ndarray
+    scan_id: np.ndarray
     person_id: np.ndarray
-    person_region: list[str]
-    site_idx: np.ndarray  # into sites
-    kind: list[str]
+    person_region: np.ndarray  # the person's grid code ('' when unknown)
+    site_idx: np.ndarray  # into the site list
+    kind: np.ndarray
     pool_size: np.ndarray  # 0: not given
-    campaign: list[str]  # explicit code or ''
-    device: list[str]
+    campaign: np.ndarray  # explicit code or ''
+    device: np.ndarray
     sampled_us: np.ndarray
     given_id: np.ndarray
-    masked: list[str]
+    id18: np.ndarray  # n × 18 ASCII of the ID numbers (for masked IDs in error reports)
+    has_id: np.ndarray
+
+    def masked(self, i: int) -> str:
+        return idnumber.id_mask(self.id18[i].tobytes().decode()) if self.has_id[i] else ""
 
 
 def _sites(scope_prefix: str, actor) -> tuple[list[sampling.Site], dict[str, tuple[int, str]]]:
@@ -353,37 +359,53 @@ def _sites(scope_prefix: str, actor) -> tuple[list[sampling.Site], dict[str, tup
     return sites, problems
 
 
-def _person_lookup(hashes: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Person id (0 = unknown) and grid code per hash, in one pass over the registry or by IN lists."""
+def _registry_text(where: str = "", params: Sequence = ()) -> bytes:
+    """``id_hash,id,grid code`` lines of the person registry as one text blob, built by the database (PostgreSQL
+    ``COPY … TO STDOUT``, SQLite ``group_concat``): a million persons in well under a second, without a million
+    Python tuples."""
+    select = ("SELECT p.id_hash, p.id, COALESCE(g.code, '') FROM people_person p"
+              f" LEFT JOIN geo_region g ON g.id = p.grid_id {where}")
+    with connection.cursor() as c:
+        if connection.vendor == "postgresql":
+            out = bytearray()
+            with c.cursor.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", params or None) as copy:
+                for block in copy:
+                    out += block
+            return bytes(out)
+        c.execute("SELECT group_concat(p.id_hash || ',' || p.id || ',' || IFNULL(g.code, ''), char(10))"
+                  f" FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id {where}", list(params))
+        text = c.fetchone()[0]
+        return (text + "\n").encode() if text else b""
+
+
+def _person_lookup(hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Person id (0 = unknown) and grid code per hash: one pass over the registry for a large file, IN lists for a
+    small one."""
+    import pyarrow.csv as pacsv
+
     n = len(hashes)
     ids = np.zeros(n, np.int64)
-    grids = [""] * n
+    grids = np.full(n, "", dtype=object)
     if not n:
         return ids, grids
-    grid_codes = bulk.code_map("geo_region", key="id", value="code")
-    distinct = len(set(hashes))
-    with connection.cursor() as c:
-        if distinct > 50_000:
-            c.execute("SELECT id_hash, id, grid_id FROM people_person")
-            rows = c.fetchall()
-        else:
-            rows = []
-            uniq = sorted(set(hashes))
-            for i in range(0, len(uniq), 5000):
-                where, params = sampling._in("id_hash", uniq[i: i + 5000])
-                c.execute(f"SELECT id_hash, id, grid_id FROM people_person WHERE {where}", params)
-                rows += c.fetchall()
-    if not rows:
+    uniq = sorted(set(hashes))
+    if len(uniq) > 20_000:
+        blob = _registry_text()
+    else:
+        blob = b""
+        for i in range(0, len(uniq), 5000):
+            where, params = sampling._in("p.id_hash", uniq[i: i + 5000])
+            blob += _registry_text("WHERE " + where, params)
+    if not blob:
         return ids, grids
-    db_hash = pa.array([r[0] for r in rows], pa.string())
-    db_id = np.array([r[1] for r in rows], np.int64)
-    db_grid = [grid_codes.get(r[2], "") if r[2] is not None else "" for r in rows]
-    pos = pc.index_in(pa.array(hashes, pa.string()), value_set=db_hash)
+    table = pacsv.read_csv(pa.BufferReader(blob), read_options=pacsv.ReadOptions(
+        column_names=["h", "id", "grid"]), convert_options=pacsv.ConvertOptions(
+        column_types={"h": pa.string(), "id": pa.int64(), "grid": pa.string()}, strings_can_be_null=False))
+    pos = pc.index_in(pa.array(hashes, pa.string()), value_set=table.column("h").combine_chunks())
     found = _np(pc.is_valid(pos))
-    where = _np(pos.fill_null(0)).astype(np.int64)
-    ids[found] = db_id[where[found]]
-    grid_arr = np.asarray(db_grid, dtype=object)
-    grids = np.where(found, grid_arr[where], "").tolist()
+    where_at = _np(pos.fill_null(0)).astype(np.int64)
+    ids[found] = _np(table.column("id").combine_chunks())[where_at[found]]
+    grids[found] = _np(table.column("grid").combine_chunks())[where_at[found]]
     return ids, grids
 
 
@@ -515,34 +537,31 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
     result.rejected = int(err.bad.sum()) + len(malformed)
     good = np.flatnonzero(~err.bad)
     take = pa.array(good, pa.int64())
-    masked_all = _masks(mat, has_id)
+
+    def texts(arr: pa.Array) -> np.ndarray:
+        return _np(arr.take(take)).astype(object) if n else np.zeros(0, object)
+
     rows = _Rows(
         lines=lines[good],
-        barcode=col["tube"].take(take).to_pylist(),
-        scan_id=col["client_scan_id"].take(take).to_pylist(),
+        barcode=texts(col["tube"]),
+        scan_id=texts(col["client_scan_id"]),
         person_id=person_id[good],
-        person_region=person_region[good].tolist(),
+        person_region=person_region[good],
         site_idx=site_of_row[good],
-        kind=np.asarray(k_vals + [None], dtype=object)[k_idx[good]].tolist() if n else [],
+        kind=np.asarray(k_vals + [None], dtype=object)[k_idx[good]] if n else np.zeros(0, object),
         pool_size=np.array([v or 0 for v in p_vals] + [0], np.int64)[p_idx[good]] if n else np.zeros(0, np.int64),
-        campaign=col["campaign"].take(take).to_pylist(),
-        device=pc.utf8_slice_codeunits(col["device"], 0, sampling.MAX_DEVICE).take(take).to_pylist(),
+        campaign=texts(col["campaign"]),
+        device=texts(pc.utf8_slice_codeunits(col["device"], 0, sampling.MAX_DEVICE)),
         sampled_us=sampled_us[good],
         given_id=_np(pc.binary_length(col["client_scan_id"]))[good] > 0 if n else np.zeros(0, bool),
-        masked=[masked_all[i] for i in good.tolist()],
+        id18=mat[good],
+        has_id=has_id[good],
     )
     return rows, sites, result, created
 
 
 def _raise(value):
     raise ValueError(value)
-
-
-def _masks(mat: np.ndarray, has_id: np.ndarray) -> list[str]:
-    masked = mat.copy()
-    masked[:, 6:14] = 42  # '*'
-    out = masked.view("S18").ravel()
-    return [v.decode() if h else "" for v, h in zip(out.tolist(), has_id.tolist(), strict=True)]
 
 
 def _persons_by_id(ids: list[int]) -> tuple[set[int], dict[int, str]]:
@@ -617,11 +636,13 @@ class _Plan:
     tubes: list[dict]
 
 
-def _derive_ids(rows: _Rows) -> list[str]:
+def _derive_ids(rows: _Rows) -> np.ndarray:
+    """Scan ids for rows without one, as the API derives them (:func:`sampling.derive_scan_id`)."""
     blake = hashlib.blake2b
     out = rows.scan_id
-    for i in np.flatnonzero(~rows.given_id).tolist():
-        out[i] = "d:" + blake(f"{rows.barcode[i]}\0{int(rows.person_id[i])}".encode(), digest_size=16).hexdigest()
+    for i, barcode, pid in zip(np.flatnonzero(~rows.given_id).tolist(), rows.barcode[~rows.given_id].tolist(),
+                               rows.person_id[~rows.given_id].tolist(), strict=True):
+        out[i] = "d:" + blake(f"{barcode}\0{pid}".encode(), digest_size=16).hexdigest()
     return out
 
 
@@ -632,7 +653,7 @@ def _file_repeats(rows: _Rows, tube_code: np.ndarray) -> tuple[np.ndarray, dict[
     reasons: dict[int, tuple[str, str]] = {}
     if not n:
         return status, reasons
-    sid = pa.array(rows.scan_id, pa.string()).dictionary_encode()
+    sid = pa.array(rows.scan_id.tolist(), pa.string()).dictionary_encode()
     sidx = _np(sid.indices)
     _, first = np.unique(sidx, return_index=True)  # codes are 0 … k-1, each present
     first_of = first[sidx]
@@ -666,18 +687,19 @@ def load_scans(path: str | Path, *, actor=None, scope_prefix: str = "", error_fi
     started = time.perf_counter()
     now = clock.now()
     rows, sites, result, _created = prepare(path, now=now, scope_prefix=scope_prefix, actor=actor, dry_run=dry_run)
+    result.timings["prepare"] = round(time.perf_counter() - started, 3)
     result.dry_run = dry_run
     result.run = uuid.uuid4().hex
     n = len(rows.lines)
     if not dry_run and n:
         rows.scan_id = _derive_ids(rows)
-        tube_enc = pa.array(rows.barcode, pa.string()).dictionary_encode()
+        tube_enc = pa.array(rows.barcode.tolist(), pa.string()).dictionary_encode()
         tube_code = _np(tube_enc.indices).astype(np.int64)
         status, reasons = _file_repeats(rows, tube_code)
         result.duplicate += int((status == 2).sum())
         for r in np.flatnonzero(status == 3):
             f, why = reasons[int(r)]
-            result.errors.append(LoadError(int(rows.lines[r]), f, why, rows.scan_id[r][:60], rows.masked[r]))
+            result.errors.append(LoadError(int(rows.lines[r]), f, why, rows.scan_id[r][:60], rows.masked(int(r))))
         result.rejected += int((status == 3).sum())
         order = np.lexsort((rows.lines, rows.sampled_us, tube_code))
         order = order[status[order] == 0]
@@ -690,13 +712,15 @@ def load_scans(path: str | Path, *, actor=None, scope_prefix: str = "", error_fi
             while end < len(order) and codes_sorted[end] == codes_sorted[end - 1]:
                 end += 1
             bounds.append(end)
+        result.timings["plan"] = round(time.perf_counter() - started - result.timings["prepare"], 3)
         done = 0
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            chunk = order[a:b]
-            _write_chunk(rows, chunk, sites, result, actor=actor, now=now)
-            done += len(chunk)
-            if progress:
-                progress(done, len(order), "scans written")
+        with _large_cache():
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                chunk = order[a:b]
+                _write_chunk(rows, chunk, sites, result, actor=actor, now=now)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(order), "scans written")
         result.errors.sort(key=lambda e: e.line)
     if not dry_run:
         _finish(result, actor=actor, scope_prefix=scope_prefix, path=path, now=now)
@@ -705,7 +729,26 @@ def load_scans(path: str | Path, *, actor=None, scope_prefix: str = "", error_fi
         write_error_file(error_path, result.errors)
         result.error_file = str(error_path)
     result.seconds = round(time.perf_counter() - started, 3)
+    result.timings["write"] = round(result.seconds - sum(result.timings.values()), 3)
     return result
+
+
+@contextlib.contextmanager
+def _large_cache(kib: int = 512 * 1024):
+    """SQLite: a large page cache while loading (inserts in random key order into the sample table's indexes thrash
+    the default 2 MB cache); restored afterwards."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as c:
+        c.execute("PRAGMA cache_size")
+        previous = c.fetchone()[0]
+        c.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as c:
+            c.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _write_chunk(rows: _Rows, chunk: np.ndarray, sites, result: LoadResult, *, actor, now) -> None:
@@ -723,7 +766,7 @@ def _write_chunk(rows: _Rows, chunk: np.ndarray, sites, result: LoadResult, *, a
             f, why = value
             r = key
             result.errors.append(LoadError(int(rows.lines[r]), f, why, rows.barcode[r] if f == "tube" else "",
-                                           rows.masked[r]))
+                                           rows.masked(int(r))))
         for k, v in counts.items():
             setattr(result, k, getattr(result, k) + v)
         return
@@ -765,59 +808,64 @@ def _samples_by_scan_id(c, scan_ids: list[str]) -> dict[str, tuple]:
 
 
 def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, careful: bool) -> dict:
+    """Plan and write one chunk (rows ``chunk``, sorted by tube, time and line; whole tubes). Column-wise: Python
+    loops run over tubes opened by the chunk and over refused rows only."""
     pg = connection.vendor == "postgresql"
     m = len(chunk)
-    barcodes = [rows.barcode[i] for i in chunk.tolist()]
-    tube_names, tube_of = np.unique(np.array(barcodes, dtype=object), return_inverse=True)
+    tube_names, first_row, tube_of = np.unique(rows.barcode[chunk], return_index=True, return_inverse=True)
     tube_names = tube_names.tolist()
     t = len(tube_names)
-    _, first_row = np.unique(tube_of, return_index=True)  # first chunk row of each tube (rows are sorted by time)
     errors: dict[int, tuple[str, str]] = {}
-    status = np.zeros(m, np.int8)  # 0 to record, 1 already recorded, 2 duplicate, 3 rejected
+    status = np.zeros(m, np.int8)  # 0 to record, 1 already recorded, 2 duplicate, 3 refused
+    person = rows.person_id[chunk]
+    scan_ids = rows.scan_id[chunk]
+    pair_base = int(person.max()) + 1 if m else 1
     with connection.cursor() as c:
         existing = _existing_tubes(c, tube_names)
         ex = [existing.get(b) for b in tube_names]
         tube_id = np.array([e[1] if e else 0 for e in ex], np.int64)
         is_new = tube_id == 0
-        # existing samples of existing tubes: re-runs and duplicates
         stored = _existing_samples(c, tube_id[~is_new].tolist())
-        person = rows.person_id[chunk]
-        scan_ids = [rows.scan_id[i] for i in chunk.tolist()]
-        if stored:
-            index_of_tube = {int(tid): k for k, tid in enumerate(tube_id.tolist()) if tid}
-            stored_pairs = {(index_of_tube[tid], pid) for tid, pid, _ in stored}
-            stored_ids = {sid: (index_of_tube[tid], pid) for tid, pid, sid in stored}
-            for j in range(m):
-                pair = (int(tube_of[j]), int(person[j]))
-                hit = stored_ids.get(scan_ids[j])
-                if hit is not None:
-                    if hit == pair:
-                        status[j] = 1
-                    else:
-                        status[j], errors[int(chunk[j])] = 3, ("client_scan_id", "this scan id was already used for "
-                                                                                 "another person or tube")
-                elif pair in stored_pairs:
-                    status[j] = 2
-        if careful:  # scan ids used by other tubes
-            elsewhere = _samples_by_scan_id(c, [scan_ids[j] for j in np.flatnonzero(status == 0)])
-            for j in np.flatnonzero(status == 0):
+        if stored:  # re-runs (same scan id) and duplicates (same person, same tube)
+            k_of = {int(tid): k for k, tid in enumerate(tube_id.tolist()) if tid}
+            s_pair = np.array([k_of[tid] * pair_base + pid for tid, pid, _ in stored], np.int64)
+            row_pair = tube_of.astype(np.int64) * pair_base + person
+            pos = pc.index_in(pa.array(scan_ids.tolist(), pa.string()),
+                              value_set=pa.array([sid for _, _, sid in stored], pa.string()))
+            hit = _np(pc.is_valid(pos))
+            hit_at = _np(pos.fill_null(0)).astype(np.int64)
+            same = hit & (s_pair[hit_at] == row_pair)
+            status[same] = 1
+            for j in np.flatnonzero(hit & ~same):
+                status[j] = 3
+                errors[int(chunk[j])] = ("client_scan_id", "this scan id was already used for another person or tube")
+            status[(status == 0) & np.isin(row_pair, s_pair)] = 2
+        if careful:  # scan ids used by other tubes (the fast insert failed on one)
+            todo = np.flatnonzero(status == 0)
+            elsewhere = _samples_by_scan_id(c, scan_ids[todo].tolist())
+            for j in todo.tolist():
                 if scan_ids[j] in elsewhere:
-                    hit = elsewhere[scan_ids[j]]
-                    same = hit == (int(tube_id[tube_of[j]]) if tube_id[tube_of[j]] else -1, int(person[j]))
+                    same = elsewhere[scan_ids[j]] == (int(tube_id[tube_of[j]]) or -1, int(person[j]))
                     status[j] = 1 if same else 3
                     if not same:
-                        errors[int(chunk[j])] = ("client_scan_id", "this scan id was already used for another person "
-                                                                   "or tube")
-
-        # New tubes: set up from their first row (campaign, capacity).
-        campaigns_needed = is_new.any()
+                        errors[int(chunk[j])] = ("client_scan_id", "this scan id was already used for another "
+                                                                   "person or tube")
+        codes = sorted({x for x in rows.campaign[chunk].tolist() if x})
         campaigns = sampling.load_campaigns(
-            c, codes=sorted({rows.campaign[i] for i in chunk.tolist() if rows.campaign[i]}),
-            ids=sorted({s.campaign_id for s in sites if s.campaign_id}),
+            c, codes=codes, ids=sorted({s.campaign_id for s in sites if s.campaign_id}),
             accepting_since=dt.datetime.fromtimestamp(int(rows.sampled_us[chunk].min()) / _US, dt.UTC)
-        ) if campaigns_needed or any(rows.campaign[i] for i in chunk.tolist()) else []
+        ) if (is_new.any() or codes) else []
     by_code = {k.code: k for k in campaigns}
-    kind_t, site_t, camp_t, cap_t, count_t, open_t, region_t = [], [], [], [], [], [], []
+
+    # Tubes: existing ones as stored, new ones set up from their first (earliest) row.
+    kind_t = np.empty(t, object)
+    site_t = np.zeros(t, np.int64)
+    camp_t = np.full(t, -1, np.int64)
+    cap = np.zeros(t, np.int64)
+    count = np.zeros(t, np.int64)
+    is_open = np.zeros(t, bool)
+    region_t = np.full(t, "", dtype=object)
+    status_t = np.full(t, "", dtype=object)
     policy_cache: dict = {}
 
     def policy_default(region_code: str, at: dt.datetime) -> int | None:
@@ -827,80 +875,59 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
             policy_cache[key] = sampling.default_pool_size(region_code, at)
         return policy_cache[key]
 
+    refused_tubes: dict[int, tuple[str, str]] = {}
     for k in range(t):
-        if not is_new[k]:
-            e = ex[k]
-            kind_t.append(e[2])
-            site_t.append(e[6] or 0)
-            camp_t.append(e[7])
-            cap_t.append(e[3])
-            count_t.append(e[4])
-            open_t.append(e[5] == TubeStatus.OPEN)
-            region_t.append("")
+        e = ex[k]
+        if e is not None:
+            kind_t[k], site_t[k], camp_t[k] = e[2], e[6] or 0, e[7] if e[7] is not None else -1
+            cap[k], count[k], is_open[k], status_t[k] = e[3], e[4], e[5] == TubeStatus.OPEN, e[5]
             continue
-        j = int(first_row[k])
-        i = int(chunk[j])
+        i = int(chunk[first_row[k]])
         site = sites[rows.site_idx[i]]
         scan = sampling.Scan(index=0, tube=tube_names[k], kind=rows.kind[i],
                              sampled_at=dt.datetime.fromtimestamp(int(rows.sampled_us[i]) / _US, dt.UTC),
                              site_code=site.code, pool_size=int(rows.pool_size[i]) or None,
                              campaign_code=rows.campaign[i])
+        kind_t[k], site_t[k], region_t[k] = scan.kind, site.id, site.region_code
         try:
             campaign, capacity = sampling._tube_setup(scan, site, rows.person_region[i], campaigns,
                                                       default=policy_default)
         except sampling.ScanRejected as exc:
-            for jj in np.flatnonzero(tube_of == k):
-                if status[jj] == 0:
-                    status[jj], errors[int(chunk[jj])] = 3, (exc.field, exc.reason)
-            kind_t.append(scan.kind)
-            site_t.append(site.id)
-            camp_t.append(None)
-            cap_t.append(0)
-            count_t.append(0)
-            open_t.append(False)
-            region_t.append(site.region_code)
+            refused_tubes[k] = (exc.field, exc.reason)
             continue
-        kind_t.append(scan.kind)
-        site_t.append(site.id)
-        camp_t.append(campaign.id if campaign else None)
-        cap_t.append(capacity)
-        count_t.append(0)
-        open_t.append(True)
-        region_t.append(site.region_code)
-    cap = np.array(cap_t, np.int64)
-    count = np.array(count_t, np.int64)
-    is_open = np.array(open_t, bool)
+        camp_t[k] = campaign.id if campaign else -1
+        cap[k], is_open[k] = capacity, True
 
-    # Row checks against their tube: kind, site, campaign, open.
-    row_site = np.array([sites[rows.site_idx[i]].id for i in chunk.tolist()], np.int64)
-    kind_rows = [rows.kind[i] for i in chunk.tolist()]
-    for j in np.flatnonzero(status == 0):
-        k = int(tube_of[j])
-        i = int(chunk[j])
-        why = None
-        if kind_rows[j] != kind_t[k]:
-            why = ("tube_kind", f"tube {tube_names[k]} is a {kind_t[k]} tube, not {kind_rows[j]}")
-        elif site_t[k] != row_site[j]:
-            why = ("tube", f"tube {tube_names[k]} was opened at another site")
-        elif rows.campaign[i] and (by_code.get(rows.campaign[i]) is None
-                                   or camp_t[k] != by_code[rows.campaign[i]].id):
-            why = ("campaign", f"tube {tube_names[k]} belongs to another campaign")
-        elif not is_open[k]:
-            why = ("tube", f"tube {tube_names[k]} is {ex[k][5] if ex[k] else 'refused'}")
-        if why:
+    # Row checks against the tube: kind, site, campaign, open.
+    row_site = np.array([s.id for s in sites], np.int64)[rows.site_idx[chunk]] if m else np.zeros(0, np.int64)
+    row_kind = rows.kind[chunk]
+    row_camp_code = rows.campaign[chunk]
+    code_ids = {code: (by_code[code].id if code in by_code else -2) for code in set(row_camp_code.tolist())}
+    row_camp = np.array([code_ids[x] if x else -3 for x in row_camp_code.tolist()], np.int64)
+    live = status == 0
+    bad_kind = live & (row_kind != kind_t[tube_of])
+    bad_site = live & ~bad_kind & (row_site != site_t[tube_of])
+    bad_camp = live & ~bad_kind & ~bad_site & (row_camp != -3) & (row_camp != camp_t[tube_of])
+    bad_open = live & ~bad_kind & ~bad_site & ~bad_camp & ~is_open[tube_of]
+    for mask, make_reason in (
+        (bad_kind, lambda k, j: ("tube_kind", f"tube {tube_names[k]} is a {kind_t[k]} tube, not {row_kind[j]}")),
+        (bad_site, lambda k, j: ("tube", f"tube {tube_names[k]} was opened at another site")),
+        (bad_camp, lambda k, j: ("campaign", f"tube {tube_names[k]} belongs to another campaign")),
+        (bad_open, lambda k, j: refused_tubes.get(k) or ("tube", f"tube {tube_names[k]} is {status_t[k]}")),
+    ):
+        for j in np.flatnonzero(mask).tolist():
             status[j] = 3
-            errors.setdefault(i, why)
-    # Positions: rank of each candidate row in its tube against the room left.
+            errors.setdefault(int(chunk[j]), make_reason(int(tube_of[j]), j))
+
+    # Positions: each candidate's rank in its tube against the room left.
     cand = status == 0
     csum = np.cumsum(cand)
+    group_first = np.r_[0, np.flatnonzero(np.diff(tube_of) != 0) + 1] if m else np.zeros(0, np.int64)
     start = np.zeros(t, np.int64)
-    group_first = np.r_[0, np.flatnonzero(np.diff(tube_of) != 0) + 1]
     start[tube_of[group_first]] = np.where(group_first > 0, csum[group_first - 1], 0)
     rank = csum - start[tube_of] - 1
-    room = cap - count
-    accepted = cand & (rank < room[tube_of])
-    full = cand & ~accepted
-    for j in np.flatnonzero(full):
+    accepted = cand & (rank < (cap - count)[tube_of])
+    for j in np.flatnonzero(cand & ~accepted).tolist():
         k = int(tube_of[j])
         status[j] = 3
         errors[int(chunk[j])] = ("tube", f"tube {tube_names[k]} is full ({cap[k]} of {cap[k]})")
@@ -908,98 +935,96 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
     added = np.bincount(tube_of[accepted], minlength=t)
     new_count = count + added
     sealed_now = (added > 0) & (new_count >= cap)
-    last_us = np.zeros(t, np.int64)
-    first_us = np.full(t, np.iinfo(np.int64).max)
     sampled = rows.sampled_us[chunk]
+    last_us = np.zeros(t, np.int64)
+    first_us = np.full(t, np.iinfo(np.int64).max, np.int64)
     np.maximum.at(last_us, tube_of[accepted], sampled[accepted])
     np.minimum.at(first_us, tube_of[accepted], sampled[accepted])
-
-    def stamp(us: int):
-        return sampling._db_time(dt.datetime.fromtimestamp(us / _US, dt.UTC)) if us else None
 
     counts = {"recorded": int(accepted.sum()), "already_recorded": int((status == 1).sum()),
               "duplicate": int((status == 2).sum()), "rejected": int((status == 3).sum()),
               "tubes_opened": int((is_new & (added > 0)).sum()), "tubes_sealed": int(sealed_now.sum()),
-              "retest_tasks_claimed": 0}
+              "retest_tasks_claimed": 0, "_errors": errors}
     if not accepted.any():
-        counts["_errors"] = errors
         return counts
+    touched = np.flatnonzero(added > 0)
+    first_text = _time_texts(first_us[touched], pg=pg).to_pylist()
+    last_text = _time_texts(last_us[touched], pg=pg).to_pylist()
+    opened_at = dict(zip(touched.tolist(), first_text, strict=True))
+    sealed_at = {k: v for k, v, sealed in zip(touched.tolist(), last_text, sealed_now[touched].tolist(), strict=True)
+                 if sealed}
     with connection.cursor() as c:
-        # new tubes (only those that take at least one row)
         make = np.flatnonzero(is_new & (added > 0))
         if len(make):
-            trows = [(tube_names[k], camp_t[k], site_t[k], region_t[k], kind_t[k], int(cap[k]), int(new_count[k]),
-                      TubeStatus.SEALED.value if sealed_now[k] else TubeStatus.OPEN.value, stamp(int(first_us[k])),
-                      stamp(int(last_us[k])) if sealed_now[k] else None, "") for k in make.tolist()]
-            cols = ", ".join(TUBE_INSERT_COLUMNS)
-            if pg:
-                c.execute(f"INSERT INTO testing_tube ({cols}) SELECT * FROM unnest(%s::text[], %s::bigint[],"
-                          " %s::bigint[], %s::text[], %s::text[], %s::integer[], %s::integer[], %s::text[],"
-                          " %s::timestamptz[], %s::timestamptz[], %s::text[]) ON CONFLICT (barcode) DO NOTHING"
-                          " RETURNING barcode, id", [list(a) for a in zip(*trows, strict=True)])
-                made = dict(c.fetchall())
-            else:
-                made = {}
-                width = len(TUBE_INSERT_COLUMNS)
-                step = 30_000 // width
-                for i in range(0, len(trows), step):
-                    part = trows[i: i + step]
-                    marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(part))
-                    c.execute(f"INSERT INTO testing_tube ({cols}) VALUES {marks} ON CONFLICT (barcode) DO NOTHING"
-                              " RETURNING barcode, id", [v for row in part for v in row])
-                    made.update(c.fetchall())
-            if len(made) != len(make):
-                raise _Conflict  # a device opened one of these tubes meanwhile: redo the chunk
-            for k in make.tolist():
-                tube_id[k] = made[tube_names[k]]
-        # existing tubes
+            _insert_tubes(c, [(tube_names[k], int(camp_t[k]) if camp_t[k] > 0 else None, int(site_t[k]), region_t[k],
+                               kind_t[k], int(cap[k]), int(new_count[k]),
+                               TubeStatus.SEALED.value if sealed_now[k] else TubeStatus.OPEN.value, opened_at[k],
+                               sealed_at.get(k), "") for k in make.tolist()], tube_names, tube_id, pg=pg)
         grow = np.flatnonzero(~is_new & (added > 0))
         if len(grow):
-            urows = [(int(new_count[k]), TubeStatus.SEALED.value if sealed_now[k] else TubeStatus.OPEN.value,
-                      stamp(int(last_us[k])) if sealed_now[k] else None, stamp(int(first_us[k])), int(tube_id[k]))
-                     for k in grow.tolist()]
-            sampling._write_tubes_rows(c, urows)
-        # samples
+            sampling._write_tubes_rows(c, [
+                (int(new_count[k]), TubeStatus.SEALED.value if sealed_now[k] else TubeStatus.OPEN.value,
+                 sealed_at.get(k), opened_at[k], int(tube_id[k])) for k in grow.tolist()])
         acc = np.flatnonzero(accepted)
         idx = chunk[acc]
-        recorded = sampling._db_time(now)
-        sampler = getattr(actor, "pk", None)
-        camp_arr = [camp_t[k] for k in tube_of[acc].tolist()]
-        site_ids = [sites[s].id for s in rows.site_idx[idx].tolist()]
-        regions = [rows.person_region[i] or sites[rows.site_idx[i]].region_code for i in idx.tolist()]
-        times = _time_texts(rows.sampled_us[idx], pg=pg)
+        site_region = np.array([s.region_code for s in sites], dtype=object)[rows.site_idx[idx]]
+        region = rows.person_region[idx]
+        camp = camp_t[tube_of[acc]]
         columns = [
-            pa.array([rows.scan_id[i] for i in idx.tolist()], pa.string()), pa.array(camp_arr, pa.int64()),
-            pa.array(tube_id[tube_of[acc]], pa.int64()), pa.array(rows.person_id[idx], pa.int64()),
-            pa.array(site_ids, pa.int64()), Const(sampler), pa.array(regions, pa.string()),
-            pa.array(position[acc], pa.int64()), pa.array([rows.device[i] for i in idx.tolist()], pa.string()),
-            times, Const(recorded), Const(None),
+            pa.array(scan_ids[acc].tolist(), pa.string()), pa.array(camp, pa.int64(), mask=camp <= 0),
+            pa.array(tube_id[tube_of[acc]], pa.int64()), pa.array(person[acc], pa.int64()),
+            pa.array(row_site[acc], pa.int64()), Const(getattr(actor, "pk", None)),
+            pa.array(np.where(region != "", region, site_region).tolist(), pa.string()),
+            pa.array(position[acc], pa.int64()), pa.array(rows.device[idx].tolist(), pa.string()),
+            _time_texts(sampled[acc], pg=pg), Const(sampling._db_time(now)), Const(None),
         ]
-        written = _insert_samples(c, columns, len(acc), careful=careful)
-        if written != len(acc):
+        if _insert_samples(c, columns, len(acc), careful=careful) != len(acc):
             raise _Conflict
-        # retest / resample rows claim open retest tasks
-        claims_rows = [j for j in acc.tolist() if kind_rows[j] in sampling.SINGLE_KINDS]
-        if claims_rows:
-            ids = sampling._samples_ids(c, [scan_ids[j] for j in claims_rows])
-            links = sampling._link_retests(c, [(int(person[j]), ids[scan_ids[j]], kind_rows[j]) for j in claims_rows],
-                                           now)
+        claims = [j for j in acc.tolist() if row_kind[j] in sampling.SINGLE_KINDS]
+        if claims:  # retest / resample rows claim open retest tasks
+            ids = sampling._samples_ids(c, [scan_ids[j] for j in claims])
+            links = sampling._link_retests(c, [(int(person[j]), ids[scan_ids[j]], row_kind[j]) for j in claims], now)
             counts["retest_tasks_claimed"] = len(links)
         # one summary event per site of the chunk
-        per_site: dict[int, dict] = {}
-        for j in acc.tolist():
-            per_site.setdefault(int(row_site[j]), sampling._new_counts())["recorded"] += 1
+        site_ids, per_site_recorded = np.unique(row_site[acc], return_counts=True)
+        groups = {int(sid): sampling._new_counts() | {"recorded": int(nrec), "source": "load-scans"}
+                  for sid, nrec in zip(site_ids.tolist(), per_site_recorded.tolist(), strict=True)}
         for k in np.flatnonzero(sealed_now).tolist():
-            per_site.setdefault(int(site_t[k]), sampling._new_counts())["sealed"].append(tube_names[k])
+            groups[int(site_t[k])]["sealed"].append(tube_names[k])
         for k in make.tolist():
-            per_site.setdefault(int(site_t[k]), sampling._new_counts())["tubes_opened"] += 1
-        for g in per_site.values():
-            g["source"] = "load-scans"
-            if len(g["sealed"]) > 50:
+            groups[int(site_t[k])]["tubes_opened"] += 1
+        for g in groups.values():
+            if len(g["sealed"]) > 50:  # keep events small: the count and the first barcodes
                 g["sealed_count"], g["sealed"] = len(g["sealed"]), g["sealed"][:50]
-        sampling._summary_events(per_site, {s.id: s for s in sites}, actor=actor, device="load-scans", now=now)
-    counts["_errors"] = errors
+        sampling._summary_events(groups, {s.id: s for s in sites}, actor=actor, device="load-scans", now=now)
     return counts
+
+
+def _insert_tubes(c, trows: list[tuple], tube_names: list[str], tube_id: np.ndarray, *, pg: bool) -> None:
+    """Insert new tubes (:data:`TUBE_INSERT_COLUMNS`) and fill ``tube_id``; a device that opened one of them
+    meanwhile makes the chunk start again (:class:`_Conflict`)."""
+    cols = ", ".join(TUBE_INSERT_COLUMNS)
+    if pg:
+        c.execute(f"INSERT INTO testing_tube ({cols}) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[],"
+                  " %s::text[], %s::text[], %s::integer[], %s::integer[], %s::text[], %s::timestamptz[],"
+                  " %s::timestamptz[], %s::text[]) ON CONFLICT (barcode) DO NOTHING RETURNING barcode, id",
+                  [list(a) for a in zip(*trows, strict=True)])
+        made = dict(c.fetchall())
+    else:
+        made = {}
+        width = len(TUBE_INSERT_COLUMNS)
+        step = 30_000 // width
+        for i in range(0, len(trows), step):
+            part = trows[i: i + step]
+            marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(part))
+            c.execute(f"INSERT INTO testing_tube ({cols}) VALUES {marks} ON CONFLICT (barcode) DO NOTHING"
+                      " RETURNING barcode, id", [v for row in part for v in row])
+            made.update(c.fetchall())
+    if len(made) != len(trows):
+        raise _Conflict
+    index = {name: k for k, name in enumerate(tube_names)}
+    for barcode, tid in made.items():
+        tube_id[index[barcode]] = tid
 
 
 def _time_texts(us: np.ndarray, *, pg: bool) -> pa.Array:
