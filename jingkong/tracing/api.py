@@ -54,8 +54,11 @@ from jingkong.tracing.schemas import (
 router = Router(tags=["tracing"])
 
 
+MAX_PAGE = 100_000
+
+
 def _page(page: int, page_size: int) -> tuple[int, int]:
-    return max(1, page), max(1, min(page_size, 500))
+    return max(1, min(page, MAX_PAGE)), max(1, min(page_size, 500))
 
 
 def _show_phone(request) -> bool:

@@ -30,6 +30,7 @@ from jingkong.tracing.models import (
     Stay,
 )
 
+MAX_ID = 2**63  # ids beyond a 64-bit integer name nothing (and must not reach the database)
 OPEN_STATUSES = [s for s in ContactStatus.values if s != ContactStatus.CLOSED]
 # Statuses in which a contact still waits for the action its deadline is about (transfer to grouping/quarantine).
 BEFORE_HANDOVER = (ContactStatus.IDENTIFIED, ContactStatus.NOTIFIED, ContactStatus.LOCATED)
@@ -52,6 +53,8 @@ def case_list(*, scope: Scope, status: str = "", classification: str = "", regio
         text = q.strip()
         qs = qs.filter(Q(ref__icontains=text) | Q(person__name__contains=text))
     if cluster:
+        if not 0 < cluster < MAX_ID:
+            return qs.none()
         qs = qs.filter(cluster_membership__cluster_id=cluster)
     return qs.order_by("-created_at", "-pk")
 

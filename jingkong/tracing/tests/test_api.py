@@ -318,3 +318,17 @@ def test_fellow_passengers_near_the_case_are_close_contacts(world, lake, tracer_
     assert (contact.tier, reason.kind, reason.evidence["number"], reason.evidence["carriage"]) == (
         "close", "transport", "G7501", "5")
     assert not Contact.objects.filter(person=far).exists()
+
+
+def test_out_of_range_numbers_answer_empty_or_not_found_never_500(world, tracer_a, client_for):
+    c = client_for(tracer_a)
+    big = 10**20
+    assert c.get(f"{API}/cases?page={big}").json()["items"] == []
+    assert c.get(f"{API}/cases?cluster={big}").json()["count"] == 0
+    assert c.get(f"{API}/contacts?page={big}").status_code == 200
+    for url in (f"{API}/cases/{big}", f"{API}/contacts/{big}", f"{API}/clusters/{big}", f"{API}/graph?cluster={big}"):
+        assert c.get(url).status_code == 404, url
+    assert _post(c, f"{API}/links/{big}/confirm").status_code == 404
+    assert _post(c, f"{API}/cases", {"person_id": big, "onset_date": "2022-01-01"}).status_code == 404
+    assert c.get(f"/tracing/?page={big}").status_code == 200
+    assert c.get(f"/tracing/chains/?cluster={big}").status_code == 404
