@@ -413,6 +413,9 @@ def contact_flag(*, actor, scope: Scope, case: Case, person_id: int | None = Non
     for name, value in (("exposure_start", exposure_start), ("exposure_end", exposure_end)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name}: give a time zone", extra={"field": name})
+    for name, value in (("exposure_start", exposure_start), ("exposure_end", exposure_end)):
+        if value is not None and value > clock.now() + dt.timedelta(hours=1):
+            raise ValidationFailed(f"{name}: the time lies in the future", extra={"field": name})
     if exposure_start and exposure_end and exposure_end < exposure_start:
         raise ValidationFailed("exposure_end: the exposure ends before it starts", extra={"field": "exposure_end"})
     now = clock.now()
@@ -455,6 +458,8 @@ def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str =
         raise ValidationFailed("note: say why the contact is closed", extra={"field": "note"})
     if at is not None and at.tzinfo is None:
         raise ValidationFailed("at: give a time zone", extra={"field": "at"})
+    if at is not None and at > clock.now() + dt.timedelta(hours=1):
+        raise ValidationFailed("at: the time lies in the future", extra={"field": "at"})
     when = at or clock.now()
     previous = contact.status
     contact.status = status
