@@ -443,8 +443,17 @@ def _is_pg() -> bool:
 
 
 def _dt_expr(column: str) -> str:
-    """Select a datetime column so that :func:`_read_dt` reads it fast (SQLite: raw text, no regex converter)."""
-    return column if _is_pg() else f"({column} || '')"
+    """Select a datetime column as text, read by :func:`_read_dt` (C-level ``fromisoformat``) only when needed:
+    SQLite gives its stored text (no regex converter per value); PostgreSQL ISO text in UTC (:func:`_pg_session`),
+    which COPY takes back as is."""
+    return f"({column})::text" if _is_pg() else f"({column} || '')"
+
+
+def _pg_session(cursor) -> None:
+    """PostgreSQL: datetimes as ISO text in UTC for this transaction (what _dt_expr and _stored_form rely on)."""
+    if _is_pg():
+        cursor.execute("SET LOCAL datestyle = 'ISO, YMD'")
+        cursor.execute("SET LOCAL timezone = 'UTC'")
 
 
 def _read_dt(value):
@@ -594,6 +603,7 @@ def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
 def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, report: ResultReport, source: str,
                  source_ref: str, run: str, request) -> None:
     with connection.cursor() as cursor:
+        _pg_session(cursor)
         tubes = _fetch_tubes(cursor, [r.tube for r in rows])
         candidates: list[tuple[ResultRow, _Tube]] = []
         for r in rows:
@@ -726,7 +736,8 @@ def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
 
 def _stored_form():
     """Sampling times as read (see _Members) → the form to write back: SQLite text in Django's storage form is kept
-    as is (most of an upload is never parsed); anything else is parsed and formatted. PostgreSQL: datetimes."""
+    as is (most of an upload is never parsed); anything else is parsed and formatted. PostgreSQL: the ISO text
+    (a timestamptz literal)."""
     if _is_pg():
         return lambda v: v
 
@@ -898,8 +909,11 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
         cursor.executemany("UPDATE testing_retesttask SET status = %s, resolved_at = %s, sample_id = %s WHERE id = %s",
                            task_updates)
     if state_rows:
-        bulk.bulk_upsert("testing_personteststate", STATE_COLUMNS, state_rows, conflict_columns=["person_id"],
-                         update_columns=STATE_COLUMNS[1:])
+        if _is_pg():
+            _copy_upsert_states(cursor, state_rows)
+        else:
+            bulk.bulk_upsert("testing_personteststate", STATE_COLUMNS, state_rows, conflict_columns=["person_id"],
+                             update_columns=STATE_COLUMNS[1:])
 
     # Events: per tube (pool positive, invalid), per individual positive, inside this transaction.
     events = list(tube_events)
@@ -922,6 +936,38 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
                          detail={"to": status, "count": len(ids),
                                  "ids": id_ranges(np.fromiter(ids, dtype=np.int64, count=len(ids))),
                                  "lab": lab.code, "source": source_ref[:100], "run": run})
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _copy_upsert_states(cursor, rows: list[tuple]) -> None:
+    """PostgreSQL: the state rows as COPY text written in blocks (psycopg's per-row COPY adaptation cost more than
+    everything else of a 1 M-swab upload), then one INSERT … ON CONFLICT (person_id) DO UPDATE."""
+    cols = ", ".join(STATE_COLUMNS)
+    cursor.execute("DROP TABLE IF EXISTS _jk_res_states")
+    cursor.execute(f"CREATE TEMP TABLE _jk_res_states ON COMMIT DROP AS SELECT {cols} FROM testing_personteststate "
+                   "WITH NO DATA")
+    text = _copy_text
+    with cursor.cursor.copy(f"COPY _jk_res_states ({cols}) FROM STDIN") as copy:
+        for start in range(0, len(rows), 50_000):
+            copy.write("".join("\t".join([text(v) for v in row]) + "\n" for row in rows[start:start + 50_000]))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in STATE_COLUMNS[1:])
+    cursor.execute(f"INSERT INTO testing_personteststate ({cols}) SELECT {cols} FROM _jk_res_states "
+                   f"ON CONFLICT (person_id) DO UPDATE SET {updates}")
+    cursor.execute("DROP TABLE _jk_res_states")
 
 
 def _positive_event(pid: int, entry: tuple, tube_info: dict, *, lab: Lab, now: dt.datetime) -> dict:
