@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
@@ -128,6 +129,17 @@ def _check_text(value: str, field: str, max_length: int, required: bool = True) 
     return value
 
 
+_CODE = re.compile(r"[^\s\"'\\\x00-\x1f\x7f]+")
+
+
+def _check_code(value: str, field: str = "code") -> str:
+    """An optional code: one token — no blanks, line breaks, quotes or backslashes (it names files and URLs)."""
+    value = _check_text(value, field, 40, required=False)
+    if value and not _CODE.fullmatch(value):
+        raise _invalid(field, f"{value!r}: a code is one word without blanks, quotes or backslashes")
+    return value
+
+
 def _open(campaign: Campaign) -> None:
     if campaign.status == CampaignStatus.CLOSED:
         raise Conflict(f"round {campaign.code} is closed: it can no longer be changed", code="campaign_closed")
@@ -159,7 +171,7 @@ def campaign_create(*, actor, scope: Scope, name: str, region_code: str, starts_
     pool_size = _check_pool_size(pool_size if pool_size is not None else max(rules.pool_sizes_allowed),
                                  rules.pool_sizes_allowed)
     local_day = starts_at.astimezone(ZoneInfo(clock.local_time_zone())).date()
-    code = _check_text(code, "code", 40, required=False) or _unique_code(Campaign, f"R{local_day:%Y%m%d}-{region.code}")
+    code = _check_code(code) or _unique_code(Campaign, f"R{local_day:%Y%m%d}-{region.code}")
     now = clock.now()
     campaign = Campaign(code=code, name=name, region=region, region_code=region.code, key_industry=key_industry,
                         mode=mode, pool_size=pool_size, starts_at=starts_at, deadline=deadline,
@@ -397,7 +409,7 @@ def site_create(*, actor, scope: Scope, name: str, region_code: str, lon: float,
     values = _site_values(dict(name=name, kind=kind, desks=desks, staff=staff, capacity_per_hour=capacity_per_hour,
                                opens_at=opens_at, closes_at=closes_at))
     campaign = _site_campaign(scope, campaign_id, region)
-    code = _check_text(code, "code", 40, required=False) or _unique_code(SamplingSite, f"S-{region.code}")
+    code = _check_code(code) or _unique_code(SamplingSite, f"S-{region.code}")
     site = SamplingSite(code=code, region=region, region_code=region.code, lon=lon, lat=lat, campaign=campaign,
                         **values)
     try:

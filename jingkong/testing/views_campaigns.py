@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -448,7 +449,11 @@ def assignments_csv(request, campaign_id: int):
                          a.slot_start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                          a.slot_end.astimezone(zone).strftime("%Y-%m-%d %H:%M"), a.distance_m])
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="slots-{campaign.code}.csv"'
+    from urllib.parse import quote
+
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", f"slots-{campaign.code}.csv")
+    response["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}\"; "
+                                       f"filename*=UTF-8''{quote(f'slots-{campaign.code}.csv')}")
     return response
 
 

@@ -297,3 +297,19 @@ def test_times_beyond_the_calendar_are_422(policy, officer_a, client_for):
     form = client.post("/testing/campaigns/new/", {"name": "x", "region_code": "330206002",
                                                    "starts_at": "0001-01-01T00:00", "deadline": "0001-01-02T00:00"})
     assert form.status_code == 200 and "starts_at" in form.context["errors"]
+
+
+def test_codes_are_plain_tokens(policy, regions, officer_a, client_for):
+    """Regression: a round code with a line break was accepted, and the round's spreadsheet download (its code in the
+    file name header) then failed with a 500."""
+    client = client_for(officer_a)
+    for code in ("R1\nX", "R 1", 'R"1', "R\t1"):
+        r = post(client, f"{API}/campaigns", _round(code=code))
+        assert r.status_code == 422 and r.json()["extra"]["field"] == "code", code
+        r = post(client, f"{API}/sites", {"name": "x", "region_code": "330206002001001", "lon": 121.805, "lat": 29.905,
+                                          "code": code})
+        assert r.status_code == 422 and r.json()["extra"]["field"] == "code", code
+    ok = post(client, f"{API}/campaigns", _round(code="R1-新碶_2"))
+    assert ok.status_code == 201
+    sheet = client.get(f"/testing/campaigns/{ok.json()['id']}/slots.csv")
+    assert sheet.status_code == 200 and "attachment" in sheet["Content-Disposition"]
