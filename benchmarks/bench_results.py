@@ -10,10 +10,13 @@ Per database (SQLite and PostgreSQL, each a scratch database), on the same gener
 * (a') ``reapply``: the same rows again (every tube unchanged: the idempotent path);
 * (b) ``raw``: a raw write of the same rows into bare tables (no key, no index): the tube results and one state row
   per person (executemany on SQLite, COPY on PostgreSQL) — the floor of writing what the apply writes;
-* ``ratio_to_raw`` = raw seconds / apply seconds (1.0 would be "as fast as the bare insert").
+* ``ratio_to_raw`` = raw seconds / apply seconds (1.0 would be "as fast as the bare insert");
+* with ``--second-round``: a second round for the same people a day later (every person already has a state: the
+  path of every round after the first), timed the same way.
 
     .venv/bin/python benchmarks/bench_results.py            # 100 k tubes, 1 M swabs, both databases (minutes)
     .venv/bin/python benchmarks/bench_results.py --quick    # 5 k tubes, 50 k swabs (smoke run)
+    .venv/bin/python benchmarks/bench_results.py --second-round
 
 Prints JSON. PostgreSQL: a database ``jk_bench_results_<pid>`` on the server of DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/test), dropped afterwards. Workers run without JINGKONG_DEBUG.
@@ -51,8 +54,6 @@ def _setup(tubes: int, pool: int, seed: int = 11):
     from jingkong.core import bulk
     from jingkong.geo.models import Region
     from jingkong.testing.models import Campaign, Lab
-    from jingkong.testing.results import ResultRow
-
     rnd = random.Random(seed)
     with transaction.atomic():
         d = Region.objects.create(code="330206", name="北仑区", level="district")
@@ -86,34 +87,47 @@ def _setup(tubes: int, pool: int, seed: int = 11):
         c.execute("SELECT id, grid_id FROM people_person ORDER BY id")
         person_rows = c.fetchall()
     grid_code = dict(grid_rows)
-    sealed = db(T0 + dt.timedelta(minutes=10))
-    tube_rows = [(f"T{i:08d}", campaign.pk, grid_code[person_rows[i * pool][1]], "routine", pool, pool, "sealed",
-                  now, sealed, "") for i in range(tubes)]
+    rows = fill_round(campaign, person_rows, grid_code, tubes, pool, prefix="T", t0=T0, rnd=rnd)
+    return lab, rows, n, (campaign, person_rows, grid_code)
+
+
+def fill_round(campaign, person_rows, grid_code, tubes: int, pool: int, *, prefix: str, t0: dt.datetime, rnd):
+    """Tubes ``<prefix><n>`` with one swab of each person (raw bulk inserts); returns the result rows for them."""
+    from django.db import connection, transaction
+
+    from jingkong.core import bulk
+    from jingkong.testing.results import ResultRow
+
+    db = bulk.db_datetime
+    opened, sealed = db(t0), db(t0 + dt.timedelta(minutes=10))
+    tube_rows = [(f"{prefix}{i:08d}", campaign.pk, grid_code[person_rows[i * pool][1]], "routine", pool, pool,
+                  "sealed", opened, sealed, "") for i in range(tubes)]
     with transaction.atomic():
         bulk.bulk_insert("testing_tube", ["barcode", "campaign_id", "region_code", "kind", "capacity", "member_count",
                                           "status", "opened_at", "sealed_at", "outcome"], tube_rows)
     with connection.cursor() as c:
-        c.execute("SELECT id, barcode FROM testing_tube ORDER BY barcode")
+        c.execute("SELECT id FROM testing_tube WHERE barcode LIKE %s ORDER BY barcode", [prefix + "%"])
         tube_ids = [r[0] for r in c.fetchall()]
+    offsets = [db(t0 + dt.timedelta(seconds=k * 20)) for k in range(pool)]
     samples = []
     for t in range(tubes):
         for k in range(pool):
             pid, gid = person_rows[t * pool + k]
-            at = db(T0 + dt.timedelta(seconds=k * 20))
-            samples.append((f"s{t}-{k}", campaign.pk, tube_ids[t], pid, grid_code[gid], k + 1, "", at, at))
+            samples.append((f"{prefix}{t}-{k}", campaign.pk, tube_ids[t], pid, grid_code[gid], k + 1, "", offsets[k],
+                            offsets[k]))
     with transaction.atomic():
         bulk.bulk_insert("testing_sample", ["client_scan_id", "campaign_id", "tube_id", "person_id", "region_code",
                                             "position", "device", "sampled_at", "recorded_at"], samples)
     del samples
     rows = []
-    tested = T0 + dt.timedelta(hours=5)
+    tested = t0 + dt.timedelta(hours=5)
     for i in range(tubes):
         x = rnd.random()
         outcome = "positive" if x < 0.003 else ("invalid" if x < 0.006 else "negative")
         ct = {"ORF1ab": round(rnd.uniform(22, 36), 1), "N": round(rnd.uniform(22, 36), 1)} if outcome == "positive" \
             else {}
-        rows.append(ResultRow(i + 2, f"T{i:08d}", outcome, ct, "ABI7500-1", "检测员", tested))
-    return lab, rows, n
+        rows.append(ResultRow(i + 2, f"{prefix}{i:08d}", outcome, ct, "ABI7500-1", "检测员", tested))
+    return rows
 
 
 def _raw(rows, n: int) -> float:
@@ -165,7 +179,7 @@ def worker(args) -> dict:
     from jingkong.testing.results import results_apply
 
     call_command("migrate", verbosity=0)
-    setup_s, (lab, rows, n) = _timed(lambda: _setup(args.tubes, args.pool))
+    setup_s, (lab, rows, n, world) = _timed(lambda: _setup(args.tubes, args.pool))
     with clock.frozen(T0 + dt.timedelta(hours=6)):
         cpu = time.process_time()
         apply_s, report = _timed(lambda: results_apply(actor=None, lab=lab, rows=rows, source="csv",
@@ -178,8 +192,22 @@ def worker(args) -> dict:
     states = PersonTestState.objects.count()
     tasks = RetestTask.objects.count()
     assert states == n, (states, n)
+    second = {}
+    if args.second_round:
+        # Round 2 a day later: every person already has a state (mostly negative; some controlled, some to resample).
+        round2 = fill_round(*world, args.tubes, args.pool, prefix="U", t0=T0 + dt.timedelta(days=1),
+                            rnd=random.Random(12))
+        with clock.frozen(T0 + dt.timedelta(days=1, hours=6)):
+            second_s, report2 = _timed(lambda: results_apply(actor=None, lab=lab, rows=round2, source="csv",
+                                                             source_ref="bench-2.csv"))
+        assert report2.accepted == len(round2) and not report2.errors, report2.summary()
+        second = {"second_round_apply_seconds": round(second_s, 3),
+                  "second_round_swabs_per_s": round(n / second_s),
+                  "second_round_ratio_to_raw": None}
     raw_s = _raw(rows, n)
-    return {
+    if second:
+        second["second_round_ratio_to_raw"] = round(raw_s / second["second_round_apply_seconds"], 3)
+    return second | {
         "database": connection.vendor,
         "tubes": len(rows), "swabs": n, "setup_seconds": round(setup_s, 1),
         "apply_seconds": round(apply_s, 3), "apply_cpu_seconds_client": round(apply_cpu, 3), "tubes_per_s": round(len(rows) / apply_s),
@@ -216,6 +244,8 @@ def run_database(kind: str, args) -> dict:
 
 def _spawn(url: str, workdir: str, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--db-url", url, "--tubes", str(args.tubes), "--pool", str(args.pool)]
+    if args.second_round:
+        cmd.append("--second-round")
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     if out.returncode != 0:
         return {"database": url.split(":")[0], "error": out.stderr[-3000:]}
@@ -228,6 +258,8 @@ def main() -> None:
     p.add_argument("--pool", type=int, default=10, help="swabs per tube")
     p.add_argument("--quick", action="store_true", help="5,000 tubes (a smoke run)")
     p.add_argument("--databases", default="sqlite,postgresql")
+    p.add_argument("--second-round", action="store_true",
+                   help="also apply a second round for the same people (every person already has a state)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--db-url", help=argparse.SUPPRESS)
     args = p.parse_args()

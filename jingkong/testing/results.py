@@ -711,15 +711,20 @@ STATE_COLUMNS = ["person_id", "region_code", "status", "controlled_in_place", "c
 _PERSONS_OF_TUBES = "SELECT sm.person_id FROM _jk_res_tubes k JOIN testing_sample sm ON sm.tube_id = k.id"
 
 
-def _fetch_states(cursor) -> dict[int, tuple[dc.PersonState, str]]:
+def _fetch_states(cursor) -> dict[int, tuple]:
+    """``{person: (status, controlled, since, last, last_negative, positive, region)}``, times as read (text)."""
     cursor.execute(
-        f"SELECT s.person_id, s.region_code, s.status, s.controlled_in_place, {_dt_expr('s.controlled_since')}, "
+        f"SELECT s.person_id, s.status, s.controlled_in_place, {_dt_expr('s.controlled_since')}, "
         f"{_dt_expr('s.last_sampled_at')}, {_dt_expr('s.last_negative_sampled_at')}, "
-        f"{_dt_expr('s.positive_sampled_at')} "
+        f"{_dt_expr('s.positive_sampled_at')}, s.region_code "
         f"FROM testing_personteststate s WHERE s.person_id IN ({_PERSONS_OF_TUBES})")
+    return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def _state(raw: tuple) -> tuple[dc.PersonState, str]:
+    status, controlled, since, last, last_neg, pos, region = raw
     read = _read_dt
-    return {pid: (dc.PersonState(status, bool(controlled), read(since), read(last), read(last_neg), read(pos)), region)
-            for pid, region, status, controlled, since, last, last_neg, pos in cursor.fetchall()}
+    return dc.PersonState(status, bool(controlled), read(since), read(last), read(last_neg), read(pos)), region
 
 
 def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
@@ -806,7 +811,7 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
     simple = (counts[inverse] == 1) & np.isin(np.array(members.tube, dtype=np.int64), negative_routine)
     if tasks:
         simple &= ~np.isin(person, np.fromiter(tasks, dtype=np.int64, count=len(tasks)))
-    plain = [pid for pid, (st, _) in states.items() if st.status == NEGATIVE and not st.controlled_in_place]
+    plain = [pid for pid, st in states.items() if st[0] == NEGATIVE and not st[1]]
     has_state = np.isin(person, np.fromiter(states, dtype=np.int64, count=len(states))) if states else \
         np.zeros(len(person), dtype=bool)
     first = simple & ~has_state
@@ -823,19 +828,20 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
                               repeat(None), repeat(now_db), strict=False))
         for grid, pid in zip(regions, pids, strict=True):
             routine[(grid, NEGATIVE)].append(pid)
-    # (2) negative again: latest swab and latest negative move forward (a stale swab changes nothing).
+    # (2) negative again: latest swab and latest negative move forward (a stale swab changes nothing). The times are
+    # compared as read: one text form per backend (SQLite's storage form, PostgreSQL's ISO text in UTC), in which
+    # text order is time order.
     idx = np.flatnonzero(again)
     for pid, raw, grid in zip(person[idx].tolist(), sampled[idx].tolist(), region[idx].tolist(), strict=True):
-        before, stored_region = states[pid]
-        at = _read_dt(raw)
-        last = before.last_sampled_at if before.last_sampled_at and before.last_sampled_at >= at else at
-        last_negative = before.last_negative_sampled_at \
-            if before.last_negative_sampled_at and before.last_negative_sampled_at >= at else at
-        if last == before.last_sampled_at and last_negative == before.last_negative_sampled_at \
-                and grid == stored_region:
+        _, _, _, last_before, negative_before, _, stored_region = states[pid]
+        at = form(raw)
+        last_before, negative_before = form(last_before), form(negative_before)
+        last = last_before if last_before is not None and last_before >= at else at
+        last_negative = negative_before if negative_before is not None and negative_before >= at else at
+        if last == last_before and last_negative == negative_before and grid == stored_region:
             continue
-        state_rows.append((pid, grid, NEGATIVE, false, None, fmt(last), fmt(last_negative), None, now_db))
-        if last != before.last_sampled_at or last_negative != before.last_negative_sampled_at:
+        state_rows.append((pid, grid, NEGATIVE, false, None, last, last_negative, None, now_db))
+        if last != last_before or last_negative != negative_before:
             routine[(grid, NEGATIVE)].append(pid)
 
     # (3) everyone else, person by person.
@@ -855,7 +861,7 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
     EMPTY = dc.PersonState()
     member = dc.MemberResult
     for pid, entries in per_person.items():
-        before, stored_region = states.get(pid, (None, None))
+        before, stored_region = _state(states[pid]) if pid in states else (None, None)
         grid = max(entries, key=lambda e: e[1])[6]
         results = [member(e[0], e[1], e[2], e[3], e[4], e[5]) for e in entries]
         settled = dc.settle_person(before, tasks.get(pid, []), results, at=now)
