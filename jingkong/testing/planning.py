@@ -429,7 +429,7 @@ def _simulate(*, per_step: np.ndarray, people: float, tubes_total: float, tubes_
         "results_h": (results_h + assay_h) if results_h is not None and reachable >= people - 1e-6 else None,
         "results_reachable_h": (results_h + assay_h) if results_h is not None else None,
         "peak_backlog": float(backlog[peak_i]) if len(backlog) else 0.0,
-        "peak_backlog_h": peak_i * step_h,
+        "peak_backlog_h": (peak_i + 1) * step_h,  # the series hold each step's state at its end
     }
 
 

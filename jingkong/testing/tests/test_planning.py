@@ -178,6 +178,7 @@ def test_estimate_slow_lab_builds_a_backlog():
     # 12 tubes/h arrive from 1 h to 11 h; the lab tests 5/h: 120 - 5 × 10 = 70 tubes wait when the last one arrives.
     assert est["binding"] == "labs"
     assert est["peak_lab_backlog_tubes"] == pytest.approx(70, abs=2)
+    assert est["peak_lab_backlog_at"] == local(2022, 1, 1, 11)  # when the last tube arrives (not a step earlier)
     assert est["results_hours"] == pytest.approx(25.0, abs=0.2)
     assert est["constraints"]["labs"]["hours_to_test_all"] == 24.0
     assert est["meets_deadline"] == {"sampling": True, "results": False}
