@@ -27,14 +27,15 @@ Regions: codes are prefix-hierarchical (district 6 digits, street 9, community 1
 "codes starting with its code", and rolling grids up to communities/streets is ``substr(code, 1, n)``. What a caller
 sees is an :class:`Area`: the campaign region narrowed to the caller's scope and to the region asked for.
 
-Speed: population-wide work is two set-based statements, never a Python loop over people. For the whole campaign
-(the command centre's district view) the samples are read once in person order through the covering index
-``testing_sample_cov_cpt`` (migration ``testing.0002_coverage_indexes``), each person's state is the
-``MAX`` of their swabs' ranks, and persons are looked up by primary key; the target is counted from the person grid
-index (the ``SELECT grid_id, COUNT(*)`` of the benchmark baseline). For a part of a campaign (a street officer's
-street, a grid) the persons of that part are read through the grid index and each one's swabs probed through the
-same covering index. The SQL lives in this module only and uses nothing beyond SQL-92 plus ``substr``; functions
-return plain dicts. ``benchmarks/bench_coverage.py`` measures it.
+Speed: population-wide work is set-based SQL, never a Python loop over people. For the whole campaign (the command
+centre's district view) it is two statements: the target counted from the person grid index (the
+``SELECT grid_id, COUNT(*)`` of the benchmark baseline), and the sampled persons' states from one pass over the round's
+swabs in person order — the covering index ``testing_sample_cov_cpt`` (campaign, person, tube) of migration
+``testing.0002`` — each person's state the ``MAX`` of their swabs' ranks, their grid looked up by primary key (on
+PostgreSQL from the narrow index ``people_person_cov_id_grid`` of ``testing.0003``). For a part of a campaign (a
+street officer's street, a grid) the persons of that part are read through the grid index and each one's swabs probed
+through the same covering index. The SQL lives in this module only (two small dialect switches: ``_in_root`` and
+``SET LOCAL jit``); functions return plain dicts. ``benchmarks/bench_coverage.py`` measures it.
 """
 
 from __future__ import annotations
@@ -196,23 +197,25 @@ def _state_counts_sql(area: Area, length: int) -> list[tuple[str, dict]]:
     (rank ≥ 1) from the samples in person order. A part of it: one statement over its persons, rank NULL = not
     sampled."""
     rollup = f"""SELECT substr(r.code, 1, {length}), g.st, SUM(g.n) FROM ({{per_grid}}) g
-        JOIN geo_region r ON r.id = g.grid_id GROUP BY substr(r.code, 1, {length}), g.st"""
+        JOIN geo_region r ON r.id = g.grid_id {{where}} GROUP BY substr(r.code, 1, {length}), g.st"""
     if area.whole and not area.key_industry:
         params = {"campaign": area.campaign_id, "root": _like(area.code)}
-        in_root = "IN (SELECT id FROM geo_region WHERE code LIKE %(root)s ESCAPE '\\')"
         target = f"""SELECT p.grid_id AS grid_id, 0 AS st, COUNT(*) AS n FROM people_person p
             WHERE {_in_root("p.grid_id")} GROUP BY p.grid_id"""
-        # Grouped by ``s.person_id``, the covering index's order: no sort on either engine.
+        # Grouped by ``s.person_id``, the covering index's order (no sort), and only then limited to the area: the
+        # grid rows of visitors from elsewhere fall out in the roll-up's join instead of a test per person.
         states = f"""SELECT x.grid_id AS grid_id, x.st AS st, COUNT(*) AS n
             FROM (SELECT MAX(p.grid_id) AS grid_id, MAX({_SWAB_RANK}) AS st
                   FROM testing_sample s JOIN testing_tube t ON t.id = s.tube_id
                   JOIN people_person p ON p.id = s.person_id
                   WHERE s.campaign_id = %(campaign)s GROUP BY s.person_id) x
-            WHERE x.grid_id {in_root} GROUP BY x.grid_id, x.st"""
-        return [(rollup.replace("{per_grid}", target), params), (rollup.replace("{per_grid}", states), params)]
+            GROUP BY x.grid_id, x.st"""
+        in_area = "WHERE r.code LIKE %(root)s ESCAPE '\\'"
+        return [(rollup.replace("{per_grid}", target).replace("{where}", ""), params),
+                (rollup.replace("{per_grid}", states).replace("{where}", in_area), params)]
     inner, params = _attributed_persons(area, f"{{grid_id}} AS grid_id, {_PERSON_RANK} AS st")
     per_grid = f"SELECT a.grid_id AS grid_id, a.st AS st, COUNT(*) AS n FROM ({inner}) a GROUP BY a.grid_id, a.st"
-    return [(rollup.replace("{per_grid}", per_grid), params)]
+    return [(rollup.replace("{per_grid}", per_grid).replace("{where}", ""), params)]
 
 
 def _run(statements: Iterable[tuple[str, dict]]) -> list[tuple]:
