@@ -39,7 +39,7 @@ def scans_create(request, payload: ScanIn):
     """Record one scan. 201: recorded; 200: a duplicate or a retry (``replayed``), nothing new was written.
     422: bad input (field, reason); 409: the tube refuses the scan (full, sealed, another kind/site/campaign), with the
     tube's state; 404/403: the site is not yours to scan at. A refused scan writes nothing."""
-    outcome = sampling.scan_record(actor=request.jk_user, scope=request.scope, raw=payload.dict(), request=request)
+    outcome = sampling.scan_record(actor=request.jk_user, scope=request.scope, raw=payload.model_dump(), request=request)
     body = dict(vars(outcome.result))
     body["tube_state"] = dict(vars(outcome.tube)) if outcome.tube is not None else None
     return _json(body, 201 if outcome.created else 200)
