@@ -25,25 +25,33 @@ from jingkong.tracing.schemas import (
     CaseDetailOut,
     CaseOut,
     CasePage,
+    CaseStatusFilterT,
     CaseUpdateIn,
+    ClassificationFilterT,
     ClusterOut,
     ClusterUpdateIn,
     ContactFlagIn,
     ContactFlagOut,
     ContactOut,
     ContactPage,
+    ContactStatusFilterT,
     ContactStatusIn,
     EstimatesOut,
     GraphOut,
     HandoffOut,
+    HandoffStatusFilterT,
     LinkCreateIn,
     LinkDecideIn,
     LinkOut,
+    LinkStatusFilterT,
     NoticeOut,
+    RegionCode,
     StayIn,
     StayOut,
     StayUpdateIn,
     SuggestOut,
+    Text,
+    TierFilterT,
     case_out,
     contact_out,
     handoff_out,
@@ -77,8 +85,8 @@ def _audit_list(request, what: str, filters: dict, count: int, returned: int) ->
 
 @router.get("/cases", response=CasePage)
 @require(Perm.TRACING_VIEW)
-def cases_list(request, status: str = "", classification: str = "", region: str = "", q: str = "",
-               cluster: int | None = None, page: int = 1, page_size: int = 50):
+def cases_list(request, status: CaseStatusFilterT = "", classification: ClassificationFilterT = "",
+               region: RegionCode = "", q: Text = "", cluster: int | None = None, page: int = 1, page_size: int = 50):
     """Cases in the caller's region, newest first (filter by status, classification, sub-region, number or name)."""
     qs = selectors.case_list(scope=request.scope, status=status, classification=classification, region=region, q=q,
                              cluster=cluster)
@@ -202,7 +210,7 @@ def stays_delete(request, case_id: int, stay_id: int):
 
 @router.get("/cases/{case_id}/contacts", response=CaseContactsOut)
 @require(Perm.TRACING_VIEW)
-def case_contacts(request, case_id: int, tier: str = "", status: str = ""):
+def case_contacts(request, case_id: int, tier: TierFilterT = "", status: ContactStatusFilterT = ""):
     """The case's contacts in the caller's region with the reasons (evidence) linking them to this case; those
     living elsewhere as counts per receiving region with their hand-off state."""
     case = selectors.case_get(scope=request.scope, case_id=case_id)
@@ -230,8 +238,8 @@ def case_contacts_flag(request, case_id: int, payload: ContactFlagIn):
 
 @router.get("/contacts", response=ContactPage)
 @require(Perm.TRACING_VIEW)
-def contacts_list(request, tier: str = "", status: str = "", region: str = "", open: bool = False,
-                  overdue: bool = False, page: int = 1, page_size: int = 50):
+def contacts_list(request, tier: TierFilterT = "", status: ContactStatusFilterT = "", region: RegionCode = "",
+                  open: bool = False, overdue: bool = False, page: int = 1, page_size: int = 50):
     """The contacts living in the caller's region (its queue), most urgent deadline first."""
     qs = selectors.contact_list(scope=request.scope, tier=tier, status=status, region=region, open_only=open,
                                 overdue=overdue)
@@ -273,7 +281,7 @@ def contacts_status(request, contact_id: int, payload: ContactStatusIn):
 
 @router.get("/handoffs", response=list[HandoffOut])
 @require(Perm.TRACING_VIEW)
-def handoffs_list(request, direction: str = "incoming", status: str = ""):
+def handoffs_list(request, direction: str = "incoming", status: HandoffStatusFilterT = ""):
     """Incoming hand-offs (contacts of other regions' cases living here) or outgoing ones (sent from here: their
     progress, without the person)."""
     if direction not in ("incoming", "outgoing"):
@@ -326,7 +334,7 @@ def case_links_suggest(request, case_id: int):
 
 @router.get("/links", response=list[LinkOut])
 @require(Perm.TRACING_VIEW)
-def links_list(request, status: str = ""):
+def links_list(request, status: LinkStatusFilterT = ""):
     """Links touching a case of the caller's region."""
     return [link_out(lk) for lk in selectors.link_list(scope=request.scope, status=status)[:2000]]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from jingkong.people.idnumber import phone_mask
 from jingkong.tracing.models import Case, Contact, ContactReason, Handoff, Link, Stay
@@ -20,6 +20,26 @@ StayKindT = Literal["home", "workplace", "venue", "transport", "other"]
 TransportT = Literal["", "flight", "train", "bus", "ship", "metro", "taxi", "other"]
 ContactStatusT = Literal["notified", "located", "handed_over", "in_quarantine", "closed"]
 SettingT = Literal["household", "workplace", "venue", "transport", "community", "mixed", "unknown"]
+TierT = Literal["close", "secondary", "companion"]
+# Filters (query parameters): "" is "any"; an unknown value is a 422 naming the parameter, not an empty answer.
+CaseStatusFilterT = Literal["", "investigating", "investigated", "closed"]
+ClassificationFilterT = Literal["", "confirmed", "asymptomatic"]
+TierFilterT = Literal["", "close", "secondary", "companion"]
+ContactStatusFilterT = Literal["", "identified", "notified", "located", "handed_over", "in_quarantine", "closed"]
+HandoffStatusFilterT = Literal["", "requested", "accepted"]
+LinkStatusFilterT = Literal["", "suggested", "confirmed", "rejected"]
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters (a DataError, i.e. a 500): refused at the door."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+# A region code filter: digits only (division codes), at most 15 of them.
+RegionCode = Annotated[str, Field(pattern=r"^[0-9]{0,15}$")]
 
 
 # --- cases ------------------------------------------------------------------------------------------------------------
@@ -94,10 +114,10 @@ class CaseCreateIn(Schema):
     first_positive_at: dt.datetime | None = Field(None, description="First positive sampling time, with time zone.")
     found_by: FoundByT = "other"
     source_category: SourceT = "unknown"
-    variant: str = Field("", max_length=32, description="Variant flag (e.g. Delta): longer look-back if the profile has one.")
-    current_place: str = Field("", max_length=255)
+    variant: Text = Field("", max_length=32, description="Variant flag (e.g. Delta): longer look-back if the profile has one.")
+    current_place: Text = Field("", max_length=255)
     isolated_at: dt.datetime | None = None
-    note: str = Field("", max_length=4000)
+    note: Text = Field("", max_length=4000)
 
 
 class CaseUpdateIn(Schema):
@@ -107,12 +127,12 @@ class CaseUpdateIn(Schema):
     first_positive_at: dt.datetime | None = None
     found_by: FoundByT | None = None
     source_category: SourceT | None = None
-    variant: str | None = Field(None, max_length=32)
-    current_place: str | None = Field(None, max_length=255)
+    variant: Text | None = Field(None, max_length=32)
+    current_place: Text | None = Field(None, max_length=255)
     isolated_at: dt.datetime | None = None
     status: CaseStatusT | None = None
-    note: str | None = Field(None, max_length=4000)
-    tracer: str | None = Field(None, max_length=150, description="Username of the tracer in charge ('' to unassign).")
+    note: Text | None = Field(None, max_length=4000)
+    tracer: Text | None = Field(None, max_length=150, description="Username of the tracer in charge ('' to unassign).")
 
 
 # --- timeline ---------------------------------------------------------------------------------------------------------
@@ -153,15 +173,15 @@ class StayIn(Schema):
     kind: StayKindT
     start: dt.datetime = Field(description="With a time zone, e.g. 2022-01-02T10:00:00+08:00.")
     end: dt.datetime
-    venue_code: str = Field("", max_length=40, description="Venue code (场所码); must be known to the base map.")
-    place: str = Field("", max_length=255)
+    venue_code: Text = Field("", max_length=40, description="Venue code (场所码); must be known to the base map.")
+    place: Text = Field("", max_length=255)
     transport_mode: TransportT = ""
-    transport_number: str = Field("", max_length=32)
-    carriage: str = Field("", max_length=16)
-    seat: str = Field("", max_length=16)
+    transport_number: Text = Field("", max_length=32)
+    carriage: Text = Field("", max_length=16)
+    seat: Text = Field("", max_length=16)
     publish: bool = True
-    public_label: str = Field("", max_length=128)
-    note: str = Field("", max_length=4000)
+    public_label: Text = Field("", max_length=128)
+    note: Text = Field("", max_length=4000)
     accept_overlap: bool = Field(False, description="Keep the entry although it overlaps another outing (flagged).")
 
 
@@ -169,15 +189,15 @@ class StayUpdateIn(Schema):
     kind: StayKindT | None = None
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    venue_code: str | None = Field(None, max_length=40)
-    place: str | None = Field(None, max_length=255)
+    venue_code: Text | None = Field(None, max_length=40)
+    place: Text | None = Field(None, max_length=255)
     transport_mode: TransportT | None = None
-    transport_number: str | None = Field(None, max_length=32)
-    carriage: str | None = Field(None, max_length=16)
-    seat: str | None = Field(None, max_length=16)
+    transport_number: Text | None = Field(None, max_length=32)
+    carriage: Text | None = Field(None, max_length=16)
+    seat: Text | None = Field(None, max_length=16)
     publish: bool | None = None
-    public_label: str | None = Field(None, max_length=128)
-    note: str | None = Field(None, max_length=4000)
+    public_label: Text | None = Field(None, max_length=128)
+    note: Text | None = Field(None, max_length=4000)
     accept_overlap: bool = False
 
 
@@ -246,11 +266,11 @@ class CaseContactsOut(Schema):
 
 class ContactFlagIn(Schema):
     person_id: int | None = Field(None, description="A person in your region…")
-    id_number: str | None = Field(None, max_length=32, description="…or anyone's ID number (sent in the body only).")
+    id_number: Text | None = Field(None, max_length=32, description="…or anyone's ID number (sent in the body only).")
     exposure_start: dt.datetime | None = None
     exposure_end: dt.datetime | None = None
-    relation: str = Field("", max_length=64, description="E.g. shared meal, carer, colleague in the same office.")
-    note: str = Field("", max_length=1000)
+    relation: Text = Field("", max_length=64, description="E.g. shared meal, carer, colleague in the same office.")
+    note: Text = Field("", max_length=1000)
 
 
 class ContactFlagOut(Schema):
@@ -263,7 +283,7 @@ class ContactFlagOut(Schema):
 class ContactStatusIn(Schema):
     status: ContactStatusT
     handed_to: Literal["", "grouping", "transfer"] = ""
-    note: str = Field("", max_length=1000)
+    note: Text = Field("", max_length=1000)
     at: dt.datetime | None = Field(None, description="When it happened (default: now).")
 
 
@@ -326,14 +346,14 @@ def link_out(link: Link) -> dict:
 
 
 class LinkDecideIn(Schema):
-    note: str = Field("", max_length=1000)
+    note: Text = Field("", max_length=1000)
     exposure_at: dt.datetime | None = Field(None, description="The likely exposure, if the interview tells.")
 
 
 class LinkCreateIn(Schema):
-    infector_ref: str = Field(max_length=32)
-    infectee_ref: str = Field(max_length=32)
-    note: str = Field("", max_length=1000)
+    infector_ref: Text = Field(max_length=32)
+    infectee_ref: Text = Field(max_length=32)
+    note: Text = Field("", max_length=1000)
     exposure_at: dt.datetime | None = None
 
 
@@ -355,7 +375,7 @@ class ClusterOut(Schema):
 
 
 class ClusterUpdateIn(Schema):
-    name: str | None = Field(None, max_length=128)
+    name: Text | None = Field(None, max_length=128)
     setting: SettingT | None = None
 
 

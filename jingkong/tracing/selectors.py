@@ -36,12 +36,19 @@ OPEN_STATUSES = [s for s in ContactStatus.values if s != ContactStatus.CLOSED]
 BEFORE_HANDOVER = (ContactStatus.IDENTIFIED, ContactStatus.NOTIFIED, ContactStatus.LOCATED)
 
 
+
+def _plain(text: str) -> str:
+    """A filter value without NUL characters (PostgreSQL refuses them in text: a DataError, i.e. a 500)."""
+    return (text or "").replace("\x00", "")
+
+
 # --- cases ------------------------------------------------------------------------------------------------------------
 
 
 def case_list(*, scope: Scope, status: str = "", classification: str = "", region: str = "", q: str = "",
               cluster: int | None = None) -> QuerySet[Case]:
     qs = Case.objects.filter(scope.q("region_code")).select_related("person", "tracer")
+    status, classification, region, q = _plain(status), _plain(classification), _plain(region), _plain(q)
     if region:
         scope.check(region, "region")
         qs = qs.filter(region_code__startswith=region)
@@ -67,6 +74,8 @@ def case_get(*, scope: Scope, case_id: int) -> Case:
 
 
 def case_get_by_ref(*, scope: Scope, ref: str) -> Case:
+    if "\x00" in ref:
+        raise NotFound("case not found")
     case = Case.objects.select_related("person__grid", "person__household", "tracer").filter(ref=ref).first()
     if case is None or not scope.contains(case.region_code):
         raise NotFound("case not found")
@@ -90,6 +99,7 @@ def stay_get(*, case: Case, stay_id: int) -> Stay:
 def contact_list(*, scope: Scope, tier: str = "", status: str = "", region: str = "", case: Case | None = None,
                  open_only: bool = False, overdue: bool = False) -> QuerySet[Contact]:
     qs = Contact.objects.filter(scope.q("region_code")).select_related("person")
+    tier, status, region = _plain(tier), _plain(status), _plain(region)
     if region:
         scope.check(region, "region")
         qs = qs.filter(region_code__startswith=region)
@@ -167,7 +177,7 @@ def handoff_list(*, scope: Scope, direction: str = "incoming", status: str = "")
     else:
         qs = qs.filter(scope.q("to_region_code"))
     if status:
-        qs = qs.filter(status=status)
+        qs = qs.filter(status=_plain(status))
     return qs.order_by("status", "-requested_at", "-pk")
 
 
@@ -188,7 +198,7 @@ def link_list(*, scope: Scope, case: Case | None = None, status: str = "") -> Qu
     if case is not None:
         qs = qs.filter(Q(infector=case) | Q(infectee=case))
     if status:
-        qs = qs.filter(status=status)
+        qs = qs.filter(status=_plain(status))
     return qs.order_by("status", "-suggested_at", "-pk")
 
 

@@ -62,6 +62,15 @@ def _can_edit(request) -> bool:
     return request.jk_user.has_role_perm(Perm.TRACING_EDIT)
 
 
+def _field(data, name: str, *, choices=None, limit: int = 1000) -> str:
+    """A form or query value, trimmed, without NUL characters (PostgreSQL refuses them); with ``choices`` an
+    unknown value reads as "" (no filter) instead of an empty page."""
+    value = (data.get(name) or "").replace("\x00", "").strip()[:limit]
+    if choices is not None and value not in {c[0] for c in choices}:
+        return ""
+    return value
+
+
 def _audit_list(request, what: str, count: int) -> None:
     audit.record(actor=request.jk_user, action="person.list", object_type="people.person",
                  region_code=request.scope.prefix or "", request=request, detail={"page": what, "count": count})
@@ -69,8 +78,8 @@ def _audit_list(request, what: str, count: int) -> None:
 
 @require(Perm.TRACING_VIEW)
 def case_list(request):
-    status = request.GET.get("status", "")
-    q = request.GET.get("q", "").strip()
+    status = _field(request.GET, "status", choices=CaseStatus.choices)
+    q = _field(request.GET, "q", limit=100)
     qs = selectors.case_list(scope=request.scope, status=status, q=q)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     _audit_list(request, "tracing.case_list", page.paginator.count)
@@ -139,8 +148,8 @@ def case_notice(request, ref: str):
 
 @require(Perm.TRACING_VIEW)
 def contact_queue(request):
-    tier = request.GET.get("tier", "")
-    status = request.GET.get("status", "")
+    tier = _field(request.GET, "tier", choices=Tier.choices)
+    status = _field(request.GET, "status", choices=ContactStatus.choices)
     qs = selectors.contact_list(scope=request.scope, tier=tier, status=status, open_only=not status)
     page = Paginator(qs, 100).get_page(request.GET.get("page"))
     reasons = selectors.reasons_of(list(page.object_list))
@@ -272,7 +281,7 @@ def link_decide(request, link_id: int, decision: str):
     status = {"confirm": LinkStatus.CONFIRMED, "reject": LinkStatus.REJECTED}.get(decision)
     if status is None:
         raise ValidationFailed(_("unknown decision"))
-    services.link_decide(actor=request.jk_user, link=link, status=status, note=request.POST.get("note", "")[:1000])
+    services.link_decide(actor=request.jk_user, link=link, status=status, note=_field(request.POST, "note"))
     messages.success(request, _("Link %(a)s → %(b)s: %(s)s.") % {"a": link.infector.ref, "b": link.infectee.ref,
                                                                    "s": dict(LinkStatus.choices)[status]})
     return _back(request, f"/tracing/cases/{link.infectee.ref}/")
@@ -295,9 +304,9 @@ def handoff_accept(request, handoff_id: int):
 def contact_status(request, contact_id: int):
     contact = selectors.contact_get(scope=request.scope, contact_id=contact_id)
     try:
-        services.contact_status_set(actor=request.jk_user, contact=contact, status=request.POST.get("status", ""),
-                                    handed_to=request.POST.get("handed_to", ""),
-                                    note=request.POST.get("note", "")[:1000], request=request)
+        services.contact_status_set(actor=request.jk_user, contact=contact, status=_field(request.POST, "status"),
+                                    handed_to=_field(request.POST, "handed_to"), note=_field(request.POST, "note"),
+                                    request=request)
         messages.success(request, _("Contact updated."))
     except ApplicationError as exc:
         messages.error(request, exc.message)
@@ -309,8 +318,9 @@ def contact_status(request, contact_id: int):
 def cluster_rename(request, cluster_id: int):
     cluster = selectors.cluster_get(scope=request.scope, cluster_id=cluster_id)
     try:
-        services.cluster_update(actor=request.jk_user, cluster=cluster, name=request.POST.get("name"),
-                                setting=request.POST.get("setting") or None)
+        services.cluster_update(actor=request.jk_user, cluster=cluster, name=_field(request.POST, "name", limit=128)
+                                if "name" in request.POST else None,
+                                setting=_field(request.POST, "setting") or None)
         messages.success(request, _("Cluster saved."))
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -334,3 +334,48 @@ def test_out_of_range_numbers_answer_empty_or_not_found_never_500(world, tracer_
     assert _post(c, f"{API}/cases", {"person_id": big, "onset_date": "2022-01-01"}).status_code == 404
     assert c.get(f"/tracing/?page={big}").status_code == 200
     assert c.get(f"/tracing/chains/?cluster={big}").status_code == 404
+
+
+def test_times_past_the_calendar_and_nul_characters_answer_422_naming_the_field(found, tracer_a, client_for):
+    """Regression: a time in year 1 with an offset (or year 9999 with a negative one) raised OverflowError on SQLite
+    and DataError on PostgreSQL (500) in every time field; a NUL character in any text, query or page filter was a
+    DataError on PostgreSQL."""
+    c = client_for(tracer_a)
+    c.raise_request_exception = False
+    case_url, contact = f"{API}/cases/{found.jia.pk}", Contact.objects.get(person__name="妻")
+    link = Link.objects.get()
+    for bad in ("0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-05:00", "2019-06-01T08:00:00+08:00"):
+        for method, url, body, field in (
+            (_post, f"{case_url}/stays", {"kind": "other", "place": "x", "start": bad, "end": bad}, "start"),
+            (_patch, case_url, {"first_positive_at": bad}, "first_positive_at"),
+            (_patch, case_url, {"isolated_at": bad}, "isolated_at"),
+            (_post, f"{case_url}/contacts", {"person_id": found.w["路人"].pk, "exposure_start": bad}, "exposure_start"),
+            (_post, f"{API}/links/{link.pk}/confirm", {"exposure_at": bad}, "exposure_at"),
+            (_post, f"{API}/contacts/{contact.pk}/status", {"status": "notified", "at": bad}, "at"),
+        ):
+            r = method(c, url, body)
+            assert r.status_code == 422 and r.json()["extra"]["field"] == field, (url, bad, r.content)
+    r = _patch(c, case_url, {"onset_date": "0001-01-01"})
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "onset_date"
+    r = _post(c, f"{case_url}/stays", {"kind": "other", "place": "x", "start": "2022-01-06T10:00:00+08:00",
+                                       "end": "2022-01-06T11:00:00+08:00"})
+    assert r.status_code == 422 and "future" in r.json()["message"]  # now is 2022-01-05 12:00
+    for method, url, body in (
+        (_patch, case_url, {"note": "a\u0000b"}),
+        (_post, f"{case_url}/stays", {"kind": "other", "place": "a\u0000b", "start": "2022-01-02T10:00:00+08:00",
+                                      "end": "2022-01-02T10:05:00+08:00"}),
+        (_post, f"{API}/links", {"infector_ref": "a\u0000", "infectee_ref": found.jia.ref}),
+    ):
+        assert method(c, url, body).status_code == 422, url
+    for url in (f"{API}/cases?q=a%00b", f"{API}/contacts?status=a%00", f"{API}/contacts?region=330206002%00",
+                f"{API}/cases?status=nonsense"):
+        assert c.get(url).status_code == 422, url
+    assert c.get("/tracing/?q=a%00b").status_code == 200
+    assert c.get("/tracing/contacts/?tier=a%00&status=%00").status_code == 200
+    assert c.get("/tracing/cases/a%00b/").status_code == 404
+    r = c.post(f"/tracing/contacts/{contact.pk}/status/", {"status": "notified", "note": "a\x00b"})
+    assert r.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.status, contact.note) == ("notified", "ab")
+    found.jia.refresh_from_db()
+    assert found.jia.isolated_at == at(3, 17) and found.jia.note == ""  # nothing was written

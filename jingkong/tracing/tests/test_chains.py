@@ -123,9 +123,12 @@ def test_estimates_from_confirmed_links_with_sample_size(world, tracer_a):
     onsets = [1, 4, 6, 9, 11, 14, 15]
     for case, day in zip(cases, onsets, strict=True):
         Case.objects.filter(pk=case.pk).update(onset_date=dt.date(2022, 1, day))
-    for i in range(1, 7):
-        services.link_create(actor=tracer_a, scope=_scope(), infector_ref=cases[i - 1].ref, infectee_ref=cases[i].ref,
-                             exposure_at=at(onsets[i] - 3, 12))
+    from jingkong.core import clock
+
+    with clock.frozen(at(20, 12)):  # the interviews after the last onset (exposures in the future are refused)
+        for i in range(1, 7):
+            services.link_create(actor=tracer_a, scope=_scope(), infector_ref=cases[i - 1].ref,
+                                 infectee_ref=cases[i].ref, exposure_at=at(onsets[i] - 3, 12))
     links = Link.objects.select_related("infector", "infectee")
     result = chains.estimates(links)
     serial = result["serial_interval_days"]
