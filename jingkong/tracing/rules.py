@@ -84,27 +84,42 @@ def merge_contact(existing: ContactState | None, exposures: Iterable[Exposure]) 
     * last exposure: the latest;
     * due: the earliest deadline (the earliest-needed action wins);
     * status: kept — merging never moves it backwards. A closed contact is reopened (identified again) only by an
-      exposure after it was closed, and never when it was closed because the person became a case.
+      exposure after it was closed, and never when it was closed because the person became a case. The reopened
+      contact is a new episode: its tier and deadline come from the exposures after the closing only (those before
+      it were dealt with), whatever order the exposures arrive in.
     """
-    state = existing
+    exposures = list(exposures)
+    if existing is None and not exposures:
+        raise ValueError("merge_contact needs an existing contact or at least one exposure")
+    if existing is not None and existing.status == CLOSED:
+        latest = existing.last_exposure_at
+        for e in exposures:
+            latest = _latest(latest, e.last_exposure_at)
+        after = [] if existing.close_reason == BECAME_CASE or existing.closed_at is None else [
+            e for e in exposures if e.last_exposure_at is not None and e.last_exposure_at > existing.closed_at]
+        if after:
+            episode = _fold(None, after)
+            return replace(episode, last_exposure_at=latest)
+        tier = existing.tier
+        for e in exposures:
+            tier = higher_tier(tier, e.tier)
+        # Still closed: the record keeps its history (tier, last exposure); no deadline is set for closed work.
+        return replace(existing, tier=tier, last_exposure_at=latest)
+    return _fold(existing, exposures)
+
+
+def _fold(state: ContactState | None, exposures: list[Exposure]) -> ContactState:
     for exposure in exposures:
         if state is None:
             state = ContactState(tier=exposure.tier, last_exposure_at=exposure.last_exposure_at, due_at=exposure.due_at)
             continue
-        reopen = (
-            state.status == CLOSED and state.close_reason != BECAME_CASE and exposure.last_exposure_at is not None
-            and state.closed_at is not None and exposure.last_exposure_at > state.closed_at
-        )
         state = replace(
             state,
             tier=higher_tier(state.tier, exposure.tier),
             last_exposure_at=_latest(state.last_exposure_at, exposure.last_exposure_at),
-            due_at=exposure.due_at if reopen else _earliest(state.due_at, exposure.due_at),
+            due_at=_earliest(state.due_at, exposure.due_at),
         )
-        if reopen:
-            state = replace(state, status=IDENTIFIED, closed_at=None, close_reason="", tier=exposure.tier)
-    if state is None:
-        raise ValueError("merge_contact needs an existing contact or at least one exposure")
+    assert state is not None
     return state
 
 

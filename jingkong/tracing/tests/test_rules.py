@@ -46,6 +46,20 @@ def test_a_closed_contact_is_reopened_only_by_a_later_exposure_and_never_after_b
     assert rules.merge_contact(became_case, [Exposure("close", at(3, 9))]).status == "closed"
 
 
+def test_reopening_a_closed_contact_does_not_depend_on_the_order_of_the_exposures():
+    """Regression: a run finding an old exposure (before the closing) and a new one (after it) gave a close contact
+    in one order and a companion in the other, and the old exposure's deadline leaked into the new episode."""
+    closed = ContactState(tier="close", status="closed", last_exposure_at=at(1, 8), due_at=at(1, 20),
+                          closed_at=at(2, 8), close_reason="released")
+    old = Exposure("close", at(1, 20), due_at=at(2, 9))
+    new = Exposure("companion", at(3, 9), due_at=None)
+    one, other = rules.merge_contact(closed, [old, new]), rules.merge_contact(closed, [new, old])
+    assert one == other
+    assert (one.status, one.tier, one.due_at, one.last_exposure_at) == ("identified", "companion", None, at(3, 9))
+    still = rules.merge_contact(closed, [old])
+    assert (still.status, still.due_at, still.closed_at) == ("closed", at(1, 20), at(2, 8))
+
+
 def test_merging_without_anything_is_an_error():
     with pytest.raises(ValueError):
         rules.merge_contact(None, [])
