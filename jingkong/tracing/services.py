@@ -436,12 +436,14 @@ def contact_flag(*, actor, scope: Scope, case: Case, person_id: int | None = Non
     if exposure_start and exposure_end and exposure_end < exposure_start:
         raise ValidationFailed("exposure_end: the exposure ends before it starts", extra={"field": "exposure_end"})
     now = clock.now()
-    end = exposure_end or exposure_start or now
     try:
-        _, profile = windows.case_window(case, now=now)
+        window, profile = windows.case_window(case, now=now)
         due = now + dt.timedelta(hours=profile.rules.quarantine.transfer_deadline_hours.close_contact)
     except (rules.NoAnchor, PolicyNotActive):
-        due = None
+        window, due = None, None
+    # Without a time from the interview the exposure lasted until the case was isolated (the end of its window), not
+    # until now: the contact's quarantine counts from its last exposure.
+    end = exposure_end or exposure_start or (window.end if window is not None else now)
     row = finding.ReasonRow(
         person_id=person.pk, case_id=case.pk, tier=Tier.CLOSE, kind=ReasonKind.TRACER, start=exposure_start, end=end,
         evidence={"relation": relation, "note": note, "by": getattr(actor, "username", "")},

@@ -153,3 +153,15 @@ def test_cases_without_a_policy_or_an_anchor_are_skipped_with_the_reason(regions
     result = finding.contacts_find(case_ids=[case.pk], lake=None, engine=engine)
     assert result["cases"] == 0 and "no policy profile" in result["skipped"][0]["reason"]
     assert engine.calls == []
+
+
+def test_a_contact_named_without_times_was_last_exposed_when_the_case_was_isolated(outbreak, tracer_a):
+    """Regression: the last exposure of a contact named without times was "now" (days after the case was isolated),
+    which pushed back the end of the contact's quarantine."""
+    from jingkong.access.guard import Scope
+
+    contact = services.contact_flag(actor=tracer_a, scope=Scope("330206002"), case=outbreak.jia,
+                                    person_id=outbreak.w["路人"].pk, relation="colleague")
+    assert outbreak.jia.isolated_at == at(3, 17)
+    assert contact.last_exposure_at == at(3, 17)
+    assert ContactReason.objects.get(contact=contact).exposure_end == at(3, 17)
