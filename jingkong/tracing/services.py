@@ -85,6 +85,7 @@ class Positive:
     campaign: str = ""
     via: str = ""
     resulted_at: dt.datetime | None = None
+    region_code: str = ""  # the event's: the person's grid at the scan, else where the sample was taken
 
 
 def _found_by(positive: Positive, contact_status: str | None) -> str:
@@ -124,7 +125,7 @@ def cases_from_positives(positives: list[Positive], *, actor=None, now: dt.datet
     rows = [
         Case(ref=ref, person_id=p.person_id, classification=Classification.ASYMPTOMATIC,
              first_positive_at=p.sampled_at, found_by=_found_by(p, statuses.get(p.person_id)),
-             source_category=SourceCategory.UNKNOWN, region_code=persons[p.person_id] or "",
+             source_category=SourceCategory.UNKNOWN, region_code=persons[p.person_id] or p.region_code or "",
              isolated_at=_isolation(controlled.get(p.person_id), p.resulted_at),
              source_event_id=p.event_id, source_sample_id=p.sample_id, created_by=_user(actor),
              created_at=now, updated_at=now)

@@ -46,6 +46,7 @@ def on_individual_positive(events) -> None:
             person_id=person_id, sampled_at=_time(payload.get("sampled_at")) or event.occurred_at,
             event_id=event.pk, sample_id=_int(payload.get("sample_id")), campaign=str(payload.get("campaign") or ""),
             via=str(payload.get("via") or ""), resulted_at=_time(payload.get("resulted_at")),
+            region_code=str(event.region_code or ""),
         ))
     if positives:
         services.cases_from_positives(positives, actor=getattr(events[0], "actor", None))

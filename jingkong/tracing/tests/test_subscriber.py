@@ -107,3 +107,17 @@ def test_a_single_tube_positive_entered_by_a_lab_becomes_a_case(regions):
     assert (case.first_positive_at, case.found_by, case.region_code) == (T0, "round", regions["grid_b1"].code)
     assert case.source_sample_id == tube.samples.get().pk
     assert case.isolated_at == T0 + dt.timedelta(hours=6)  # controlled in place when the result was applied
+
+
+def test_a_positive_without_a_registered_grid_is_a_case_of_the_region_where_it_was_sampled(world, tracer_a,
+                                                                                         client_for):
+    """Regression: a person without a grid (a worker not registered where they live) became a case with an empty
+    region code, which no street or district user could see: the case was lost to everyone but administrators."""
+    p = world.person("流动", grid=False)
+    event = positive(p, sampled_at=at(3, 9))
+    event["region_code"] = "330206002001002"  # the scan's region
+    with transaction.atomic():
+        emit(**event)
+    case = Case.objects.get(person=p)
+    assert case.region_code == "330206002001002"
+    assert client_for(tracer_a).get(f"/api/v1/tracing/cases/{case.pk}").status_code == 200
