@@ -34,8 +34,8 @@ swabs in person order — the covering index ``testing_sample_cov_cpt`` (campaig
 ``testing.0002`` — each person's state the ``MAX`` of their swabs' ranks, their grid looked up by primary key (on
 PostgreSQL from the narrow index ``people_person_cov_id_grid`` of ``testing.0003``). For a part of a campaign (a
 street officer's street, a grid) the persons of that part are read through the grid index and each one's swabs probed
-through the same covering index. The SQL lives in this module only (two small dialect switches: ``_in_root`` and
-``SET LOCAL jit``); functions return plain dicts. ``benchmarks/bench_coverage.py`` measures it.
+through the same covering index. The SQL lives in this module only (three small dialect switches: ``_in_root``,
+the bare grid column, ``SET LOCAL jit``); functions return plain dicts. ``benchmarks/bench_coverage.py`` measures it.
 """
 
 from __future__ import annotations
@@ -203,9 +203,12 @@ def _state_counts_sql(area: Area, length: int) -> list[tuple[str, dict]]:
         target = f"""SELECT p.grid_id AS grid_id, 0 AS st, COUNT(*) AS n FROM people_person p
             WHERE {_in_root("p.grid_id")} GROUP BY p.grid_id"""
         # Grouped by ``s.person_id``, the covering index's order (no sort), and only then limited to the area: the
-        # grid rows of visitors from elsewhere fall out in the roll-up's join instead of a test per person.
+        # grid rows of visitors from elsewhere fall out in the roll-up's join instead of a test per person. A
+        # person's grid is the same on each of their rows: SQLite takes it as a bare column (30 % faster than an
+        # aggregate there); PostgreSQL wants an aggregate.
+        grid = "p.grid_id" if connection.vendor == "sqlite" else "MAX(p.grid_id)"
         states = f"""SELECT x.grid_id AS grid_id, x.st AS st, COUNT(*) AS n
-            FROM (SELECT MAX(p.grid_id) AS grid_id, MAX({_SWAB_RANK}) AS st
+            FROM (SELECT {grid} AS grid_id, MAX({_SWAB_RANK}) AS st
                   FROM testing_sample s JOIN testing_tube t ON t.id = s.tube_id
                   JOIN people_person p ON p.id = s.person_id
                   WHERE s.campaign_id = %(campaign)s GROUP BY s.person_id) x
