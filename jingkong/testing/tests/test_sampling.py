@@ -264,6 +264,14 @@ class TestPersons:
         again = post(client, h.scan("TV2", number, "SITE-A1"), world["auth"])
         assert again.json()["provisional"] is False and Person.objects.filter(source="provisional").count() == 1
 
+    def test_a_refused_scan_registers_nobody(self, client, world):
+        from jingkong.people.models import Person
+
+        post(client, h.scan("TFULL", world["people"][0][1], "SITE-A1", pool_size=1), world["auth"])
+        persons = Person.objects.count()
+        r = post(client, h.scan("TFULL", h.new_id(8), "SITE-A1"), world["auth"])
+        assert r.status_code == 409 and Person.objects.count() == persons
+
     def test_a_provisional_person_at_a_site_above_grid_level_has_no_grid_and_a_placeholder_name(self, client, world):
         from jingkong.people.models import Person
 
