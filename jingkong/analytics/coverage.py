@@ -82,7 +82,7 @@ _SWAB_RANK = f"""CASE
 _PERSON_RANK = f"""(SELECT MAX({_SWAB_RANK}) FROM testing_sample s JOIN testing_tube t ON t.id = s.tube_id
     WHERE s.campaign_id = %(campaign)s AND s.person_id = p.id)"""
 
-_DIGITS = re.compile(r"^[0-9A-Za-z]+$")
+_CODE = re.compile(r"^[0-9A-Za-z]+$")
 
 
 # --- the area a caller looks at -------------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def resolve_area(campaign, *, scope: Scope, region: str | None = None) -> Area:
         candidates.append(scope.prefix)
     if region:
         region = region.strip()
-        if not _DIGITS.match(region) or not scope.contains(region) or not _nested(region, campaign.region_code):
+        if not _CODE.match(region) or not scope.contains(region) or not _nested(region, campaign.region_code):
             raise NotFound("region not found")
         candidates.append(region)
     code = max(candidates, key=len)

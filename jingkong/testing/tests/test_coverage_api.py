@@ -208,6 +208,9 @@ def test_progress_board_drills_down_inside_the_callers_area(rnd, officer_a, offi
     assert A1 in text and A2 in text and "330206004" not in text
     # Untested-list links for roles that may see persons.
     assert f"/testing/campaigns/{c.pk}/untested/{A1}/" in text
+    analyst = make_user("analyst_a", "analyst", rnd["regions"]["street_a"])
+    page = client_for(analyst).get(_progress(c, "?parent=330206002001"))
+    assert page.status_code == 200 and "/untested/" not in page.content.decode()  # figures only, no names
     assert client_for(officer_a).get(_progress(c, "?parent=330206004")).status_code == 404
     street_b_round = campaign(rnd["regions"]["street_b"], "COV-B-ONLY")
     assert client_for(officer_a).get(_progress(street_b_round)).status_code == 404
