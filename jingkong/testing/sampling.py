@@ -936,8 +936,10 @@ def scans_record(*, actor, scope: Scope, items: Sequence[Mapping], site: str = "
             if problem is not None:
                 raise problem
         live: list[Scan] = []
+        problems = {code: site_problem(sites.get(code), code, actor=actor, scope=scope)
+                    for code in {s.site_code for s in scans}}
         for scan in scans:
-            problem = site_problem(sites.get(scan.site_code), scan.site_code, actor=actor, scope=scope)
+            problem = problems[scan.site_code]
             if problem is not None:
                 _reject(results[scan.index], "site", problem.message)
             else:
