@@ -270,8 +270,9 @@ def contacts_status(request, contact_id: int, payload: ContactStatusIn):
     """Move a contact forward: notified → located → handed over (to grouping or transfer) → in quarantine, or
     closed with a reason. A status never goes back (409)."""
     contact = selectors.contact_get(scope=request.scope, contact_id=contact_id)
-    contact = services.contact_status_set(actor=request.jk_user, contact=contact, request=request, **payload.dict())
-    contact.handoff_pending = False
+    contact = services.contact_status_set(actor=request.jk_user, contact=contact, scope=request.scope,
+                                          request=request, **payload.dict())
+    contact = selectors.contact_get(scope=request.scope, contact_id=contact.pk)  # with its hand-off state
     reasons = selectors.reasons_of([contact])
     return contact_out(contact, reasons.get(contact.pk, []), show_phone=_show_phone(request))
 

@@ -120,7 +120,9 @@ def contact_list(*, scope: Scope, tier: str = "", status: str = "", region: str 
 
 
 def contact_get(*, scope: Scope, contact_id: int) -> Contact:
-    contact = Contact.objects.select_related("person__grid").filter(pk=contact_id).first()
+    waiting = Handoff.objects.filter(contact=OuterRef("pk"), status=HandoffStatus.REQUESTED)
+    contact = (Contact.objects.select_related("person__grid").annotate(handoff_pending=Exists(waiting))
+               .filter(pk=contact_id).first())
     if contact is None or not scope.contains(contact.region_code):
         raise NotFound("contact not found")
     return contact

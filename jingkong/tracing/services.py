@@ -465,8 +465,12 @@ _STAMP = {
 
 @transaction.atomic
 def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str = "", note: str = "",
-                       at: dt.datetime | None = None, request=None) -> Contact:
-    """Move a contact forward (identified → notified → located → handed over → in quarantine; or closed)."""
+                       at: dt.datetime | None = None, scope: Scope | None = None, request=None) -> Contact:
+    """Move a contact forward (identified → notified → located → handed over → in quarantine; or closed).
+
+    Working on a contact is taking it over: hand-offs of this contact still waiting for the caller's region
+    (``scope``) are accepted with the move, so the sending region does not see "waiting" for a contact already in
+    quarantine."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     problem = rules.transition_error(contact.status, status)
     if problem:
@@ -494,6 +498,10 @@ def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str =
     emit(f"tracing.contact_{status}", subject=contact, subject_type="tracing.contact", region_code=contact.region_code,
          actor=actor, payload={"person_id": contact.person_id, "from": previous, "to": status, "tier": contact.tier,
                                "handed_to": contact.handed_to, "at": when.isoformat()})
+    if scope is not None:
+        for handoff in Handoff.objects.select_for_update().filter(contact=contact, status=HandoffStatus.REQUESTED):
+            if scope.contains(handoff.to_region_code):
+                _accept(handoff, actor=actor, note=f"accepted with the move to {status}")
     return contact
 
 
@@ -502,10 +510,18 @@ def handoff_accept(*, actor, handoff: Handoff, request=None) -> Handoff:
     handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
     if handoff.status == HandoffStatus.ACCEPTED:
         raise Conflict("the hand-off was already accepted")
+    return _accept(handoff, actor=actor)
+
+
+def _accept(handoff: Handoff, *, actor, note: str = "") -> Handoff:
     handoff.status = HandoffStatus.ACCEPTED
     handoff.accepted_at = clock.now()
     handoff.accepted_by = _user(actor)
-    handoff.save(update_fields=["status", "accepted_at", "accepted_by"])
+    fields = ["status", "accepted_at", "accepted_by"]
+    if note:
+        handoff.note = note[:255]
+        fields.append("note")
+    handoff.save(update_fields=fields)
     emit("tracing.handoff_accepted", subject_type="tracing.contact", subject_id=handoff.contact_id,
          region_code=handoff.to_region_code, actor=actor,
          payload={"handoff": handoff.pk, "from_region": handoff.from_region_code, "to_region": handoff.to_region_code})

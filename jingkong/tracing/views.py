@@ -306,7 +306,7 @@ def contact_status(request, contact_id: int):
     try:
         services.contact_status_set(actor=request.jk_user, contact=contact, status=_field(request.POST, "status"),
                                     handed_to=_field(request.POST, "handed_to"), note=_field(request.POST, "note"),
-                                    request=request)
+                                    scope=request.scope, request=request)
         messages.success(request, _("Contact updated."))
     except ApplicationError as exc:
         messages.error(request, exc.message)

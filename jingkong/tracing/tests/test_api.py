@@ -379,3 +379,19 @@ def test_times_past_the_calendar_and_nul_characters_answer_422_naming_the_field(
     assert (contact.status, contact.note) == ("notified", "ab")
     found.jia.refresh_from_db()
     assert found.jia.isolated_at == at(3, 17) and found.jia.note == ""  # nothing was written
+
+
+def test_working_on_a_handed_off_contact_accepts_the_hand_off(found, tracer_a, tracer_b, client_for):
+    """Regression: the receiving street could move a handed-off contact all the way into quarantine while the sender
+    kept seeing the hand-off as waiting; and the contact's detail and the status answer always said
+    handoff_pending false."""
+    customer, son = Contact.objects.get(person__name="顾客"), Contact.objects.get(person__name="顾客子")
+    assert client_for(tracer_b).get(f"{API}/contacts/{son.pk}").json()["handoff_pending"] is True
+    body = _post(client_for(tracer_b), f"{API}/contacts/{customer.pk}/status", {"status": "notified"}).json()
+    assert body["status"] == "notified" and body["handoff_pending"] is False
+    handoff = Handoff.objects.get(contact=customer)
+    assert (handoff.status, handoff.accepted_by) == ("accepted", tracer_b)
+    assert Handoff.objects.get(contact=son).status == "requested"
+    outgoing = {h["contact_id"]: h for h in client_for(tracer_a).get(f"{API}/handoffs?direction=outgoing").json()}
+    assert outgoing[customer.pk]["status"] == "accepted" and outgoing[customer.pk]["contact_status"] == "notified"
+    assert DomainEvent.objects.filter(type="tracing.handoff_accepted", region_code="330206002").count() == 1
