@@ -352,7 +352,7 @@ def links_create(request, payload: LinkCreateIn):
 @require(Perm.TRACING_EDIT)
 def links_confirm(request, link_id: int, payload: LinkDecideIn):
     """Confirm a suggested link (clusters are recomputed)."""
-    link = selectors.link_get(scope=request.scope, link_id=link_id)
+    link = selectors.link_get(scope=request.scope, link_id=link_id, to_decide=True)
     return link_out(services.link_decide(actor=request.jk_user, link=link, status="confirmed", **payload.dict()))
 
 
@@ -360,7 +360,7 @@ def links_confirm(request, link_id: int, payload: LinkDecideIn):
 @require(Perm.TRACING_EDIT)
 def links_reject(request, link_id: int, payload: LinkDecideIn):
     """Reject a link (it is never suggested again; clusters are recomputed)."""
-    link = selectors.link_get(scope=request.scope, link_id=link_id)
+    link = selectors.link_get(scope=request.scope, link_id=link_id, to_decide=True)
     return link_out(services.link_decide(actor=request.jk_user, link=link, status="rejected", **payload.dict()))
 
 

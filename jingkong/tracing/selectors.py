@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from jingkong.access.guard import Scope
 from jingkong.core import clock
-from jingkong.core.exceptions import NotFound
+from jingkong.core.exceptions import NotFound, PermissionDenied
 from jingkong.geo.models import Region
 from jingkong.tracing import chains
 from jingkong.tracing.models import (
@@ -204,10 +204,15 @@ def link_list(*, scope: Scope, case: Case | None = None, status: str = "") -> Qu
     return qs.order_by("status", "-suggested_at", "-pk")
 
 
-def link_get(*, scope: Scope, link_id: int) -> Link:
+def link_get(*, scope: Scope, link_id: int, to_decide: bool = False) -> Link:
+    """A link touching the scope. ``to_decide``: the infectee must be in the scope — the region investigating the
+    infectee's source confirms or rejects it (as it records one), the infector's region only sees it."""
     link = Link.objects.select_related("infector", "infectee").filter(pk=link_id).first()
     if link is None or not (scope.contains(link.infectee.region_code) or scope.contains(link.infector.region_code)):
         raise NotFound("link not found")
+    if to_decide and not scope.contains(link.infectee.region_code):
+        raise PermissionDenied("the region of the infected case decides this link",
+                               extra={"infectee_region": link.infectee.region_code[:9]})
     return link
 
 

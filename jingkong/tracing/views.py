@@ -114,6 +114,7 @@ def case_detail(request, ref: str):
     links = list(selectors.link_list(scope=request.scope, case=case))
     tz = _tz()
     for link in links:
+        link.can_decide = _can_edit(request) and request.scope.contains(link.infectee.region_code)
         link.evidence_shown = [
             {**e, "label": EVIDENCE_LABELS.get(e.get("kind"), e.get("kind")),
              "exposure_local": dt.datetime.fromisoformat(e["exposure_at"]).astimezone(tz) if e.get("exposure_at")
@@ -277,7 +278,7 @@ def case_suggest(request, ref: str):
 @require(Perm.TRACING_EDIT)
 @require_POST
 def link_decide(request, link_id: int, decision: str):
-    link = selectors.link_get(scope=request.scope, link_id=link_id)
+    link = selectors.link_get(scope=request.scope, link_id=link_id, to_decide=True)
     status = {"confirm": LinkStatus.CONFIRMED, "reject": LinkStatus.REJECTED}.get(decision)
     if status is None:
         raise ValidationFailed(_("unknown decision"))

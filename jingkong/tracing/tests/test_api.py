@@ -395,3 +395,25 @@ def test_working_on_a_handed_off_contact_accepts_the_hand_off(found, tracer_a, t
     outgoing = {h["contact_id"]: h for h in client_for(tracer_a).get(f"{API}/handoffs?direction=outgoing").json()}
     assert outgoing[customer.pk]["status"] == "accepted" and outgoing[customer.pk]["contact_status"] == "notified"
     assert DomainEvent.objects.filter(type="tracing.handoff_accepted", region_code="330206002").count() == 1
+
+
+def test_only_the_infected_cases_region_confirms_or_rejects_a_link(world, tracer_a, tracer_b, client_for):
+    """Regression: a tracer of street A could confirm or reject the suggested source of street B's case (and with it
+    B's clusters) because the link also touched A's case; recording a link already needed the infectee in scope."""
+    a, b = world.person("甲", household="H1"), world.person("乙", side="b")
+    b.household = a.household  # registered in A's flat, living in street B: a household link across streets
+    b.save(update_fields=["household"])
+    case_a, case_b = make_cases((a, at(2, 9)), (b, at(4, 9)))
+    from jingkong.tracing import chains
+
+    chains.links_suggest(case_ids=[case_b.pk])
+    link = Link.objects.get(infector=case_a, infectee=case_b)
+    assert [lk["id"] for lk in client_for(tracer_a).get(f"{API}/cases/{case_a.pk}/links").json()] == [link.pk]
+    r = _post(client_for(tracer_a), f"{API}/links/{link.pk}/reject")
+    assert r.status_code == 403 and "infected case" in r.json()["message"]
+    assert client_for(tracer_a).post(f"/tracing/links/{link.pk}/reject/").status_code == 403
+    page = client_for(tracer_a).get(f"/tracing/cases/{case_a.ref}/").content.decode()
+    assert f"/tracing/links/{link.pk}/reject/" not in page
+    link.refresh_from_db()
+    assert link.status == "suggested"
+    assert _post(client_for(tracer_b), f"{API}/links/{link.pk}/confirm").json()["status"] == "confirmed"
