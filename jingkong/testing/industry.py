@@ -51,7 +51,9 @@ def workers(*, scope: Scope, now: dt.datetime, intervals: dict[str, int], indust
     if industry:
         qs = qs.filter(industry=industry)
     if employer is not None:
-        qs = qs.filter(employer=employer)
+        from jingkong.testing.selectors import text_filter
+
+        qs = qs.filter(employer=text_filter(employer, "employer"))
     if workplace is not None:
         if workplace and not 0 < workplace < 2**63:
             qs = qs.none()  # no such venue (and beyond what the database driver takes)

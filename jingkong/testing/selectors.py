@@ -30,6 +30,21 @@ def db_id(value: int | None) -> bool:
     return isinstance(value, int) and 0 < value <= MAX_DB_ID
 
 
+def text_filter(value: str | None, field: str) -> str | None:
+    """A text filter from a query, refused (422) when it holds a NUL character: PostgreSQL cannot compare (or audit)
+    text with NUL in it — a DataError, i.e. a 500."""
+    if value and "\x00" in value:
+        raise ValidationFailed(f"{field}: contains a NUL character", extra={"field": field})
+    return value
+
+
+def region_filter(scope: Scope, region: str) -> None:
+    """A ``region`` query filter: inside the scope (404 outside), without NUL characters (422)."""
+    if "\x00" in region:
+        raise ValidationFailed("region: contains a NUL character", extra={"field": "region"})
+    scope.check(region, "region")
+
+
 def page_number(page: int) -> int:
     """A 1-based page number from a query (below 1: the first page); beyond ``MAX_PAGE``: 422."""
     if page > MAX_PAGE:
@@ -64,7 +79,7 @@ def campaign_list(*, scope: Scope, status: str = "", q: str = "") -> QuerySet[Ca
     qs = Campaign.objects.filter(visible_q(scope)).select_related("region", "created_by")
     if status:
         qs = qs.filter(status=status)
-    if q:
+    if text_filter(q, "q"):
         qs = qs.filter(Q(name__icontains=q.strip()) | Q(code__icontains=q.strip()))
     return qs.order_by("-starts_at", "-id")
 
@@ -158,7 +173,7 @@ def site_list(*, scope: Scope, campaign: Campaign | None = None, active: bool | 
     if kind:
         qs = qs.filter(kind=kind)
     if region:
-        scope.check(region, "region")
+        region_filter(scope, region)
         qs = qs.filter(region_code__startswith=region)
     return qs.order_by("region_code", "code")
 
@@ -176,7 +191,7 @@ def assignment_list(*, scope: Scope, campaign: Campaign, site_id: int | None = N
     if site_id:
         qs = qs.filter(site_id=site_id) if db_id(site_id) else qs.none()
     if region:
-        scope.check(region, "region")
+        region_filter(scope, region)
         qs = qs.filter(region_code__startswith=region)
     return qs.select_related("building", "site").order_by("site_id", "slot_start", "building__code")
 
@@ -310,7 +325,7 @@ def door_to_door_list(*, scope: Scope, campaign: Campaign, building: str = "", o
     caller audits the read)."""
     prefix = campaign_prefix(scope=scope, campaign=campaign)
     qs = _limited_mobility(campaign, prefix).select_related("building", "household", "grid")
-    if building:
+    if text_filter(building, "building"):
         qs = qs.filter(building__code=building)
     if only_unsampled:
         qs = qs.filter(sampled=False)

@@ -78,7 +78,7 @@ def _profile_label(found) -> str:
 
 def _region_in_scope(scope: Scope, code: str, field: str = "region_code") -> Region:
     code = (code or "").strip()
-    region = Region.objects.filter(code=code).first() if code else None
+    region = Region.objects.filter(code=code).first() if code and "\x00" not in code else None
     if region is None or not scope.contains(region.code):
         raise _invalid(field, f"unknown region {code!r} (or outside your area)")
     return region
@@ -124,6 +124,8 @@ def _check_text(value: str, field: str, max_length: int, required: bool = True) 
     value = (value or "").strip()
     if required and not value:
         raise _invalid(field, "must not be empty")
+    if "\x00" in value:  # PostgreSQL text cannot hold it (a DataError, i.e. a 500, there)
+        raise _invalid(field, "contains a NUL character")
     if len(value) > max_length:
         raise _invalid(field, f"at most {max_length} characters")
     return value
@@ -266,6 +268,7 @@ def campaign_close(*, actor, scope: Scope, campaign: Campaign, reason: str = "")
     """planned or running → closed (a planned round closed before it starts is cancelled)."""
     from jingkong.testing.models import Sample
 
+    reason = _check_text(reason, "reason", 500, required=False)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _open(campaign)
     was = campaign.status
@@ -275,7 +278,7 @@ def campaign_close(*, actor, scope: Scope, campaign: Campaign, reason: str = "")
     samples = Sample.objects.filter(campaign=campaign).count()
     emit("testing.campaign_closed", subject=campaign, region_code=campaign.region_code, actor=actor,
          payload={"code": campaign.code, "was": was, "samples": samples,
-                  "reason": _check_text(reason, "reason", 500, required=False)})
+                  "reason": reason})
     return campaign
 
 
@@ -452,13 +455,14 @@ def site_update(*, actor, scope: Scope, site: SamplingSite, **changes) -> Sampli
 @transaction.atomic
 def site_deactivate(*, actor, scope: Scope, site: SamplingSite, reason: str = "") -> dict:
     """Take a site out of service. Its building assignments in rounds not yet closed are reported, to be re-run."""
+    reason = _check_text(reason, "reason", 500, required=False)
     open_rounds = site.assignments.exclude(campaign__status=CampaignStatus.CLOSED)
     pending = list(open_rounds.values("campaign__code").annotate(buildings=Count("id")).order_by("campaign__code"))
     if site.active:
         site.active = False
         site.save(update_fields=["active"])
         emit("testing.site_deactivated", subject=site, region_code=site.region_code, actor=actor,
-             payload={"code": site.code, "reason": _check_text(reason, "reason", 500, required=False),
+             payload={"code": site.code, "reason": reason,
                       "assignments_to_redo": pending})
     return {"site": site, "assignments_to_redo": [{"campaign": p["campaign__code"], "buildings": p["buildings"]}
                                                   for p in pending]}

@@ -313,3 +313,37 @@ def test_codes_are_plain_tokens(policy, regions, officer_a, client_for):
     assert ok.status_code == 201
     sheet = client.get(f"/testing/campaigns/{ok.json()['id']}/slots.csv")
     assert sheet.status_code == 200 and "attachment" in sheet["Content-Disposition"]
+
+
+def test_nul_characters_are_refused_or_match_nothing(policy, regions, officer_a, client_for):
+    """Regression: PostgreSQL text cannot hold a NUL character — a name, note, reason or filter containing one was a
+    DataError (500) there, and was stored as is on SQLite."""
+    c = make_campaign(regions["street_a"])
+    site = make_site(regions["grid_a1"])
+    client = client_for(officer_a)
+    nul = "a\x00b"
+    writes = [
+        ("post", "/campaigns", _round(name=nul), "name"),
+        ("post", "/campaigns", _round(note=nul), "note"),
+        ("post", "/campaigns", _round(region_code="330206002\x00"), "region_code"),
+        ("post", "/sites", {"name": nul, "region_code": "330206002001001", "lon": 121.805, "lat": 29.905}, "name"),
+        ("patch", f"/sites/{site.pk}", {"name": nul}, "name"),
+        ("patch", f"/campaigns/{c.pk}", {"note": nul}, "note"),
+        ("post", f"/campaigns/{c.pk}/close", {"reason": nul}, "reason"),
+        ("post", f"/campaigns/{c.pk}/areas", {"region_code": "330206002001001", "reason": nul}, "reason"),
+        ("post", f"/sites/{site.pk}/deactivate", {"reason": nul}, "reason"),
+    ]
+    for method, url, body, field in writes:
+        r = post(client, f"{API}{url}", body, method=method)
+        assert r.status_code == 422 and r.json()["extra"]["field"] == field, (url, r.content)
+    c.refresh_from_db()
+    site.refresh_from_db()
+    assert c.status == "planned" and site.active and Campaign.objects.count() == 1
+    for url, field in ((f"/campaigns?q={nul}", "q"), (f"/campaigns/{c.pk}/door-to-door?building={nul}", "building"),
+                       (f"/key-industries/workers?employer={nul}", "employer"), ("/sites?region=330206002\x00", "region"),
+                       (f"/campaigns/{c.pk}/assignments?region=330206002\x00", "region")):
+        r = client.get(f"{API}{url}")
+        assert r.status_code == 422 and r.json()["extra"]["field"] == field, url
+    for url in (f"/testing/?q={nul}", f"/testing/campaigns/{c.pk}/door-to-door/?building={nul}",
+                f"/testing/key-industries/workers/?employer={nul}"):
+        assert client.get(url).status_code == 422, url
