@@ -115,10 +115,12 @@ def links_suggest(*, case_ids: Iterable[int], actor=None, now: dt.datetime | Non
         if not rules.within_incubation(infector_anchor=anchor[infector], infectee_anchor=anchor[infectee],
                                        max_days=hi):
             continue
+        # Evidence with a time counts only inside the infectee's incubation window: a contact relation after the
+        # infectee was already infected (or too short before it) explains nothing. Registry evidence has no time.
+        items, exposures = _in_window(items, anchor[infectee], lo, hi)
+        if not items:
+            continue
         kinds = [i["kind"] for i in items]
-        exposures = [dt.datetime.fromisoformat(i["exposure_at"]) for i in items if i.get("exposure_at")]
-        exposures = [e for e in exposures if rules.exposure_in_window(at=e, infectee_anchor=anchor[infectee],
-                                                                     min_days=lo, max_days=hi)]
         main = max(kinds, key=lambda k: rules.CONFIDENCE_RANK[rules.EVIDENCE_CONFIDENCE.get(k, rules.LOW)])
         created.append(Link(
             infector_id=infector, infectee_id=infectee, status=LinkStatus.SUGGESTED, kind=main,
@@ -137,6 +139,24 @@ def links_suggest(*, case_ids: Iterable[int], actor=None, now: dt.datetime | Non
     return {"suggested": len(created), "skipped": skipped}
 
 
+def _in_window(items: list[dict], infectee_anchor: dt.datetime, lo: int, hi: int) -> tuple[list[dict], list]:
+    """The evidence items that can explain the infection (timeless ones, and those whose exposure span meets the
+    infectee's incubation window), and the latest exposure instant inside the window of each timed one."""
+    window_start = infectee_anchor - dt.timedelta(days=hi)
+    window_end = infectee_anchor - dt.timedelta(days=lo)
+    kept, exposures = [], []
+    for item in items:
+        if not item.get("exposure_at"):
+            kept.append(item)
+            continue
+        end = dt.datetime.fromisoformat(item["exposure_at"])
+        start = dt.datetime.fromisoformat(item["exposure_from"]) if item.get("exposure_from") else end
+        if start <= window_end and end >= window_start:
+            kept.append(item)
+            exposures.append(min(end, window_end))
+    return kept, exposures
+
+
 def _dedupe(items: list[dict]) -> list[dict]:
     seen, out = set(), []
     for item in items:
@@ -151,24 +171,29 @@ def _contact_evidence(run: list[Case], by_person: dict[int, int], add) -> None:
     """One case was a contact of the other (close), or of a third person who became a case (secondary)."""
     run_persons = {c.person_id: c.pk for c in run}
     run_ids = set(run_persons.values())
+    # Only reasons whose contact became a case matter: filtered in SQL (a run's cases may hold 100 000 reasons).
     reasons = ContactReason.objects.filter(
-        Q(contact__person_id__in=list(run_persons)) | Q(case_id__in=list(run_ids))
-    ).values("case_id", "contact__person_id", "tier", "kind", "exposure_end", "via_contact__person_id")
+        Q(contact__person_id__in=list(run_persons)) | Q(case_id__in=list(run_ids)),
+        contact__person__tracing_case__isnull=False,
+    ).values("case_id", "contact__person_id", "tier", "kind", "exposure_start", "exposure_end",
+             "via_contact__person_id")
     for r in reasons:
         other = by_person.get(r["contact__person_id"])
         if other is None:
             continue  # the contact is not a case
-        exposure = r["exposure_end"].isoformat() if r["exposure_end"] else None
+        exposure = {"exposure_at": r["exposure_end"].isoformat() if r["exposure_end"] else None}
+        if r["exposure_start"] and r["exposure_end"]:
+            exposure["exposure_from"] = r["exposure_start"].isoformat()
         if r["tier"] == Tier.SECONDARY and r["via_contact__person_id"] in by_person:
             # The secondary contact's exposure was to the close contact who is now a case: link those two.
             add(by_person[r["via_contact__person_id"]], other,
-                {"kind": f"contact_{r['kind']}", "relation": "secondary_via_case", "exposure_at": exposure})
+                {"kind": f"contact_{r['kind']}", "relation": "secondary_via_case", **exposure})
         elif r["tier"] == Tier.CLOSE:
-            add(r["case_id"], other, {"kind": f"contact_{r['kind']}", "exposure_at": exposure})
+            add(r["case_id"], other, {"kind": f"contact_{r['kind']}", **exposure})
         elif r["tier"] == Tier.SECONDARY:
-            add(r["case_id"], other, {"kind": "contact_secondary", "exposure_at": exposure})
+            add(r["case_id"], other, {"kind": "contact_secondary", **exposure})
         else:
-            add(r["case_id"], other, {"kind": "contact_companion", "exposure_at": exposure})
+            add(r["case_id"], other, {"kind": "contact_companion", **exposure})
 
 
 def _registry_evidence(run: list[Case], everyone: dict[int, Case], add) -> None:

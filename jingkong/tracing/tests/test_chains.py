@@ -159,3 +159,29 @@ def test_a_profile_without_incubation_rules_refuses_suggestions_with_its_message
         chains.links_suggest(case_ids=[case_b.pk], strict=True)
     result = chains.links_suggest(case_ids=[case_b.pk])
     assert result["suggested"] == 0 and "transmission" in result["skipped"][0]["reason"]
+
+
+def test_a_contact_relation_outside_the_incubation_window_suggests_no_link(world):
+    """Regression: a contact relation was evidence for a link whatever its time (only shared venue stays were held to
+    the incubation window): two cases who met after the later one was already infected were suggested as a chain."""
+    from jingkong.core import clock
+    from jingkong.tracing.models import Contact, ContactReason
+
+    a, b = world.person("甲"), world.person("乙")
+    case_a, case_b = make_cases((a, at(1, 9)), (b, at(4, 20)))
+    now = clock.now()
+
+    def met(case, person, start, end):
+        contact, _ = Contact.objects.get_or_create(person=person, defaults=dict(
+            tier="close", region_code=person.grid.code, queue_region_code=person.grid.code[:9],
+            first_identified_at=now, created_at=now, updated_at=now))
+        return ContactReason.objects.create(contact=contact, case=case, tier="close", kind="venue", key=str(start),
+                                            exposure_start=start, exposure_end=end, created_at=now)
+
+    reason = met(case_a, b, at(4, 10), at(4, 11))  # 10 hours before 乙's sampling: under the 1-day minimum
+    assert chains.links_suggest(case_ids=[case_b.pk])["suggested"] == 0
+    reason.delete()
+    met(case_a, b, at(2, 10), at(2, 11))  # inside 乙's window (Dec 21 – Jan 3 20:00)
+    assert chains.links_suggest(case_ids=[case_b.pk])["suggested"] == 1
+    link = _link(case_a, case_b)
+    assert (link.kind, link.exposure_at) == ("contact_venue", at(2, 11))
