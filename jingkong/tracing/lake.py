@@ -236,7 +236,19 @@ class LoadReport:
         out["unknown_venue_count"] = len(self.unknown_venues)
         out["error_rows"] = sum(e["rows"] for e in self.errors.values())
         out["flagged_rows"] = sum(f["rows"] for f in self.flags.values())
-        return out
+        return _readable(out)
+
+
+def _readable(value):
+    """Raw values of an export as the report shows them: a NUL character written ``\\x00`` (PostgreSQL cannot store
+    it in a JSON document — the job's result — and a terminal does not show it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {_readable(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable(v) for v in value]
+    return value
 
     def lines(self) -> list[str]:
         return summary_lines(self.as_dict())

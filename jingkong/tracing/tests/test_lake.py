@@ -308,3 +308,26 @@ def test_a_lake_under_a_directory_with_a_quote_in_its_name(world, tmp_path):
     assert transport_load(tmp_path / "trains", lake=lake).loaded == 1
     found = find_contacts([IndexWindow(1, world["ann"], at(3, 0), at(4, 0))], overlap_minutes=15, lake=lake)
     assert [(f.kind, f.person_id) for f in found] == [("venue", world["bo"])]
+
+
+def test_nul_characters_in_an_export_are_reported_readably(world, lake, tmp_path):
+    """Regression: raw values with a NUL character went into the report's sample rows as they were; PostgreSQL cannot
+    store that in the job's result (a DataError), so the load failed after writing the lake."""
+    from django.core.management import call_command
+
+    from jingkong.core.models import Job
+
+    n = world.numbers
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "a.csv").write_bytes(
+        ("venue_code,id_number,checkin_at\n"
+         f"V\x009,{n['ann']},2022-01-03 10:00\n"
+         f"V1,{n['bo']},2022-01-03 1\x000:00\n"
+         f"V1,{n['cai']},2022-01-03 10:00\n").encode())
+    with pytest.raises(SystemExit) as exit_:
+        call_command("tracing_load_checkins", str(tmp_path / "x"), lake=str(lake.root))
+    assert exit_.value.code == 3
+    job = Job.objects.get(kind="tracing.load_checkins")
+    assert job.status == Job.Status.SUCCEEDED and job.result["loaded"] == 1 and job.result["rejected"] == 2
+    text = json.dumps(job.result)
+    assert "\\u0000" not in text and "V\\\\x009" in text  # shown escaped
