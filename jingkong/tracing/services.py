@@ -248,15 +248,25 @@ def case_create(*, actor, scope: Scope, person_id: int, request=None, **fields) 
     return case
 
 
+CLEARABLE_FIELDS = ("onset_date", "first_positive_at", "isolated_at")  # null clears them (a wrong entry)
+
+
 @transaction.atomic
 def case_update(*, actor, case: Case, request=None, **changes) -> Case:
-    values = {k: v for k, v in changes.items() if k in CASE_FIELDS and v is not None}
+    """Change a case. ``None`` leaves a field as it is, except for the onset, the first positive sampling and the
+    isolation time, which it clears (the case keeps at least one of the first two). A moved window re-drafts the
+    registry rows and queues contact finding again once the change is committed."""
+    values = {k: v for k, v in changes.items() if k in CASE_FIELDS and (v is not None or k in CLEARABLE_FIELDS)}
     _check_times(values)
     changed = [k for k, v in values.items() if getattr(case, k) != v]
     if not changed:
         return case
     for k in changed:
         setattr(case, k, values[k])
+    if case.onset_date is None and case.first_positive_at is None:
+        field = "onset_date" if "onset_date" in changed else "first_positive_at"
+        raise ValidationFailed(f"{field}: a case keeps its symptom onset date or its first positive sampling time",
+                               extra={"field": field})
     if "status" in changed and case.status == CaseStatus.INVESTIGATED and case.investigated_at is None:
         case.investigated_at = clock.now()
     case.updated_at = clock.now()
@@ -271,6 +281,9 @@ def case_update(*, actor, case: Case, request=None, **changes) -> Case:
             pass
         timeline.draft_registry([case])
         timeline.flags_refresh([case.pk])
+        if case.status != CaseStatus.CLOSED:
+            ids, region = [case.pk], case.region_code
+            transaction.on_commit(lambda: enqueue_find(ids, actor=actor, region_code=region))
     audit.record(actor=actor, action="case.update", object_type="people.person", object_id=case.person_id,
                  region_code=case.region_code, request=request, detail={"case": case.ref, "fields": changed})
     emit("tracing.case_updated", subject=case, subject_type="tracing.case", region_code=case.region_code,

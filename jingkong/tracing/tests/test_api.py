@@ -417,3 +417,24 @@ def test_only_the_infected_cases_region_confirms_or_rejects_a_link(world, tracer
     link.refresh_from_db()
     assert link.status == "suggested"
     assert _post(client_for(tracer_b), f"{API}/links/{link.pk}/confirm").json()["status"] == "confirmed"
+
+
+def test_a_wrong_onset_or_isolation_can_be_cleared_and_a_moved_window_searches_again(
+        found, tracer_a, client_for, django_capture_on_commit_callbacks):
+    """Regression: null was ignored, so an onset or isolation time entered by mistake could never be removed; and a
+    moved window left the contact list as it was until someone pressed "find contacts"."""
+    c = client_for(tracer_a)
+    url = f"{API}/cases/{found.jia.pk}"
+    Job.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _patch(c, url, {"onset_date": "2022-01-02"}).status_code == 200
+    assert Job.objects.filter(kind="tracing.find_contacts", params={"case_ids": [found.jia.pk]}).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _patch(c, url, {"onset_date": None, "isolated_at": None}).json()
+    assert (body["onset_date"], body["isolated_at"]) == (None, None)
+    assert c.get(url).json()["window_start"].startswith("2022-01-01T01:00")  # from the sampling again
+    r = _patch(c, url, {"first_positive_at": None})
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "first_positive_at"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _patch(c, url, {"note": "interviewed"}).status_code == 200  # the window did not move: no new search
+    assert Job.objects.filter(kind="tracing.find_contacts").count() == 2
