@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -26,6 +27,7 @@ from jingkong.people.idnumber import phone_mask
 from jingkong.policy.schema import RulesIncomplete
 from jingkong.policy.selectors import PolicyNotActive
 from jingkong.tracing import chains, notice, rules, selectors, services, windows
+from jingkong.tracing.forms import StayForm
 from jingkong.tracing.models import (
     CaseStatus,
     Classification,
@@ -96,6 +98,10 @@ def case_list(request):
 @require(Perm.TRACING_VIEW)
 def case_detail(request, ref: str):
     case = selectors.case_get_by_ref(scope=request.scope, ref=ref)
+    return _render_case(request, case, stay_form=StayForm() if _can_edit(request) else None)
+
+
+def _render_case(request, case, *, stay_form, status: int = 200):
     audit.record(actor=request.jk_user, action="person.view", object_type="people.person", object_id=case.person_id,
                  region_code=case.region_code, request=request, detail={"case": case.ref, "via": "page"})
     try:
@@ -126,7 +132,8 @@ def case_detail(request, ref: str):
         "elsewhere": selectors.case_contacts_elsewhere(scope=request.scope, case=case),
         "tier_counts": [(label, counts.get(tier, 0)) for tier, label in Tier.choices],
         "links": links, "can_edit": _can_edit(request), "cluster_id": selectors.cluster_of(case),
-    })
+        "stay_form": stay_form, "stay_form_open": status != 200,
+    }, status=status)
 
 
 @require(Perm.TRACING_VIEW)
@@ -244,6 +251,64 @@ def chain_svg(data: dict) -> dict:
              for i in range(0, span + 1, max(1, span // 12))]
     return {"width": left + (span + 2) * step_x + 60, "height": 50 + lane * step_y, "nodes": list(nodes.values()),
             "edges": edges, "ticks": ticks}
+
+
+# --- timeline form ----------------------------------------------------------------------------------------------------
+
+
+def _save_stay(request, case, form: StayForm, stay=None) -> bool:
+    """Validate the form and save through services.stay_save; a refusal (422) is put on the field it names."""
+    if not form.is_valid():
+        return False
+    try:
+        services.stay_save(actor=request.jk_user, case=case, stay=stay,
+                           accept_overlap=form.cleaned_data["accept_overlap"], request=request,
+                           **form.values(current=stay))
+    except ValidationFailed as exc:
+        field = exc.extra.get("field")
+        form.add_error(field if field in form.fields else None, exc.message)
+        return False
+    return True
+
+
+@require(Perm.TRACING_EDIT)
+@require_POST
+def stay_add(request, ref: str):
+    case = selectors.case_get_by_ref(scope=request.scope, ref=ref)
+    form = StayForm(data=request.POST)
+    if _save_stay(request, case, form):
+        messages.success(request, _("Timeline entry added."))
+        return redirect(reverse("tracing:case_detail", args=[case.ref]) + "#timeline")
+    return _render_case(request, case, stay_form=form, status=422)
+
+
+@require(Perm.TRACING_EDIT)
+def stay_edit(request, ref: str, stay_id: int):
+    case = selectors.case_get_by_ref(scope=request.scope, ref=ref)
+    stay = selectors.stay_get(case=case, stay_id=stay_id)
+    status = 200
+    if request.method == "POST":
+        form = StayForm.for_stay(stay, data=request.POST)
+        if _save_stay(request, case, form, stay):
+            messages.success(request, _("Timeline entry saved."))
+            return redirect(reverse("tracing:case_detail", args=[case.ref]) + "#timeline")
+        status = 422
+    else:
+        form = StayForm.for_stay(stay)
+        audit.record(actor=request.jk_user, action="person.view", object_type="people.person",
+                     object_id=case.person_id, region_code=case.region_code, request=request,
+                     detail={"case": case.ref, "part": "timeline", "stay": stay.pk})
+    return render(request, "tracing/stay_edit.html", {"case": case, "stay": stay, "form": form}, status=status)
+
+
+@require(Perm.TRACING_EDIT)
+@require_POST
+def stay_delete(request, ref: str, stay_id: int):
+    case = selectors.case_get_by_ref(scope=request.scope, ref=ref)
+    stay = selectors.stay_get(case=case, stay_id=stay_id)
+    services.stay_delete(actor=request.jk_user, case=case, stay=stay, request=request)
+    messages.success(request, _("Timeline entry deleted."))
+    return redirect(reverse("tracing:case_detail", args=[case.ref]) + "#timeline")
 
 
 # --- actions (POST) ---------------------------------------------------------------------------------------------------

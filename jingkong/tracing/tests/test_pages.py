@@ -120,3 +120,117 @@ def test_page_actions_on_another_regions_objects_are_not_found(found, tracer_b, 
     contact = Contact.objects.get(person__name="妻")
     assert c.post(f"/tracing/contacts/{contact.pk}/status/", {"status": "notified"}).status_code == 404
     assert not Job.objects.filter(kind="tracing.find_contacts").exists()
+
+
+# --- the timeline form ------------------------------------------------------------------------------------------------
+
+
+def _stay_post(**over) -> dict:
+    body = {"kind": "venue", "venue_code": "S2", "place": "", "start": "2022-01-02T14:00", "end": "2022-01-02T15:00",
+            "transport_mode": "", "transport_number": "", "carriage": "", "seat": "", "publish": "on",
+            "public_label": "", "note": ""}
+    body.update(over)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_a_tracer_adds_a_stay_on_the_case_page_in_local_time(found, tracer_a, officer_a, client_for):
+    from jingkong.tracing.models import Stay
+    from jingkong.tracing.tests.helpers import at
+
+    c = client_for(tracer_a)
+    page = c.get(f"/tracing/cases/{found.jia.ref}/").content.decode()
+    assert f"/tracing/cases/{found.jia.ref}/stays/add/" in page and 'type="datetime-local"' in page
+    assert "/stays/add/" not in client_for(officer_a).get(f"/tracing/cases/{found.jia.ref}/").content.decode()
+    r = c.post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post(note="bought medicine"))
+    assert r.status_code == 302 and r["Location"].endswith(f"/tracing/cases/{found.jia.ref}/#timeline")
+    stay = Stay.objects.get(case=found.jia, source="interview")
+    assert (stay.start, stay.end, stay.venue.code, stay.place, stay.note, stay.created_by) == (
+        at(2, 14), at(2, 15), "S2", "S2超市", "bought medicine", tracer_a)  # 14:00 Shanghai is 06:00 UTC
+    r = c.post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post(
+        kind="transport", venue_code="", transport_mode="train", transport_number="G7501", carriage="5号车厢",
+        seat="12F", start="2022-01-02 07:03", end="2022-01-02 08:10"))
+    assert r.status_code == 302
+    train = Stay.objects.get(case=found.jia, kind="transport")
+    assert (train.transport_number, train.carriage, train.seat, train.start) == ("G7501", "5号车厢", "12F", at(2, 7, 3))
+    assert client_for(officer_a).post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post()).status_code == 403
+
+
+@pytest.mark.parametrize(("over", "field", "words"), [
+    ({"start": "2022-01-02T16:00", "end": "2022-01-02T15:30"}, "end", "ends before it starts"),
+    ({"venue_code": "NO-SUCH"}, "venue_code", "NO-SUCH"),
+    ({"kind": "transport", "venue_code": "", "transport_mode": "train"}, "transport_number", "number"),
+    ({"start": "yesterday"}, "start", "2022-01-02 14:30"),
+    ({"start": "0001-01-01T00:00", "end": "0001-01-01T01:00"}, "start", "2019"),
+    ({"start": "2022-01-06T10:00", "end": "2022-01-06T11:00"}, "start", "future"),
+    ({"kind": "spaceship"}, "kind", "spaceship"),
+    ({"place": "x" * 300}, "place", "300"),
+    ({"end": ""}, "end", ""),
+])
+def test_a_refused_stay_is_shown_again_with_the_reason_at_its_field(found, tracer_a, client_for, over, field, words):
+    from jingkong.tracing.models import Stay
+
+    before = Stay.objects.filter(case=found.jia).count()
+    r = client_for(tracer_a).post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post(**over))
+    assert r.status_code == 422
+    form = r.context["stay_form"]
+    assert field in form.errors and words in " ".join(form.errors[field]), form.errors
+    page = r.content.decode()
+    assert "<details class=\"tr-add no-print\" open>" in page and "tr-error" in page
+    assert Stay.objects.filter(case=found.jia).count() == before  # nothing saved
+
+
+def test_an_overlapping_stay_needs_the_box_ticked_and_both_are_flagged(found, tracer_a, client_for):
+    from jingkong.tracing.models import Stay
+
+    c = client_for(tracer_a)
+    url = f"/tracing/cases/{found.jia.ref}/stays/add/"
+    clash = _stay_post(venue_code="", place="药店", start="2022-01-02T10:30", end="2022-01-02T10:45")  # S1 10–11
+    r = c.post(url, clash)
+    assert r.status_code == 422 and "overlaps" in " ".join(r.context["stay_form"].errors["start"])
+    assert 'value="药店"' in r.content.decode()  # what was typed is kept
+    assert c.post(url, {**clash, "accept_overlap": "on"}).status_code == 302
+    assert set(Stay.objects.filter(case=found.jia, flag_overlap=True).values_list("place", flat=True)) == {"药店", ""}
+
+
+def test_a_tracer_corrects_and_deletes_a_stay(found, tracer_a, client_for):
+    import datetime as dt
+
+    from jingkong.tracing.models import Stay
+    from jingkong.tracing.tests.helpers import at
+
+    c = client_for(tracer_a)
+    checkin = Stay.objects.get(case=found.jia, source="checkin")
+    Stay.objects.filter(pk=checkin.pk).update(start=at(2, 10) + dt.timedelta(seconds=37))
+    url = f"/tracing/cases/{found.jia.ref}/stays/{checkin.pk}/"
+    page = c.get(url).content.decode()
+    assert 'value="2022-01-02T10:00"' in page and 'value="S1"' in page  # local time, to the minute
+    form = {"kind": "venue", "venue_code": "S1", "place": "", "start": "2022-01-02T10:00", "end": "2022-01-02T11:00",
+            "publish": "on", "note": "confirmed in the interview"}
+    assert c.post(url, form).status_code == 302
+    checkin.refresh_from_db()
+    assert checkin.note == "confirmed in the interview"
+    assert checkin.start == at(2, 10) + dt.timedelta(seconds=37)  # an untouched time keeps its seconds
+    r = c.post(url, {**form, "end": "2022-01-02T09:00"})
+    assert r.status_code == 422 and "ends before it starts" in r.content.decode()
+    assert c.post(url, {**form, "end": "2022-01-02T10:40", "publish": ""}).status_code == 302
+    checkin.refresh_from_db()
+    assert (checkin.end, checkin.publish) == (at(2, 10, 40), False)
+    assert c.post(f"{url}delete/").status_code == 302
+    assert not Stay.objects.filter(pk=checkin.pk).exists()
+
+
+def test_the_timeline_form_of_another_regions_case_is_not_found(found, tracer_a, tracer_b, client_for):
+    from jingkong.tracing.models import Stay
+
+    c = client_for(tracer_b)
+    stay = Stay.objects.filter(case=found.jia).first()
+    before = Stay.objects.filter(case=found.jia).count()
+    assert c.post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post()).status_code == 404
+    assert c.get(f"/tracing/cases/{found.jia.ref}/stays/{stay.pk}/").status_code == 404
+    assert c.post(f"/tracing/cases/{found.jia.ref}/stays/{stay.pk}/", _stay_post(note="x")).status_code == 404
+    assert c.post(f"/tracing/cases/{found.jia.ref}/stays/{stay.pk}/delete/").status_code == 404
+    # A stay of one case is not reachable through another case's address.
+    other = Stay.objects.filter(case=found.yi).first()
+    assert client_for(tracer_a).get(f"/tracing/cases/{found.jia.ref}/stays/{other.pk}/").status_code == 404
+    assert client_for(tracer_a).post(f"/tracing/cases/{found.jia.ref}/stays/{other.pk}/delete/").status_code == 404
+    assert Stay.objects.filter(case=found.jia).count() == before and Stay.objects.filter(pk=other.pk).exists()
