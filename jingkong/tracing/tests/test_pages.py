@@ -234,3 +234,41 @@ def test_the_timeline_form_of_another_regions_case_is_not_found(found, tracer_a,
     assert client_for(tracer_a).get(f"/tracing/cases/{found.jia.ref}/stays/{other.pk}/").status_code == 404
     assert client_for(tracer_a).post(f"/tracing/cases/{found.jia.ref}/stays/{other.pk}/delete/").status_code == 404
     assert Stay.objects.filter(case=found.jia).count() == before and Stay.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", ("Activity timeline", "Contacts handed to other regions", "Transmission links", "Serial interval")),
+    ("zh-hans", ("行程轨迹", "交通运输", "G7501")),
+])
+def test_every_tracing_page_renders_in_both_languages_with_realistic_data(found, tracer_a, tracer_b, client_for,
+                                                                         language, words):
+    """Every page, for the region of the cases and for the region their contacts live in: a drafted check-in, an
+    interview stay on a train, a flagged overlap, close and secondary contacts with hand-offs, a confirmed link and its
+    cluster, the chain drawing, the estimates and the notice."""
+    from jingkong.tracing.models import Cluster, Stay
+    from jingkong.tracing.tests.helpers import at
+
+    services.stay_save(actor=tracer_a, case=found.jia, kind="transport", transport_mode="train",
+                       transport_number="G7501", carriage="5", seat="12F", start=at(2, 7, 3), end=at(2, 8, 10))
+    services.stay_save(actor=tracer_a, case=found.jia, kind="other", place="药店", start=at(2, 10, 30),
+                       end=at(2, 10, 45), accept_overlap=True)
+    services.link_decide(actor=tracer_a, link=Link.objects.get(), status="confirmed")
+    cluster, stay = Cluster.objects.get(active=True), Stay.objects.filter(case=found.jia, flag_overlap=True).first()
+    pages = {
+        tracer_a: ["/tracing/", f"/tracing/cases/{found.jia.ref}/", f"/tracing/cases/{found.yi.ref}/",
+                   f"/tracing/cases/{found.jia.ref}/notice/", f"/tracing/cases/{found.jia.ref}/stays/{stay.pk}/",
+                   "/tracing/contacts/", "/tracing/chains/", f"/tracing/chains/?cluster={cluster.pk}"],
+        tracer_b: ["/tracing/", "/tracing/contacts/", "/tracing/contacts/?tier=secondary", "/tracing/chains/"],
+    }
+    seen = ""
+    for user, urls in pages.items():
+        c = client_for(user)
+        for url in urls:
+            r = c.get(url, HTTP_ACCEPT_LANGUAGE=language)
+            assert r.status_code == 200, (url, r.status_code)
+            text = r.content.decode()
+            assert f'<html lang="{language}">' in text, url
+            seen += text
+    for word in words:
+        assert word in seen, word
+    assert "顾客子" in seen and found.jia.ref in seen  # B's queue lists the secondary contact; A's pages the case
