@@ -10,7 +10,8 @@ server of DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test, dropped
   events, audit — into the empty sample table; ``reload_seconds``: the same file again (everything already recorded);
 * (b) ``raw_bare_*``: the sample rows the load wrote, inserted raw (SQLite ``executemany`` of pre-built tuples;
   PostgreSQL ``COPY`` of pre-formatted text) into a bare table with the same columns and no index;
-* (c) ``raw_schema_*``: the same raw insert into a copy of ``testing_sample`` with its own indexes and constraints;
+* (c) ``raw_schema_*``: the same raw insert into a copy of ``testing_sample`` with its own indexes, constraints and
+  foreign keys (on PostgreSQL the foreign-key checks — one trigger per row and key — are most of a load's time);
 * ``ratio_to_raw_bare`` = (b)'s time / (a)'s, ``ratio_to_raw_schema`` = (c)'s / (a)'s. Target: ≤ 30 s for 1 M.
 
     .venv/bin/python benchmarks/bench_load_scans.py --quick       # 50,000 persons, both databases
@@ -134,6 +135,11 @@ def worker(args) -> dict:
         if vendor == "postgresql":
             c.execute("CREATE TABLE bench_bare AS SELECT * FROM testing_sample WHERE 1 = 0")
             c.execute("CREATE TABLE bench_schema (LIKE testing_sample INCLUDING ALL)")
+            # LIKE copies no foreign keys: add testing_sample's own (SQLite's copied CREATE TABLE has them)
+            c.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'testing_sample'::regclass"
+                      " AND contype = 'f'")
+            for (definition,) in c.fetchall():
+                c.execute(f"ALTER TABLE bench_schema ADD {definition}")
         else:
             c.execute(f"CREATE TABLE bench_bare AS SELECT {cols} FROM testing_sample WHERE 1 = 0")
             c.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'testing_sample' AND sql IS NOT NULL"

@@ -221,19 +221,20 @@ def validate_ids(ids: pa.Array, today: dt.date) -> tuple[np.ndarray, np.ndarray]
             ok18[r] = True
         except idnumber.IdNumberError:
             pass
-    digits = mat[:, :17].astype(np.int64) - 48
+    digits = mat[:, :17].astype(np.int16) - 48  # int16: the weighted sum is at most 17 × 10 × 9
     last = mat[:, 17]
     fmt = ok18 & (digits >= 0).all(axis=1) & (digits <= 9).all(axis=1) & (((last >= 48) & (last <= 57)) | (last == 88))
-    year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
-    month = digits[:, 10] * 10 + digits[:, 11]
-    day = digits[:, 12] * 10 + digits[:, 13]
+    d32 = digits[:, 6:14].astype(np.int32)
+    year = d32[:, 0] * 1000 + d32[:, 1] * 100 + d32[:, 2] * 10 + d32[:, 3]
+    month = d32[:, 4] * 10 + d32[:, 5]
+    day = d32[:, 6] * 10 + d32[:, 7]
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ymd = year * 10000 + month * 100 + day
     date_ok = ((month >= 1) & (month <= 12) & (day >= 1) & (day <= dim) & (year >= idnumber.MIN_BIRTH_YEAR)
                & (ymd <= today.year * 10000 + today.month * 100 + today.day))
     check = np.frombuffer(idnumber.CHECK_CHARS.encode(), np.uint8)[
-        (digits * np.array(idnumber.WEIGHTS)).sum(axis=1) % 11]
+        (digits * np.array(idnumber.WEIGHTS, np.int16)).sum(axis=1, dtype=np.int32) % 11]
     return mat, fmt & date_ok & (check == last)
 
 
@@ -388,10 +389,10 @@ def _person_lookup(hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     grids = np.full(n, "", dtype=object)
     if not n:
         return ids, grids
-    uniq = sorted(set(hashes))
-    if len(uniq) > 20_000:
+    if n > 20_000:  # a large file: one pass over the registry beats thousands of index probes
         blob = _registry_text()
     else:
+        uniq = sorted(set(hashes))
         blob = b""
         for i in range(0, len(uniq), 5000):
             where, params = sampling._in("p.id_hash", uniq[i: i + 5000])

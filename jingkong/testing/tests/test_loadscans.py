@@ -313,3 +313,34 @@ def test_the_job_kind_is_registered():
     from jingkong.core import jobs
 
     assert "testing.load_scans" in jobs.registered_kinds()
+
+
+def test_column_wise_id_validation_agrees_with_the_per_row_rules():
+    """Random numbers (right and wrong check digits, impossible dates, short, legacy 15-digit, lower-case x)."""
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from jingkong.people import idnumber
+    from jingkong.testing.loadscans import validate_ids
+
+    rnd = random.Random(3)
+    values = []
+    for _ in range(5000):
+        born = dt.date(1900, 1, 1) + dt.timedelta(days=rnd.randrange(0, 45000))
+        first17 = f"{rnd.randrange(110000, 660000)}{born:%Y%m%d}{rnd.randrange(1000):03d}"
+        v = first17 + (idnumber.check_char(first17) if rnd.random() < 0.7 else rnd.choice("0123456789X"))
+        if rnd.random() < 0.05:
+            v = v[:rnd.randrange(18)]
+        if rnd.random() < 0.03:
+            v = v[:10] + "13" + v[12:]
+        if rnd.random() < 0.02:
+            v = v[:6] + v[8:17]
+        values.append(v.lower() if rnd.random() < 0.1 else v)
+    today = dt.date(2022, 1, 20)
+    mat, ok = validate_ids(pa.array(values), today)
+    expected = np.array([idnumber.is_valid(v, today=today) for v in values])
+    assert (ok == expected).all() and 0 < expected.sum() < len(values)
+    for row, v in zip(mat[ok], np.array(values)[ok], strict=True):
+        assert row.tobytes().decode() == idnumber.validate(v, today=today)
