@@ -7,7 +7,7 @@ What is published (decided here, rules in jingkong.tracing.rules.notice_place):
 * a venue is named when it is a public place (shops, markets, restaurants, pharmacies, clinics, stations, hotels,
   gyms, schools, government offices, port terminals) or an employer with ≥ 50 registered workers; a smaller employer or
   other private venue appears as "a workplace/venue in <community>";
-* transport: mode, number and carriage — never the seat;
+* transport: mode, number and carriage — never the seat; a private ride ("other" mode) only through a public label;
 * free-text places are published only through a tracer-given public label; a tracer can leave any stay out
   (``publish``); drafted registry rows spanning the whole window and rows with inverted times are never published;
 * times in Asia/Shanghai, widened to whole quarter hours.

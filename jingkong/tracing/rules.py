@@ -297,6 +297,11 @@ PUBLIC_VENUE_TYPES = frozenset({
 })
 
 
+# Rides whose "number" is free text about a private vehicle (a private car's plate, "张师傅的车"): published only
+# through a tracer-given public label.
+PRIVATE_TRANSPORT = frozenset({"other"})
+
+
 def round_out(start: dt.datetime, end: dt.datetime, minutes: int = NOTICE_ROUND_MINUTES) -> tuple[dt.datetime, dt.datetime]:
     """Widen a window to whole ``minutes`` steps (start down, end up): published times do not pin a person down to
     the minute, and nobody who was there is left out."""
@@ -317,7 +322,8 @@ def notice_place(*, kind: str, venue_name: str = "", venue_type: str = "", venue
     * workplace and other non-public venues: named only when the employer is large (>= SMALL_EMPLOYER_WORKERS
       registered workers), otherwise "a workplace in <community>";
     * public venues (shops, markets, restaurants, stations...): their name and community;
-    * transport: mode, number and carriage (never the seat);
+    * transport: mode, number and carriage (never the seat); a ride of the "other" mode (a private car) only with a
+      public label;
     * anything else without a public label is left out (free text may name people).
     """
     if public_label.strip():
@@ -325,7 +331,7 @@ def notice_place(*, kind: str, venue_name: str = "", venue_type: str = "", venue
     if kind == "home":
         return {"kind": "home", "place": community, "community": community} if community else None
     if kind == "transport":
-        if not (transport_mode or transport_number):
+        if not (transport_mode or transport_number) or transport_mode in PRIVATE_TRANSPORT:
             return None
         return {"kind": "transport", "place": " ".join(p for p in (transport_number, carriage) if p),
                 "transport_mode": transport_mode, "transport_number": transport_number, "carriage": carriage,

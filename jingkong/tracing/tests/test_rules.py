@@ -177,3 +177,12 @@ def test_notice_places_remove_personal_details():
     assert train["place"] == "G7501 5" and "seat" not in train
     assert rules.notice_place(kind="other") is None
     assert rules.notice_place(kind="other", public_label="某公园")["place"] == "某公园"
+
+
+def test_a_private_ride_is_not_published_without_a_public_label():
+    """Regression: the free-text number of an "other" ride (a private car's plate, the driver's name) was published."""
+    assert rules.notice_place(kind="transport", transport_mode="other", transport_number="浙B88888 张师傅") is None
+    assert rules.notice_place(kind="transport", transport_mode="other", transport_number="浙B88888",
+                              public_label="网约车")["place"] == "网约车"
+    assert rules.notice_place(kind="transport", transport_mode="taxi", transport_number="浙B·T1234")["place"] == (
+        "浙B·T1234")
