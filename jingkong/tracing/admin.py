@@ -48,6 +48,7 @@ class CaseAdmin(_AuditedAdmin):
               "created_at", "contacts_found_at")
     readonly_fields = fields
     inlines = [StayInline]
+    list_select_related = ("person",)  # the masked ID number of every row in one query
 
     @admin.display(description=_("ID number (masked)"))
     def masked_id(self, obj):
@@ -77,6 +78,7 @@ class ContactAdmin(_AuditedAdmin):
               "in_quarantine_at", "closed_at", "close_reason")
     readonly_fields = fields
     inlines = [ReasonInline]
+    list_select_related = ("person",)
 
     @admin.display(description=_("ID number (masked)"))
     def masked_id(self, obj):

@@ -78,9 +78,12 @@ def test_changing_the_onset_moves_the_window_and_the_registry_rows(found, tracer
     assert DomainEvent.objects.filter(type="tracing.case_updated", subject_id=str(found.jia.pk)).exists()
 
 
-def test_running_contact_finding_returns_a_job(found, tracer_a, client_for):
+def test_running_contact_finding_returns_a_job(found, tracer_a, tracer_b, client_for):
     r = _post(client_for(tracer_a), f"{API}/cases/{found.jia.pk}/find-contacts")
     assert r.status_code == 202 and r.json()["kind"] == "tracing.find_contacts"
+    job = Job.objects.get(pk=r.json()["id"])
+    assert job.params == {"case_ids": [found.jia.pk]} and job.region_code == found.jia.region_code
+    assert _post(client_for(tracer_b), f"{API}/cases/{found.jia.pk}/find-contacts").status_code == 404
 
 
 # --- timeline ---------------------------------------------------------------------------------------------------------

@@ -53,8 +53,11 @@ def test_trace_contacts_prints_json_and_csv_with_masked_id_numbers(outbreak):
 
 
 def test_the_jingkong_command_resolves_trace_groups():
-    from jingkong.cli import _resolve
+    """With the commands actually installed (the test used a made-up list before, so it held whatever was shipped)."""
+    from jingkong.cli import _jingkong_commands, _resolve
 
-    commands = {"trace_contacts": "", "trace_find": ""}
+    commands = _jingkong_commands()
     assert _resolve(["trace", "contacts", "--case", "X"], commands) == ["trace_contacts", "--case", "X"]
     assert _resolve(["trace", "find", "--all-open"], commands) == ["trace_find", "--all-open"]
+    assert _resolve(["tracing", "load-checkins", "DIR"], commands) == ["tracing_load_checkins", "DIR"]
+    assert commands["trace_contacts"].startswith("Print a case's contacts")

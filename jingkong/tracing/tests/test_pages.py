@@ -92,7 +92,7 @@ def test_the_chains_page_draws_the_links_and_lists_clusters(found, tracer_a, tra
 
 def test_the_printable_notice(found, tracer_a, client_for):
     page = client_for(tracer_a).get(f"/tracing/cases/{found.jia.ref}/notice/").content.decode()
-    assert "S1超市" in page and "新碶街道一社区" in page and "10:00" in page
+    assert "S1超市" in page and "新碶街道一社区" in page and "10:00–11:00" in page  # local time, not 02:00–03:00 UTC
     assert found.jia.person.name not in page
     assert found.jia.person.id_masked not in page and "8号楼" not in page
 
