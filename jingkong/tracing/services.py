@@ -310,6 +310,8 @@ def case_assign(*, actor, scope: Scope, case: Case, username: str) -> Case:
     case.tracer = tracer
     case.updated_at = clock.now()
     case.save(update_fields=["tracer", "updated_at"])
+    audit.record(actor=actor, action="case.assign", object_type="people.person", object_id=case.person_id,
+                 region_code=case.region_code, detail={"case": case.ref, "tracer": tracer.username if tracer else None})
     emit("tracing.case_assigned", subject=case, subject_type="tracing.case", region_code=case.region_code,
          actor=actor, payload={"ref": case.ref, "tracer": tracer.username if tracer else None})
     return case
@@ -514,7 +516,7 @@ def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str =
     if scope is not None:
         for handoff in Handoff.objects.select_for_update().filter(contact=contact, status=HandoffStatus.REQUESTED):
             if scope.contains(handoff.to_region_code):
-                _accept(handoff, actor=actor, note=f"accepted with the move to {status}")
+                _accept(handoff, actor=actor, note=f"accepted with the move to {status}", request=request)
     return contact
 
 
@@ -523,10 +525,10 @@ def handoff_accept(*, actor, handoff: Handoff, request=None) -> Handoff:
     handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
     if handoff.status == HandoffStatus.ACCEPTED:
         raise Conflict("the hand-off was already accepted")
-    return _accept(handoff, actor=actor)
+    return _accept(handoff, actor=actor, request=request)
 
 
-def _accept(handoff: Handoff, *, actor, note: str = "") -> Handoff:
+def _accept(handoff: Handoff, *, actor, note: str = "", request=None) -> Handoff:
     handoff.status = HandoffStatus.ACCEPTED
     handoff.accepted_at = clock.now()
     handoff.accepted_by = _user(actor)
@@ -535,6 +537,10 @@ def _accept(handoff: Handoff, *, actor, note: str = "") -> Handoff:
         handoff.note = note[:255]
         fields.append("note")
     handoff.save(update_fields=fields)
+    contact = Contact.objects.only("person_id", "region_code").get(pk=handoff.contact_id)
+    audit.record(actor=actor, action="contact.handoff_accept", object_type="people.person",
+                 object_id=contact.person_id, region_code=contact.region_code, request=request,
+                 detail={"handoff": handoff.pk, "from": handoff.from_region_code, "to": handoff.to_region_code})
     emit("tracing.handoff_accepted", subject_type="tracing.contact", subject_id=handoff.contact_id,
          region_code=handoff.to_region_code, actor=actor,
          payload={"handoff": handoff.pk, "from_region": handoff.from_region_code, "to_region": handoff.to_region_code})

@@ -215,6 +215,10 @@ def test_the_receiving_region_accepts_a_hand_off_and_the_sender_sees_it(found, t
     assert accepted[0]["name"] is None and accepted[0]["id_masked"] is None  # progress, not the person
     assert DomainEvent.objects.filter(type="tracing.handoff_accepted", region_code="330206002").exists()
     assert Handoff.objects.get(pk=customer["id"]).accepted_by == tracer_b
+    # Taking a person into one's queue is recorded in the person's audit trail.
+    person_id = Contact.objects.get(pk=customer["contact_id"]).person_id
+    assert AuditLog.objects.filter(action="contact.handoff_accept", object_id=str(person_id),
+                                   username="tracer_b").count() == 1
 
 
 # --- links, clusters, graph, estimates, notice --------------------------------------------------------------------------
@@ -293,6 +297,7 @@ def test_a_case_is_assigned_to_a_tracer_who_can_see_it(found, tracer_a, tracer_b
     assert r.status_code == 422
     assert _patch(c, f"{API}/cases/{found.jia.pk}", {"tracer": ""}).json()["tracer"] is None
     assert DomainEvent.objects.filter(type="tracing.case_assigned").count() == 2
+    assert AuditLog.objects.filter(action="case.assign", object_id=str(found.jia.person_id)).count() == 2
 
 
 def test_fellow_passengers_near_the_case_are_close_contacts(world, lake, tracer_a, client_for):
