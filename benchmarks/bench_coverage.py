@@ -11,7 +11,8 @@ Prints JSON, per database, measured in the same run on the same data:
 * ``summary_warm_seconds``: the campaign totals (one row) for the whole district;
 * ``baseline_*``: a bare ``SELECT grid_id, COUNT(*) FROM people_person GROUP BY grid_id`` (cold = first on a fresh
   connection, warm = median), and ``ratio_warm`` / ``ratio_cold`` = coverage / baseline;
-* ``peak_rss_mb``: the benchmark process (the PostgreSQL server's memory is not included).
+* ``peak_rss_mb``: the measuring process (its own process, after the build; the PostgreSQL server's memory is not
+  included); ``build_peak_rss_mb``: the process that built the dataset (null when it was reused).
 
 The dataset: ``--population`` persons in grids of ~330 (numpy, written straight into the tables: executemany on
 SQLite, COPY on PostgreSQL), one district campaign in which ~70 % are sampled in 10-in-1 tubes (1 % of them twice),
@@ -110,6 +111,12 @@ def _drop_indexes(connection, tables: list[str]) -> list[str]:
     return saved
 
 
+def _chunked(n: int, make, step: int = 250_000):
+    """Rows ``0 … n-1`` produced ``step`` at a time by ``make(lo, hi)`` (bounded memory at 10 M rows)."""
+    for lo in range(0, n, step):
+        yield from make(lo, min(n, lo + step))
+
+
 def build_dataset(population: int, seed: int, log) -> dict:
     """Write the synthetic district, population and campaign into the (migrated, empty) database."""
     import numpy as np
@@ -185,31 +192,21 @@ def build_dataset(population: int, seed: int, log) -> dict:
                   (121.7 + 0.2 * bx).tolist(), (29.8 + 0.2 * bx).tolist(), [2] * n_buildings, [6] * n_buildings,
                   [10] * n_buildings, strict=True))
         log(f"buildings: {n_buildings}")
-        source = ["synthetic"] * n + ["provisional"] * n_provisional
-        b_ids = person_building.tolist()
-        rows = zip(
-            range(1, n_total + 1),
-            (f"{i:032x}" for i in range(1, n_total + 1)),
-            (f"330206********{i % 10000:04d}" for i in range(1, n_total + 1)),
-            (f"居民{i}" for i in range(1, n_total + 1)),
-            ("M" if i % 2 else "F" for i in range(1, n_total + 1)),
-            births.tolist(),
-            (f"138{i % 10**8:08d}" for i in range(1, n_total + 1)),
-            (b or None for b in b_ids),
-            grid_ids[person_grid_idx].tolist(),
-            ("1" for _ in range(n_total)),
-            (f"{101 + i % 30}" for i in range(n_total)),
-            ("" for _ in range(n_total)),
-            (True for _ in range(n_total)) if vendor == "postgresql" else (1 for _ in range(n_total)),
-            vulnerable.tolist(),
-            industry.tolist(),
-            ("" for _ in range(n_total)),
-            source,
-            (s == "provisional" for s in source) if vendor == "postgresql" else (int(s == "provisional") for s in source),
-            (t0 for _ in range(n_total)),
-            (t0 for _ in range(n_total)),
-            strict=True,
-        )
+        yes = True if vendor == "postgresql" else 1
+        no = False if vendor == "postgresql" else 0
+
+        def person_rows(lo: int, hi: int):  # 0-based slice of persons; ids are lo + 1 ... hi
+            ids = range(lo + 1, hi + 1)
+            return zip(
+                ids, (f"{i:032x}" for i in ids), (f"330206********{i % 10000:04d}" for i in ids),
+                (f"居民{i}" for i in ids), ("M" if i % 2 else "F" for i in ids), births[lo:hi].tolist(),
+                (f"138{i % 10**8:08d}" for i in ids), (b or None for b in person_building[lo:hi].tolist()),
+                grid_ids[person_grid_idx[lo:hi]].tolist(), ("1" for _ in ids), (f"{101 + i % 30}" for i in ids),
+                ("" for _ in ids), (yes for _ in ids), vulnerable[lo:hi].tolist(), industry[lo:hi].tolist(),
+                ("" for _ in ids), ("provisional" if i > n else "synthetic" for i in ids),
+                (yes if i > n else no for i in ids), (t0 for _ in ids), (t0 for _ in ids), strict=True)
+
+        rows = _chunked(n_total, person_rows)
         write("people_person", ["id", "id_hash", "id_masked", "name", "sex", "birth_date", "phone", "building_id",
                                 "grid_id", "unit", "room", "registered_address", "is_registered_local", "vulnerable",
                                 "industry", "employer", "source", "needs_review", "created_at", "updated_at"], rows)
@@ -239,7 +236,6 @@ def build_dataset(population: int, seed: int, log) -> dict:
     outcome = np.where(~resulted, "", np.where(pick < 0.002, "positive", np.where(pick < 0.004, "invalid", "negative")))
     outcome[(outcome == "positive") & (member_count == 1)] = "negative"  # keep positives pooled
     first_member_grid = grid_codes[person_grid_idx[sample_person[np.arange(0, n_samples, 10)] - 1]]
-    sample_grid = grid_codes[person_grid_idx[sample_person - 1]]
     with transaction.atomic():
         saved = _drop_indexes(connection, ["testing_tube", "testing_sample", "testing_tuberesult"])
         write("testing_tube", ["id", "barcode", "campaign_id", "region_code", "kind", "capacity", "member_count",
@@ -255,10 +251,12 @@ def build_dataset(population: int, seed: int, log) -> dict:
               ((int(t), lab.pk, outcome[t - 1], "{}", "", "", t0, t0, "csv", "") for t in res_ids))
         write("testing_sample", ["id", "client_scan_id", "campaign_id", "tube_id", "person_id", "region_code",
                                  "position", "device", "sampled_at", "recorded_at"],
-              zip(range(1, n_samples + 1), (f"S{i:011d}" for i in range(1, n_samples + 1)), [campaign.pk] * n_samples,
-                  sample_tube.tolist(), sample_person.tolist(), sample_grid.tolist(),
-                  (np.arange(n_samples) % 10 + 1).tolist(), [""] * n_samples, [t0] * n_samples, [t0] * n_samples,
-                  strict=True))
+              _chunked(n_samples, lambda lo, hi: zip(
+                  range(lo + 1, hi + 1), (f"S{i:011d}" for i in range(lo + 1, hi + 1)), [campaign.pk] * (hi - lo),
+                  sample_tube[lo:hi].tolist(), sample_person[lo:hi].tolist(),
+                  grid_codes[person_grid_idx[sample_person[lo:hi] - 1]].tolist(),
+                  (np.arange(lo, hi) % 10 + 1).tolist(), [""] * (hi - lo), [t0] * (hi - lo), [t0] * (hi - lo),
+                  strict=True)))
         log(f"tubes: {n_tubes}, samples: {n_samples} ({time.perf_counter() - started:.0f} s)")
         with connection.cursor() as c:
             for sql in saved:
@@ -268,25 +266,25 @@ def build_dataset(population: int, seed: int, log) -> dict:
     inv_tubes = set((np.flatnonzero(outcome == "invalid") + 1).tolist())
     tasks, retest_tubes, retest_samples = [], [], []
     next_tube, next_sample = n_tubes + 1, n_samples + 1
-    for sid in range(n_samples):
+    special = np.flatnonzero(np.isin(sample_tube, np.array(sorted(pos_tubes | inv_tubes), dtype=np.int64)))
+    for sid in special.tolist():
         tube = int(sample_tube[sid])
-        if tube not in pos_tubes and tube not in inv_tubes:
-            continue
         person = int(sample_person[sid])
+        grid_code = str(grid_codes[person_grid_idx[person - 1]])
         task_id = len(tasks) + 1
         if tube in inv_tubes:
-            tasks.append((task_id, person, campaign.pk, tube, "invalid_tube", "open", sample_grid[sid], t0, None, None))
+            tasks.append((task_id, person, campaign.pk, tube, "invalid_tube", "open", grid_code, t0, None, None))
             continue
         r = rng.random()
         if r < 0.5:
-            tasks.append((task_id, person, campaign.pk, tube, "pool_positive", "open", sample_grid[sid], t0, None, None))
+            tasks.append((task_id, person, campaign.pk, tube, "pool_positive", "open", grid_code, t0, None, None))
             continue
         result = "positive" if r > 0.98 else "negative"
-        retest_tubes.append((next_tube, f"R{next_tube:010d}", campaign.pk, sample_grid[sid], "retest", 1, 1,
+        retest_tubes.append((next_tube, f"R{next_tube:010d}", campaign.pk, grid_code, "retest", 1, 1,
                              "resulted", t0, t0, lab.pk, t0, result, t0))
-        retest_samples.append((next_sample, f"S{next_sample:011d}", campaign.pk, next_tube, person, sample_grid[sid], 1,
+        retest_samples.append((next_sample, f"S{next_sample:011d}", campaign.pk, next_tube, person, grid_code, 1,
                                "", t0, t0))
-        tasks.append((task_id, person, campaign.pk, tube, "pool_positive", result, sample_grid[sid], t0, next_sample, t0))
+        tasks.append((task_id, person, campaign.pk, tube, "pool_positive", result, grid_code, t0, next_sample, t0))
         next_tube += 1
         next_sample += 1
     with transaction.atomic():
@@ -379,6 +377,8 @@ def worker(args) -> dict:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
     facts = ensure_dataset(args.population, args.seed, args.fresh, log)
+    if args.build_only:
+        return facts | {"build_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     from jingkong.access.guard import EVERYTHING
     from jingkong.analytics import coverage
     from jingkong.testing.models import Campaign
@@ -492,18 +492,28 @@ def _drop(kind: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{urlparse(url).path.lstrip("/")}" WITH (FORCE)')
 
 
-def run_database(kind: str, args) -> dict:
-    url = _sqlite_url(args) if kind == "sqlite" else _pg_url(args)
+def _spawn(url: str, args, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--db-url", url, "--population", str(args.population),
-           "--seed", str(args.seed), "--runs", str(args.runs)]
-    started = time.perf_counter()
+           "--seed", str(args.seed), "--runs", str(args.runs), *extra]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if args.verbose else subprocess.PIPE, text=True,
                          cwd=ROOT)
+    if out.returncode != 0:
+        return {"error": (out.stderr or "")[-3000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_database(kind: str, args) -> dict:
+    """Build (or find) the dataset in one process, measure in a fresh one (so its peak RSS is the queries')."""
+    url = _sqlite_url(args) if kind == "sqlite" else _pg_url(args)
     try:
-        if out.returncode != 0:
-            return {"database": kind, "error": (out.stderr or "")[-3000:]}
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        result["worker_wall_seconds"] = round(time.perf_counter() - started, 1)
+        built = _spawn(url, args, "--build-only")
+        if "error" in built:
+            return {"database": kind, **built}
+        result = _spawn(url, args)
+        if "error" in result:
+            return {"database": kind, **result}
+        result["dataset_reused"] = built["reused"]
+        result["build_peak_rss_mb"] = built["build_peak_rss_mb"] if not built["reused"] else None
         result["dataset"] = url if kind == "sqlite" else url.rsplit("/", 1)[-1]
         return result
     finally:
@@ -525,6 +535,7 @@ def main() -> None:
     p.add_argument("--drop", action="store_true", help="delete the datasets after the run")
     p.add_argument("--verbose", action="store_true", help="show the build's progress")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--db-url", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
