@@ -113,6 +113,8 @@ def cases_from_positives(positives: list[Positive], *, actor=None, now: dt.datet
     if not earliest:
         return []
     already = set(Case.objects.filter(person_id__in=list(earliest)).values_list("person_id", flat=True))
+    if already:
+        _earlier_samples([earliest[pid] for pid in sorted(already)], actor=actor, now=now)
     persons = dict(Person.objects.filter(pk__in=[p for p in earliest if p not in already])
                    .values_list("pk", "grid__code"))
     todo = [earliest[pid] for pid in sorted(persons)]
@@ -136,6 +138,29 @@ def cases_from_positives(positives: list[Positive], *, actor=None, now: dt.datet
     _after_cases_created(created, actor=actor, now=now, request=None, payload_extra={
         c.pk: {"sample_id": earliest[c.person_id].sample_id} for c in created})
     return created
+
+
+def _earlier_samples(positives: list[Positive], *, actor, now: dt.datetime) -> list[Case]:
+    """Existing cases whose positive sample taken *earlier* than their first positive came in late (a screening
+    result after the fever clinic's): the first positive sampling moves back, and with it an asymptomatic case's
+    window; the registry rows follow and contact finding runs again after the commit."""
+    sampled = {p.person_id: p.sampled_at for p in positives if p.sampled_at is not None}
+    moved = [c for c in Case.objects.filter(person_id__in=list(sampled)).exclude(status=CaseStatus.CLOSED)
+             if c.first_positive_at is None or sampled[c.person_id] < c.first_positive_at]
+    if not moved:
+        return []
+    for case in moved:
+        case.first_positive_at, case.updated_at = sampled[case.person_id], now
+    Case.objects.bulk_update(moved, ["first_positive_at", "updated_at"], batch_size=1000)
+    timeline.registry_follow(moved, now=now)
+    emit_many([{"type": "tracing.case_updated", "subject_type": "tracing.case", "subject_id": c.pk,
+                "region_code": c.region_code,
+                "payload": {"ref": c.ref, "fields": ["first_positive_at"], "reason": "earlier positive sample"}}
+               for c in moved], actor=actor)
+    ids = [c.pk for c in moved]
+    region = windows.common_region([c.region_code for c in moved])
+    transaction.on_commit(lambda: enqueue_find(ids, actor=actor, region_code=region))
+    return moved
 
 
 def _controlled_since(person_ids: list[int]) -> dict[int, dt.datetime]:
@@ -274,13 +299,7 @@ def case_update(*, actor, case: Case, request=None, **changes) -> Case:
     case.save()
     if {"onset_date", "first_positive_at", "variant", "isolated_at"} & set(changed):
         # The window moved: the registry rows follow (and are drafted now if the window could not be computed before).
-        try:
-            window, _ = windows.case_window(case, now=clock.now())
-            Stay.objects.filter(case=case, source=StaySource.REGISTRY).update(start=window.start, end=window.end)
-        except (rules.NoAnchor, PolicyNotActive):
-            pass
-        timeline.draft_registry([case])
-        timeline.flags_refresh([case.pk])
+        timeline.registry_follow([case], now=clock.now())
         if case.status != CaseStatus.CLOSED:
             ids, region = [case.pk], case.region_code
             transaction.on_commit(lambda: enqueue_find(ids, actor=actor, region_code=region))

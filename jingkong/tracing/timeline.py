@@ -76,6 +76,20 @@ def draft_registry(cases: list[Case], *, now: dt.datetime | None = None) -> int:
     return _insert(rows)
 
 
+def registry_follow(cases: list[Case], *, now: dt.datetime | None = None) -> None:
+    """After the cases' windows moved (onset, sampling, isolation, variant changed): the registry rows span the new
+    window (drafted now if the window could not be computed before) and the flags are recomputed."""
+    now = now or clock.now()
+    spans = _windows(cases, now)
+    stays = list(Stay.objects.filter(case_id__in=list(spans), source=StaySource.REGISTRY).only("id", "case_id"))
+    for stay in stays:
+        window = spans[stay.case_id]
+        stay.start, stay.end, stay.updated_at = window.start, window.end, now
+    Stay.objects.bulk_update(stays, ["start", "end", "updated_at"], batch_size=1000)
+    draft_registry(cases, now=now)
+    flags_refresh([c.pk for c in cases])
+
+
 def draft_checkins(cases: list[Case], lake, *, now: dt.datetime | None = None) -> dict:
     """One ``venue`` stay per check-in of each case inside its window (idempotent). Returns counts."""
     now = now or clock.now()

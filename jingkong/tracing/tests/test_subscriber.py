@@ -121,3 +121,23 @@ def test_a_positive_without_a_registered_grid_is_a_case_of_the_region_where_it_w
     case = Case.objects.get(person=p)
     assert case.region_code == "330206002001002"
     assert client_for(tracer_a).get(f"/api/v1/tracing/cases/{case.pk}").status_code == 200
+
+
+def test_an_earlier_positive_sample_reported_late_moves_the_window_back(world, django_capture_on_commit_callbacks):
+    """Regression: a person's positive screening sample (taken the day before the fever clinic's) whose result came in
+    after the case was created was ignored: the asymptomatic case's look-back started a day too late."""
+    p = world.person("甲", household="H1")
+    (case,) = make_cases((p, at(3, 9)))
+    Job.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        make_cases((p, at(2, 8)))  # an earlier sample
+    case.refresh_from_db()
+    assert case.first_positive_at == at(2, 8)
+    assert Stay.objects.get(case=case, kind="home").start == at(2, 8) - (at(3, 0) - at(1, 0))  # 2 days before
+    assert Job.objects.get(kind="tracing.find_contacts").params == {"case_ids": [case.pk]}
+    assert DomainEvent.objects.filter(type="tracing.case_updated", subject_id=str(case.pk)).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        make_cases((p, at(4, 9)))  # a later one changes nothing
+    case.refresh_from_db()
+    assert case.first_positive_at == at(2, 8) and Job.objects.count() == 1
+    assert Case.objects.filter(person=p).count() == 1
