@@ -649,7 +649,7 @@ def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, re
             report.accepted += len(accepted)
             _deconvolve(cursor, accepted, members, lab=lab, actor=actor, now=now, report=report, run=run,
                         source_ref=source_ref, request=request)
-        _drop(cursor, "_jk_res_barcodes", "_jk_res_tubes")
+        _drop(cursor, "_jk_res_barcodes", "_jk_res_tubes", "_jk_res_members")
 
 
 @dataclass
@@ -666,10 +666,17 @@ class _Members:
 
 
 def _fetch_members(cursor, tube_ids: list[int]) -> _Members:
+    """The swabs of the tubes, read once into a temporary table (states and tasks are then looked up from it, not
+    by joining the sample table again)."""
     _temp_table(cursor, "_jk_res_tubes", [("id", "bigint primary key")], ([i] for i in tube_ids))
+    cursor.execute("DROP TABLE IF EXISTS _jk_res_members")
     cursor.execute(
-        f"SELECT s.tube_id, s.id, s.person_id, {_dt_expr('s.sampled_at')}, s.region_code, s.retest_of_id "
-        "FROM _jk_res_tubes k JOIN testing_sample s ON s.tube_id = k.id")
+        f"CREATE TEMP TABLE _jk_res_members {'ON COMMIT DROP ' if _is_pg() else ''}AS "
+        f"SELECT s.tube_id, s.id, s.person_id, {_dt_expr('s.sampled_at')} AS sampled_at, s.region_code, "
+        "s.retest_of_id FROM _jk_res_tubes k JOIN testing_sample s ON s.tube_id = k.id")
+    cursor.execute("CREATE INDEX _jk_res_members_person ON _jk_res_members (person_id)")
+    cursor.execute("ANALYZE _jk_res_members")
+    cursor.execute("SELECT tube_id, id, person_id, sampled_at, region_code, retest_of_id FROM _jk_res_members")
     rows = cursor.fetchall()
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
     del rows
@@ -708,7 +715,7 @@ STATE_COLUMNS = ["person_id", "region_code", "status", "controlled_in_place", "c
                  "last_negative_sampled_at", "positive_sampled_at", "updated_at"]
 
 
-_PERSONS_OF_TUBES = "SELECT sm.person_id FROM _jk_res_tubes k JOIN testing_sample sm ON sm.tube_id = k.id"
+_PERSONS_OF_TUBES = "SELECT m.person_id FROM _jk_res_members m"
 
 
 def _fetch_states(cursor) -> dict[int, tuple]:

@@ -18,6 +18,15 @@ pytestmark = pytest.mark.django_db
 H = dt.timedelta(hours=1)
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """The reasons are translated (the UI defaults to Chinese): these tests read the English source strings."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def world(regions):
     with clock.frozen(T0 + 4 * H):

@@ -44,7 +44,9 @@ def test_labs_create_update_and_technicians(world, regions, commander, officer_a
     # A non-technician or an unknown user cannot be made a technician.
     r = c.patch(f"{API}/labs/{body['id']}", data=json.dumps({"technicians": ["officer_a", "ghost"]}),
                 content_type="application/json")
-    assert r.status_code == 422 and "not a lab technician" in r.json()["message"] and "ghost" in r.json()["message"]
+    body_err = r.json()
+    assert r.status_code == 422 and body_err["extra"]["field"] == "technicians"
+    assert len(body_err["extra"]["problems"]) == 2 and "ghost" in body_err["message"] and "officer_a" in body_err["message"]
     r = c.patch(f"{API}/labs/{body['id']}", data=json.dumps({"target_hours": 8, "technicians": []}),
                 content_type="application/json")
     assert r.status_code == 200 and r.json()["target_hours"] == 8 and r.json()["technicians"] == []
