@@ -5,8 +5,9 @@
    registry) returns findings for all cases of the run at once: household, workplace, venue co-location (overlap ≥
    the profile's minutes), same vehicle, and space-time companions when the lake holds location pings.
 3. Close contacts = those findings (not companions) + the people a tracer named. Secondary contacts = the engine's
-   household and venue findings for each close contact, from their last exposure to a case until they were
-   quarantined (or now), when the profile manages secondary contacts at all.
+   household and venue findings for each close contact, from their first exposure to a case (inside its window) until
+   they were quarantined (or now) — the 8th-edition definition of 次密接 — when the profile manages secondary
+   contacts at all.
 4. Everything is merged per person (jingkong.tracing.rules.merge_contact) and written set-based: one contact per
    person with all its reasons; re-runs update instead of duplicating; exposures a re-run no longer finds are marked
    inactive, not deleted. Cases are never contacts (a contact who becomes a case is closed).
@@ -222,11 +223,13 @@ def contacts_find(*, case_ids: Iterable[int], actor=None, now: dt.datetime | Non
         echo(f"{len(findings):,} exposures of {len(plans):,} cases")
     found_persons = {int(f.person_id) for f in findings}
     tracer_rows = list(ContactReason.objects.filter(case_id__in=plan_of, kind=ReasonKind.TRACER, active=True)
-                       .values("contact__person_id", "case_id", "exposure_end"))
+                       .values("contact__person_id", "case_id", "exposure_start", "exposure_end"))
     case_persons = _case_persons(found_persons | {r["contact__person_id"] for r in tracer_rows})
 
     rows: list[ReasonRow] = []
-    close_exposure: dict[int, dt.datetime] = {}  # close contact -> last exposure to any case of the run
+    # close contact -> first exposure to any case of the run: 次密接 count from the close contact's *first* contact
+    # with the case (8th-edition definition: "密接与病例的首次接触…至该密接被隔离管理前"), not from the last one.
+    close_exposure: dict[int, dt.datetime] = {}
     close_cases: dict[int, set[int]] = defaultdict(set)
     for f in findings:
         pid, case_id = int(f.person_id), int(f.key)
@@ -241,15 +244,17 @@ def contacts_find(*, case_ids: Iterable[int], actor=None, now: dt.datetime | Non
         ))
         if tier == Tier.CLOSE:
             close_cases[pid].add(case_id)
-            if f.end is not None:
-                close_exposure[pid] = max(close_exposure.get(pid, f.end), f.end)
+            first = f.start or f.end
+            if first is not None:
+                close_exposure[pid] = min(close_exposure.get(pid, first), first)
     for r in tracer_rows:
         pid = r["contact__person_id"]
         if pid in case_persons:
             continue
         close_cases[pid].add(r["case_id"])
-        if r["exposure_end"] is not None:
-            close_exposure[pid] = max(close_exposure.get(pid, r["exposure_end"]), r["exposure_end"])
+        first = r["exposure_start"] or r["exposure_end"]
+        if first is not None:
+            close_exposure[pid] = min(close_exposure.get(pid, first), first)
 
     # 2. Secondary contacts: the close contacts' own household and venue contacts from their last exposure.
     rows += _secondary(close_cases, close_exposure, plan_of, index_persons, case_persons, engine, lake, now, echo)

@@ -165,3 +165,27 @@ def test_a_contact_named_without_times_was_last_exposed_when_the_case_was_isolat
     assert outbreak.jia.isolated_at == at(3, 17)
     assert contact.last_exposure_at == at(3, 17)
     assert ContactReason.objects.get(contact=contact).exposure_end == at(3, 17)
+
+
+def test_secondary_contacts_count_from_the_close_contacts_first_exposure(world, lake):
+    """Regression: 次密接 were looked for only from the close contact's *last* exposure to the case — for a household
+    member that is the case's isolation, so everyone the wife met during the window was missed. The 8th-edition
+    definition runs from the close contact's first contact with the case until the close contact is isolated."""
+    from jingkong.tracing.tests.helpers import write_checkins
+
+    case_person, wife = world.person("甲", household="H1"), world.person("妻", household="H1")
+    friend, later = world.person("牌友"), world.person("后来的人")
+    parlour = world.venue("M1", type="gym", name="棋牌室")
+    write_checkins(lake.root, [
+        (wife, parlour, at(2, 14), at(2, 16)),  # during the case's window (Jan 1 09:00 – Jan 3 17:00)
+        (friend, parlour, at(2, 14, 30), at(2, 15, 30)),
+        (wife, parlour, at(4, 14), at(4, 15)),  # after the case's isolation, before hers: also counts
+        (later, parlour, at(4, 14), at(4, 15)),
+    ])
+    (case,) = make_cases((case_person, at(3, 9)))
+    services.find_run(case_ids=[case.pk])
+    contacts = _contacts()
+    assert contacts["妻"].tier == "close"
+    assert contacts["牌友"].tier == "secondary" and contacts["后来的人"].tier == "secondary"
+    reason = ContactReason.objects.get(contact=contacts["牌友"])
+    assert (reason.via_contact, reason.kind, reason.exposure_start) == (contacts["妻"], "venue", at(2, 14, 30))
