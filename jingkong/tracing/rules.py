@@ -150,10 +150,15 @@ def anchor_of(*, onset_date: dt.date | None, first_positive_at: dt.datetime | No
     return min(candidates)
 
 
+# What tracers type while the sequencing result is not in: no variant flag yet.
+NO_VARIANT = frozenset({"", "-", "—", "?", "unknown", "none", "n/a", "na", "pending", "未知", "不详", "待定", "待测序",
+                        "测序中", "无"})
+
+
 def lookback_days(*, lookback: int, variant_override: int | None, variant: str) -> int:
     """The profile's look-back, or its variant override when the case is flagged with a variant and the profile has
-    one (e.g. 4 days for Delta in the 2021 profile)."""
-    if variant.strip() and variant_override is not None:
+    one (e.g. 4 days for Delta in the 2021 profile). "unknown", "待测序" and the like flag nothing."""
+    if variant.strip().lower() not in NO_VARIANT and variant_override is not None:
         return variant_override
     return lookback
 

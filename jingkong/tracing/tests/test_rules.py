@@ -93,6 +93,10 @@ def test_the_variant_override_applies_only_to_flagged_cases_and_only_when_the_pr
     assert rules.lookback_days(lookback=2, variant_override=4, variant="") == 2
     assert rules.lookback_days(lookback=2, variant_override=4, variant="Delta") == 4
     assert rules.lookback_days(lookback=4, variant_override=None, variant="Omicron") == 4
+    # Regression: "unknown" / "待测序" (sequencing pending) counted as a variant flag and doubled the window.
+    for placeholder in ("unknown", "Unknown ", "待测序", "未知", "-"):
+        assert rules.lookback_days(lookback=2, variant_override=4, variant=placeholder) == 2
+    assert rules.lookback_days(lookback=2, variant_override=4, variant="德尔塔") == 4
 
 
 def test_the_window_ends_at_isolation_or_now():
