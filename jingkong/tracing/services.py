@@ -373,7 +373,7 @@ def _stay_values(values: dict, *, current: Stay | None) -> dict:
     if kind == StayKind.TRANSPORT and not (merged.get("transport_mode") and merged.get("transport_number")):
         raise ValidationFailed("transport_number: a transport stay needs the mode and the flight/train/bus number",
                                extra={"field": "transport_number"})
-    if kind in (StayKind.VENUE,) and not (merged.get("venue_code") or merged.get("place")):
+    if kind in (StayKind.VENUE, StayKind.OTHER) and not (merged.get("venue_code") or merged.get("place")):
         raise ValidationFailed("venue_code: give the venue code or describe the place", extra={"field": "venue_code"})
     return out
 

@@ -165,6 +165,7 @@ def test_a_tracer_adds_a_stay_on_the_case_page_in_local_time(found, tracer_a, of
     ({"kind": "spaceship"}, "kind", "spaceship"),
     ({"place": "x" * 300}, "place", "300"),
     ({"end": ""}, "end", ""),
+    ({"kind": "other", "venue_code": ""}, "venue_code", "describe the place"),  # an "other" stay needs a place too
 ])
 def test_a_refused_stay_is_shown_again_with_the_reason_at_its_field(found, tracer_a, client_for, over, field, words):
     from jingkong.tracing.models import Stay
