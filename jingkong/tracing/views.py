@@ -337,6 +337,8 @@ def case_suggest(request, ref: str):
         messages.success(request, _("%(n)s link(s) suggested.") % {"n": result["suggested"]})
     except RulesIncomplete as exc:
         messages.error(request, str(exc))
+    except PolicyNotActive as exc:  # no profile in force for the case's region: said on the page, not a 404 page
+        messages.error(request, exc.message)
     return redirect("tracing:case_detail", ref=case.ref)
 
 

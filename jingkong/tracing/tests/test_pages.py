@@ -273,3 +273,13 @@ def test_every_tracing_page_renders_in_both_languages_with_realistic_data(found,
     for word in words:
         assert word in seen, word
     assert "顾客子" in seen and found.jia.ref in seen  # B's queue lists the secondary contact; A's pages the case
+
+
+def test_suggesting_links_without_a_policy_in_force_says_so_on_the_case_page(regions, now, tracer_a, client_for):
+    """Regression: the button answered with a bare 404 page when no policy profile was in force for the region."""
+    from jingkong.tracing.tests.helpers import World, at, make_cases
+
+    (case,) = make_cases((World(regions).person("甲"), at(3, 9)))
+    r = client_for(tracer_a).post(f"/tracing/cases/{case.ref}/suggest/", follow=True)
+    assert r.status_code == 200 and r.redirect_chain[-1][0] == f"/tracing/cases/{case.ref}/"
+    assert [m.level_tag for m in r.context["messages"]] == ["error"]
