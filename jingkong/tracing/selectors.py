@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Case as DbCase
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from jingkong.access.guard import Scope
 from jingkong.core import clock
@@ -28,6 +29,7 @@ from jingkong.tracing.models import (
     Link,
     LinkStatus,
     Stay,
+    Tier,
 )
 
 MAX_ID = 2**63  # ids beyond a 64-bit integer name nothing (and must not reach the database)
@@ -115,8 +117,10 @@ def contact_list(*, scope: Scope, tier: str = "", status: str = "", region: str 
         qs = qs.filter(Exists(ContactReason.objects.filter(contact=OuterRef("pk"), case=case)))
     incoming = Handoff.objects.filter(contact=OuterRef("pk"), status=HandoffStatus.REQUESTED)
     qs = qs.annotate(handoff_pending=Exists(incoming))
-    # The earliest deadline first (the most urgent action), then the closest tier.
-    return qs.order_by("due_at", "tier", "pk")
+    # The earliest deadline first (the most urgent action; none last, on every database), then the closest tier.
+    rank = DbCase(When(tier=Tier.CLOSE, then=Value(0)), When(tier=Tier.SECONDARY, then=Value(1)), default=Value(2),
+                  output_field=IntegerField())
+    return qs.order_by(F("due_at").asc(nulls_last=True), rank, "pk")
 
 
 def contact_get(*, scope: Scope, contact_id: int) -> Contact:

@@ -446,3 +446,19 @@ def test_a_wrong_onset_or_isolation_can_be_cleared_and_a_moved_window_searches_a
     with django_capture_on_commit_callbacks(execute=True):
         assert _patch(c, url, {"note": "interviewed"}).status_code == 200  # the window did not move: no new search
     assert Job.objects.filter(kind="tracing.find_contacts").count() == 2
+
+
+def test_the_contact_queue_is_ordered_by_deadline_then_tier_with_no_deadline_last(world, tracer_a, client_for):
+    """Regression: ordering by the raw columns put contacts without a deadline (companions) first on SQLite and last
+    on PostgreSQL, and sorted the tiers alphabetically (companion before secondary)."""
+    from jingkong.core import clock
+
+    now = clock.now()
+    rows = [("伴随", "companion", None), ("次密", "secondary", at(6, 8)), ("密接晚", "close", at(6, 8)),
+            ("密接早", "close", at(5, 20))]
+    for name, tier, due in rows:
+        p = world.person(name)
+        Contact.objects.create(person=p, tier=tier, region_code=p.grid.code, queue_region_code=p.grid.code[:9],
+                               due_at=due, first_identified_at=now, created_at=now, updated_at=now)
+    names = [c["name"] for c in client_for(tracer_a).get(f"{API}/contacts").json()["items"]]
+    assert names == ["密接早", "密接晚", "次密", "伴随"]
