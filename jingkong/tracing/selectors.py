@@ -118,9 +118,13 @@ def contact_list(*, scope: Scope, tier: str = "", status: str = "", region: str 
     incoming = Handoff.objects.filter(contact=OuterRef("pk"), status=HandoffStatus.REQUESTED)
     qs = qs.annotate(handoff_pending=Exists(incoming))
     # The earliest deadline first (the most urgent action; none last, on every database), then the closest tier.
-    rank = DbCase(When(tier=Tier.CLOSE, then=Value(0)), When(tier=Tier.SECONDARY, then=Value(1)), default=Value(2),
+    return qs.order_by(F("due_at").asc(nulls_last=True), _rank("tier", Tier.CLOSE, Tier.SECONDARY), "pk")
+
+
+def _rank(field: str, *first: str):
+    """An ordering expression putting ``first`` values in that order before anything else (not alphabetical)."""
+    return DbCase(*(When(**{field: v}, then=Value(i)) for i, v in enumerate(first)), default=Value(len(first)),
                   output_field=IntegerField())
-    return qs.order_by(F("due_at").asc(nulls_last=True), rank, "pk")
 
 
 def contact_get(*, scope: Scope, contact_id: int) -> Contact:
@@ -137,7 +141,8 @@ def reasons_of(contacts: list[Contact], *, case: Case | None = None) -> dict[int
     if case is not None:
         qs = qs.filter(case=case)
     out: dict[int, list[ContactReason]] = defaultdict(list)
-    for r in qs.order_by("-active", "tier", "-exposure_end", "pk"):
+    for r in qs.order_by("-active", _rank("tier", Tier.CLOSE, Tier.SECONDARY), F("exposure_end").desc(nulls_last=True),
+                         "pk"):
         out[r.contact_id].append(r)
     return out
 
@@ -184,7 +189,8 @@ def handoff_list(*, scope: Scope, direction: str = "incoming", status: str = "")
         qs = qs.filter(scope.q("to_region_code"))
     if status:
         qs = qs.filter(status=_plain(status))
-    return qs.order_by("status", "-requested_at", "-pk")
+    # Waiting hand-offs first: the lists are capped, and the waiting ones are the work.
+    return qs.order_by(_rank("status", HandoffStatus.REQUESTED), "-requested_at", "-pk")
 
 
 def handoff_get(*, scope: Scope, handoff_id: int) -> Handoff:
@@ -205,7 +211,9 @@ def link_list(*, scope: Scope, case: Case | None = None, status: str = "") -> Qu
         qs = qs.filter(Q(infector=case) | Q(infectee=case))
     if status:
         qs = qs.filter(status=_plain(status))
-    return qs.order_by("status", "-suggested_at", "-pk")
+    # Suggested links (to decide) first, then confirmed, then rejected: the lists are capped.
+    return qs.order_by(_rank("status", LinkStatus.SUGGESTED, LinkStatus.CONFIRMED), F("suggested_at").desc(
+        nulls_last=True), "-pk")
 
 
 def link_get(*, scope: Scope, link_id: int, to_decide: bool = False) -> Link:

@@ -462,3 +462,20 @@ def test_the_contact_queue_is_ordered_by_deadline_then_tier_with_no_deadline_las
                                due_at=due, first_identified_at=now, created_at=now, updated_at=now)
     names = [c["name"] for c in client_for(tracer_a).get(f"{API}/contacts").json()["items"]]
     assert names == ["密接早", "密接晚", "次密", "伴随"]
+
+
+def test_waiting_hand_offs_and_links_to_decide_come_first_in_the_capped_lists(found, tracer_a, tracer_b, client_for):
+    """Regression: hand-offs and links were ordered by their status text, so accepted hand-offs came before waiting
+    ones and suggested links after confirmed and rejected ones — the lists are capped (1000, 2000), and the work fell
+    off their end."""
+    incoming = client_for(tracer_b).get(f"{API}/handoffs").json()
+    _post(client_for(tracer_b), f"{API}/handoffs/{incoming[0]['id']}/accept")
+    statuses = [h["status"] for h in client_for(tracer_b).get(f"{API}/handoffs").json()]
+    assert statuses == ["requested", "requested", "accepted"]
+    a, b = found.w.person("丙", household="H7"), found.w.person("丁", household="H7")
+    case_c, case_d = make_cases((a, at(2, 9)), (b, at(4, 9)))
+    from jingkong.tracing import chains
+
+    chains.links_suggest(case_ids=[case_d.pk])
+    services.link_decide(actor=tracer_a, link=Link.objects.get(infectee=found.yi), status="confirmed")
+    assert [lk["status"] for lk in client_for(tracer_a).get(f"{API}/links").json()] == ["suggested", "confirmed"]
