@@ -15,6 +15,8 @@ import base64
 import hashlib
 import hmac
 
+from django.utils.translation import gettext as _
+
 PREFIX = "JK1."
 MAC_BYTES = 12  # 96 bits: 16 URL-safe base64 characters
 _LABEL = b"jingkong.person-token.v1\0"
@@ -65,15 +67,15 @@ def resolve_token(token: str, *, key: str | bytes | None = None) -> int:
     """The person id inside a genuine token; raises :class:`InvalidToken` saying what is wrong otherwise."""
     text = (token or "").strip()
     if not text:
-        raise InvalidToken("the person code is missing")
+        raise InvalidToken(_("the person code is missing"))
     if len(text) > MAX_LENGTH or not text.startswith(PREFIX):
-        raise InvalidToken("not a person code of this platform")
+        raise InvalidToken(_("not a person code of this platform"))
     body, sep, mac = text.rpartition(".")
     number = body[len(PREFIX):]
     if not sep or not number or len(mac) != 16 or any(c not in _DIGITS for c in number) or number[0] == "0":
-        raise InvalidToken("malformed person code")
+        raise InvalidToken(_("malformed person code"))
     if not hmac.compare_digest(mac.encode("ascii", "replace"), _mac(body, _key(key)).encode("ascii")):
-        raise InvalidToken("the person code is not genuine (wrong signature)")
+        raise InvalidToken(_("the person code is not genuine (wrong signature)"))
     return int(number, 36)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
 
 from jingkong.core import bulk, clock, jobs
 from jingkong.core.exceptions import ValidationFailed
@@ -152,7 +153,7 @@ def read_table(path: str | Path) -> tuple[pa.Table, np.ndarray, str, str, list[t
         try:
             raw = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ValidationFailed(f"not a readable Parquet file: {exc}") from None
+            raise ValidationFailed(_("not a readable Parquet file: %(error)s") % {"error": exc}) from None
         names, _unknown = canonical_header(raw.column_names, HEADER_ALIASES)
         cols = {}
         for name, column in zip(names, raw.columns, strict=True):
@@ -167,7 +168,8 @@ def read_table(path: str | Path) -> tuple[pa.Table, np.ndarray, str, str, list[t
                 try:
                     cols[name] = pc.fill_null(pc.cast(column, pa.string()), "")
                 except pa.ArrowNotImplementedError:
-                    raise ValidationFailed(f"column {name}: unsupported Parquet type {column.type}") from None
+                    raise ValidationFailed(_("column %(name)s: unsupported Parquet type %(type)s") % {
+                        "name": name, "type": column.type}) from None
         n = raw.num_rows
         table = pa.table({c: cols.get(c, pa.array([""] * n, pa.string())) for c in COLUMNS})
         present = [c for c in COLUMNS if c in cols]
@@ -184,9 +186,9 @@ def _check_header(columns: list[str], unknown: list[str] | None = None) -> None:
     if "id_number" not in columns and "person_token" not in columns:
         missing.append("id_number or person_token")
     if missing:
-        extra = f"; columns not recognised: {', '.join(unknown)}" if unknown else ""
-        raise ValidationFailed(f"line 1: the header lacks required columns: {', '.join(missing)}{extra}",
-                               extra={"line": 1, "missing": missing})
+        extra = _("; columns not recognised: %(columns)s") % {"columns": ", ".join(unknown)} if unknown else ""
+        raise ValidationFailed(_("line 1: the header lacks required columns: %(columns)s") % {
+            "columns": ", ".join(missing)} + extra, extra={"line": 1, "missing": missing})
 
 
 # --- column-wise validation ----------------------------------------------------------------------------------------
@@ -352,11 +354,11 @@ def _sites(scope_prefix: str, actor) -> tuple[list[sampling.Site], dict[str, tup
     problems = {}
     for i, s in enumerate(sites):
         if not s.region_code.startswith(scope_prefix):
-            problems[s.code] = (i, "unknown sampling site")
+            problems[s.code] = (i, _("unknown sampling site"))
         elif getattr(actor, "role", None) == Role.SAMPLER and not s.assigned:
-            problems[s.code] = (i, "you are not assigned to this sampling site")
+            problems[s.code] = (i, _("you are not assigned to this sampling site"))
         elif not s.active:
-            problems[s.code] = (i, "the sampling site is closed (inactive)")
+            problems[s.code] = (i, _("the sampling site is closed (inactive)"))
     return sites, problems
 
 
@@ -430,20 +432,21 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
     # tube
     barcode_ok = _np(pc.match_substring_regex(col["tube"], _BARCODE_RE)) if n else np.zeros(0, bool)
     tube_empty = _np(pc.binary_length(col["tube"])) == 0 if n else np.zeros(0, bool)
-    err.add_many(tube_empty, "tube", "the tube barcode is missing")
-    err.add_many(~barcode_ok & ~tube_empty, "tube", "a tube barcode is 1 to 40 letters, digits and - _ .", col["tube"])
+    err.add_many(tube_empty, "tube", _("the tube barcode is missing"))
+    err.add_many(~barcode_ok & ~tube_empty, "tube", _("a tube barcode is 1 to 40 letters, digits and - _ ."),
+                 col["tube"])
     # person: ID number or person code
     has_token = _np(pc.binary_length(col["person_token"])) > 0 if n else np.zeros(0, bool)
     both = has_id & has_token
-    err.add_many(both, "person_token", "give either an ID number or a person code, not both")
-    err.add_many(~has_id & ~has_token, "id_number", "the person is missing (give id_number or person_token)")
+    err.add_many(both, "person_token", _("give either an ID number or a person code, not both"))
+    err.add_many(~has_id & ~has_token, "id_number", _("the person is missing (give id_number or person_token)"))
     for r in np.flatnonzero(has_id & ~id_ok & ~has_token):
         raw = col["id_number"][int(r)].as_py()
         if tokens.looks_like_token(raw):
             continue  # a person code in the ID column: handled below
         try:
             idnumber.validate(raw, today=today)
-            reason = "invalid ID number"
+            reason = _("invalid ID number")
         except idnumber.IdNumberError as exc:
             reason = exc.reason
         err.add(int(r), "id_number", reason, idnumber.id_mask(raw))
@@ -464,29 +467,31 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
     s_vals, s_idx, s_bad = _categorical(col["site"], lambda v: site_index[v] if v in site_index else _raise(v))
     for r in np.flatnonzero(s_bad):
         code = col["site"][int(r)].as_py()
-        err.add(int(r), "site", "the sampling site is missing" if not code else "unknown sampling site", code)
+        err.add(int(r), "site", _("the sampling site is missing") if not code else _("unknown sampling site"), code)
     site_of_row = np.array([v if v is not None else -1 for v in s_vals], np.int64)[s_idx] if n else np.zeros(0, np.int64)
     for code, (_i, reason) in site_problems.items():
         rows = np.flatnonzero(site_of_row == site_index[code])
-        err.add_many(rows, "site", reason if reason != "unknown sampling site" else reason, col["site"])
+        err.add_many(rows, "site", reason, col["site"])
     # time
     sampled_us, time_ok = parse_times(col["sampled_at"], tz=clock.local_time_zone())
     time_col = col["sampled_at"] if pa.types.is_string(col["sampled_at"].type) else None
     for r in np.flatnonzero(~time_ok):
         value = time_col[int(r)].as_py() if time_col is not None else ""
-        err.add(int(r), "sampled_at", "the sampling time is missing" if not value else
-                "not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)", value or "")
+        err.add(int(r), "sampled_at", _("the sampling time is missing") if not value else
+                _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"), value or "")
     limit = int((now + sampling.FUTURE_TOLERANCE).timestamp() * _US)
-    err.add_many(time_ok & (sampled_us > limit), "sampled_at", "lies in the future (check the device clock)", time_col)
+    err.add_many(time_ok & (sampled_us > limit), "sampled_at", _("lies in the future (check the device clock)"),
+                 time_col)
     # pool size, kind, scan id, name, campaign
     p_vals, p_idx, p_bad = _categorical(col["pool_size"], _pool)
-    err.add_many(p_bad, "pool_size", "a pool size is a whole number from 1 to 20", col["pool_size"])
+    err.add_many(p_bad, "pool_size", _("a pool size is a whole number from 1 to 20"), col["pool_size"])
     k_vals, k_idx, k_bad = _categorical(col["tube_kind"], _kind)
-    err.add_many(k_bad, "tube_kind", f"unknown tube kind (use {', '.join(sorted(sampling.KINDS))})", col["tube_kind"])
+    err.add_many(k_bad, "tube_kind", _("unknown tube kind (use %(kinds)s)") % {"kinds": ", ".join(sorted(sampling.KINDS))},
+                 col["tube_kind"])
     err.add_many(_np(pc.utf8_length(col["client_scan_id"])) > sampling.MAX_SCAN_ID if n else np.zeros(0, bool),
-                 "client_scan_id", f"at most {sampling.MAX_SCAN_ID} characters")
+                 "client_scan_id", _("at most %(n)s characters") % {"n": sampling.MAX_SCAN_ID})
     err.add_many(_np(pc.utf8_length(col["name"])) > sampling.MAX_NAME if n else np.zeros(0, bool),
-                 "name", f"at most {sampling.MAX_NAME} characters")
+                 "name", _("at most %(n)s characters") % {"n": sampling.MAX_NAME})
     c_codes = sorted(set(col["campaign"].dictionary_encode().dictionary.to_pylist()) - {""}) if n else []
     with connection.cursor() as c:
         campaigns = {k.code: k for k in sampling.load_campaigns(c, codes=c_codes)} if c_codes else {}
@@ -519,7 +524,7 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
             if pid in found_ids:
                 person_id[r], person_region[r] = pid, found_grid[pid]
             else:
-                err.add(int(r), "person_token", "unknown person")
+                err.add(int(r), "person_token", _("unknown person"))
     unknown = numbered[ids == 0]
     created = []
     if len(unknown) and not dry_run:
@@ -656,7 +661,7 @@ def _file_repeats(rows: _Rows, tube_code: np.ndarray) -> tuple[np.ndarray, dict[
         return status, reasons
     sid = pa.array(rows.scan_id.tolist(), pa.string()).dictionary_encode()
     sidx = _np(sid.indices)
-    _, first = np.unique(sidx, return_index=True)  # codes are 0 … k-1, each present
+    _codes, first = np.unique(sidx, return_index=True)  # codes are 0 … k-1, each present
     first_of = first[sidx]
     pair = tube_code.astype(np.int64) * (int(rows.person_id.max()) + 1) + rows.person_id
     repeated_id = first_of != np.arange(n)
@@ -664,19 +669,19 @@ def _file_repeats(rows: _Rows, tube_code: np.ndarray) -> tuple[np.ndarray, dict[
     for r in np.flatnonzero(repeated_id):
         if same[r]:
             status[r] = 2
-            reasons[int(r)] = ("client_scan_id", f"repeats line {rows.lines[first_of[r]]}")
+            reasons[int(r)] = ("client_scan_id", _("repeats line %(line)s") % {"line": rows.lines[first_of[r]]})
         else:
             status[r] = 3
-            reasons[int(r)] = ("client_scan_id", f"the scan id of line {rows.lines[first_of[r]]} for another person "
-                                                 "or tube")
+            reasons[int(r)] = ("client_scan_id", _("the scan id of line %(line)s for another person or tube") % {
+                "line": rows.lines[first_of[r]]})
     # the same person and tube under another scan id
     live = np.flatnonzero(status == 0)
-    _, pfirst = np.unique(pair[live], return_index=True)
+    _pairs, pfirst = np.unique(pair[live], return_index=True)
     dup = np.ones(len(live), bool)
     dup[pfirst] = False
     for r in live[dup]:
         status[r] = 2
-        reasons[int(r)] = ("tube", "the same person in the same tube again")
+        reasons[int(r)] = ("tube", _("the same person in the same tube again"))
     return status, reasons
 
 
@@ -839,7 +844,7 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
             status[same] = 1
             for j in np.flatnonzero(hit & ~same):
                 status[j] = 3
-                errors[int(chunk[j])] = ("client_scan_id", "this scan id was already used for another person or tube")
+                errors[int(chunk[j])] = ("client_scan_id", _("this scan id was already used for another person or tube"))
             status[(status == 0) & np.isin(row_pair, s_pair)] = 2
         if careful:  # scan ids used by other tubes (the fast insert failed on one)
             todo = np.flatnonzero(status == 0)
@@ -849,8 +854,8 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
                     same = elsewhere[scan_ids[j]] == (int(tube_id[tube_of[j]]) or -1, int(person[j]))
                     status[j] = 1 if same else 3
                     if not same:
-                        errors[int(chunk[j])] = ("client_scan_id", "this scan id was already used for another "
-                                                                   "person or tube")
+                        errors[int(chunk[j])] = ("client_scan_id",
+                                                 _("this scan id was already used for another person or tube"))
         codes = sorted({x for x in rows.campaign[chunk].tolist() if x})
         campaigns = sampling.load_campaigns(
             c, codes=codes, ids=sorted({s.campaign_id for s in sites if s.campaign_id}),
@@ -911,10 +916,13 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
     bad_camp = live & ~bad_kind & ~bad_site & (row_camp != -3) & (row_camp != camp_t[tube_of])
     bad_open = live & ~bad_kind & ~bad_site & ~bad_camp & ~is_open[tube_of]
     for mask, make_reason in (
-        (bad_kind, lambda k, j: ("tube_kind", f"tube {tube_names[k]} is a {kind_t[k]} tube, not {row_kind[j]}")),
-        (bad_site, lambda k, j: ("tube", f"tube {tube_names[k]} was opened at another site")),
-        (bad_camp, lambda k, j: ("campaign", f"tube {tube_names[k]} belongs to another campaign")),
-        (bad_open, lambda k, j: refused_tubes.get(k) or ("tube", f"tube {tube_names[k]} is {status_t[k]}")),
+        (bad_kind, lambda k, j: ("tube_kind", _("tube %(barcode)s is a %(kind)s tube, not %(wanted)s") % {
+            "barcode": tube_names[k], "kind": kind_t[k], "wanted": row_kind[j]})),
+        (bad_site, lambda k, j: ("tube", _("tube %(barcode)s was opened at another site") % {"barcode": tube_names[k]})),
+        (bad_camp, lambda k, j: ("campaign", _("tube %(barcode)s belongs to another campaign") % {
+            "barcode": tube_names[k]})),
+        (bad_open, lambda k, j: refused_tubes.get(k) or ("tube", _("tube %(barcode)s is %(status)s") % {
+            "barcode": tube_names[k], "status": TubeStatus(status_t[k]).label})),
     ):
         for j in np.flatnonzero(mask).tolist():
             status[j] = 3
@@ -931,7 +939,8 @@ def _write_chunk_once(rows: _Rows, chunk: np.ndarray, sites, *, actor, now, care
     for j in np.flatnonzero(cand & ~accepted).tolist():
         k = int(tube_of[j])
         status[j] = 3
-        errors[int(chunk[j])] = ("tube", f"tube {tube_names[k]} is full ({cap[k]} of {cap[k]})")
+        errors[int(chunk[j])] = ("tube", _("tube %(barcode)s is full (%(count)s of %(capacity)s)") % {
+            "barcode": tube_names[k], "count": cap[k], "capacity": cap[k]})
     position = count[tube_of] + rank + 1
     added = np.bincount(tube_of[accepted], minlength=t)
     new_count = count + added

@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -215,13 +216,13 @@ def choose_campaign(candidates: Iterable[CampaignInfo], region_code: str, at: dt
 def explicit_campaign_problem(c: CampaignInfo | None, code: str, region_code: str, at: dt.datetime) -> str:
     """Why a scan may not name campaign ``code`` ('' when it may)."""
     if c is None:
-        return f"unknown campaign {code!r}"
+        return _("unknown campaign %(code)s") % {"code": code}
     if not region_code.startswith(c.region_code):
-        return f"the site lies outside the region of campaign {code}"
+        return _("the site lies outside the region of campaign %(code)s") % {"code": code}
     if c.status == CampaignStatus.PLANNED:
-        return f"campaign {code} has not started"
+        return _("campaign %(code)s has not started") % {"code": code}
     if not c.accepts(at):
-        return f"campaign {code} is closed (the sampling time is after its deadline)"
+        return _("campaign %(code)s is closed (the sampling time is after its deadline)") % {"code": code}
     return ""
 
 
@@ -233,15 +234,18 @@ def derive_scan_id(barcode: str, person_id: int) -> str:
 def tube_problem(tube: TubeState, *, kind: str, site_ok: bool, campaign_ok: bool) -> tuple[str, str]:
     """(field, reason) why a scan cannot go into an existing tube, or ('', '')."""
     if tube.kind != kind:
-        return "tube_kind", f"tube {tube.barcode} is a {tube.kind} tube, not {kind}"
+        return "tube_kind", _("tube %(barcode)s is a %(kind)s tube, not %(wanted)s") % {
+            "barcode": tube.barcode, "kind": tube.kind, "wanted": kind}
     if not site_ok:
-        return "tube", f"tube {tube.barcode} was opened at another site"
+        return "tube", _("tube %(barcode)s was opened at another site") % {"barcode": tube.barcode}
     if not campaign_ok:
-        return "campaign", f"tube {tube.barcode} belongs to another campaign"
+        return "campaign", _("tube %(barcode)s belongs to another campaign") % {"barcode": tube.barcode}
     if tube.status != TubeStatus.OPEN:
-        return "tube", f"tube {tube.barcode} is {tube.status.replace('_', ' ')}"
+        return "tube", _("tube %(barcode)s is %(status)s") % {"barcode": tube.barcode,
+                                                          "status": TubeStatus(tube.status).label}
     if tube.member_count >= tube.capacity:
-        return "tube", f"tube {tube.barcode} is full ({tube.member_count} of {tube.capacity})"
+        return "tube", _("tube %(barcode)s is full (%(count)s of %(capacity)s)") % {
+            "barcode": tube.barcode, "count": tube.member_count, "capacity": tube.capacity}
     return "", ""
 
 
@@ -250,7 +254,7 @@ def _text(raw: Mapping, key: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ScanRejected(key, "must be text")
+        raise ScanRejected(key, _("must be text"))
     return str(value).strip()
 
 
@@ -266,14 +270,14 @@ def parse_time(value, *, now: dt.datetime, field_name: str = "sampled_at") -> dt
         except ValueError:
             moment = None
         if moment is None:
-            raise ScanRejected(field_name, "not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)")
+            raise ScanRejected(field_name, _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"))
     else:
-        raise ScanRejected(field_name, "not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)")
+        raise ScanRejected(field_name, _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
     moment = moment.astimezone(dt.UTC)
     if moment > now + FUTURE_TOLERANCE:
-        raise ScanRejected(field_name, "lies in the future (check the device clock)")
+        raise ScanRejected(field_name, _("lies in the future (check the device clock)"))
     return moment
 
 
@@ -286,17 +290,18 @@ def parse_scan(raw: Mapping, *, index: int = 0, now: dt.datetime, today: dt.date
     """
     barcode = _text(raw, "tube")
     if not barcode:
-        raise ScanRejected("tube", "the tube barcode is missing")
+        raise ScanRejected("tube", _("the tube barcode is missing"))
     if len(barcode) > MAX_BARCODE:
-        raise ScanRejected("tube", f"a tube barcode has at most {MAX_BARCODE} characters")
+        raise ScanRejected("tube", _("a tube barcode has at most %(n)s characters") % {"n": MAX_BARCODE})
     if not set(barcode) <= _BARCODE_CHARS:
-        raise ScanRejected("tube", "a tube barcode is letters, digits and - _ .")
+        raise ScanRejected("tube", _("a tube barcode is letters, digits and - _ ."))
     scan_id = _text(raw, "client_scan_id")
     if len(scan_id) > MAX_SCAN_ID:
-        raise ScanRejected("client_scan_id", f"at most {MAX_SCAN_ID} characters")
+        raise ScanRejected("client_scan_id", _("at most %(n)s characters") % {"n": MAX_SCAN_ID})
     kind = _text(raw, "tube_kind").lower() or TubeKind.ROUTINE.value
     if kind not in KINDS:
-        raise ScanRejected("tube_kind", f"unknown tube kind {kind!r} (use {', '.join(sorted(KINDS))})")
+        raise ScanRejected("tube_kind", _("unknown tube kind %(kind)s (use %(kinds)s)") % {
+            "kind": kind, "kinds": ", ".join(sorted(KINDS))})
     pool = raw.get("pool_size")
     pool_size = None
     if pool not in (None, ""):
@@ -305,21 +310,21 @@ def parse_scan(raw: Mapping, *, index: int = 0, now: dt.datetime, today: dt.date
         except ValueError:
             pool_size = None
         if pool_size is None or str(pool).strip() != str(pool_size) or not 1 <= pool_size <= 20:
-            raise ScanRejected("pool_size", "a pool size is a whole number from 1 to 20")
+            raise ScanRejected("pool_size", _("a pool size is a whole number from 1 to 20"))
     sampled_at = parse_time(raw.get("sampled_at"), now=now)
     site_code = _text(raw, "site") or site
     if not site_code:
-        raise ScanRejected("site", "the sampling site is missing")
+        raise ScanRejected("site", _("the sampling site is missing"))
     name = _text(raw, "name")
     if len(name) > MAX_NAME:
-        raise ScanRejected("name", f"at most {MAX_NAME} characters")
+        raise ScanRejected("name", _("at most %(n)s characters") % {"n": MAX_NAME})
     device_name = (_text(raw, "device") or device)[:MAX_DEVICE]
     scan = Scan(index=index, tube=barcode, kind=kind, sampled_at=sampled_at, site_code=site_code,
                 client_scan_id=scan_id, given_id=bool(scan_id), name=name, pool_size=pool_size,
                 campaign_code=_text(raw, "campaign") or campaign, device=device_name)
     number, token = _text(raw, "id_number"), _text(raw, "person_token")
     if number and token:
-        raise ScanRejected("person_token", "give either an ID number or a person code, not both")
+        raise ScanRejected("person_token", _("give either an ID number or a person code, not both"))
     if tokens.looks_like_token(number):  # a scanner that puts whatever it read into id_number
         number, token = "", number
     if token:
@@ -335,7 +340,7 @@ def parse_scan(raw: Mapping, *, index: int = 0, now: dt.datetime, today: dt.date
         if hash_id:
             scan.id_hash = idnumber.id_hash(scan.id_number)
     else:
-        raise ScanRejected("id_number", "the person is missing (give id_number or person_token)")
+        raise ScanRejected("id_number", _("the person is missing (give id_number or person_token)"))
     return scan
 
 
@@ -403,11 +408,13 @@ def _sites(cursor, codes: Sequence[str], user_id) -> dict[str, Site]:
 def site_problem(site: Site | None, code: str, *, actor, scope: Scope) -> ApplicationError | None:
     """The error answering a scan at site ``code`` (None: the caller may scan there)."""
     if site is None or not scope.contains(site.region_code):
-        return NotFound(f"sampling site {code} not found", extra={"field": "site"})
+        return NotFound(_("sampling site %(code)s not found") % {"code": code}, extra={"field": "site"})
     if getattr(actor, "role", None) == Role.SAMPLER and not site.assigned:
-        return PermissionDenied(f"you are not assigned to sampling site {code}", extra={"field": "site"})
+        return PermissionDenied(_("you are not assigned to sampling site %(code)s") % {"code": code},
+                                extra={"field": "site"})
     if not site.active:
-        return ValidationFailed(f"sampling site {code} is closed (inactive)", extra={"field": "site"})
+        return ValidationFailed(_("sampling site %(code)s is closed (inactive)") % {"code": code},
+                                extra={"field": "site"})
     return None
 
 
@@ -483,8 +490,8 @@ def _tube_setup(scan: Scan, site: Site, person_region: str, campaigns: list[Camp
         return campaign, campaign.pool_size_for(area_region)
     size = (default or default_pool_size)(area_region, scan.sampled_at)
     if size is None:
-        raise ScanRejected("pool_size", "give pool_size: no campaign covers this site and no policy profile "
-                                        "with a default pool size is active")
+        raise ScanRejected("pool_size", _("give pool_size: no campaign covers this site and no policy profile "
+                                          "with a default pool size is active"))
     return campaign, size
 
 
@@ -665,7 +672,7 @@ def _run(fn):
             return fn()
         except _Retry:
             if attempt == _RETRIES - 1:
-                raise Conflict("too many concurrent writes to the same tubes; send the scans again") from None
+                raise Conflict(_("too many concurrent writes to the same tubes; send the scans again")) from None
         except Exception as exc:  # noqa: BLE001 - Django's DatabaseError or psycopg's (hot_cursor)
             if not _retryable(exc) or attempt == _RETRIES - 1:
                 raise
@@ -727,7 +734,7 @@ def _classify_existing(scan: Scan, rows, tube_id: int, person_id: int, result: S
         if csid == scan.client_scan_id:
             if (t_id, p_id) != (tube_id, person_id):
                 result.status, result.field = REJECTED, "client_scan_id"
-                result.reason = "this scan id was already used for another person or tube"
+                result.reason = _("this scan id was already used for another person or tube")
                 return True
             result.status = DUPLICATE if scan.derived_id else RECORDED
             result.replayed = not scan.derived_id
@@ -791,8 +798,8 @@ def scan_record(*, actor, scope: Scope, raw: Mapping, request=None, device: str 
                 raise ValidationFailed(f"campaign: {why}", extra={"field": "campaign", "reason": why})
             campaign_id = found[0].id
     if person is None and scan.token_person:
-        raise ValidationFailed("person_token: unknown person", extra={"field": "person_token",
-                                                                     "reason": "unknown person"})
+        reason = _("unknown person")
+        raise ValidationFailed(f"person_token: {reason}", extra={"field": "person_token", "reason": reason})
     try:
         return _run(lambda: _scan_one(scan, site, person, campaign_id, actor=actor, request=request, now=now))
     except _Refused as refused:
@@ -910,7 +917,7 @@ def scans_record(*, actor, scope: Scope, items: Sequence[Mapping], site: str = "
     one and the rest are kept. ``site``/``device``/``campaign``: defaults for items that do not name their own; a
     default ``site`` outside the caller's reach refuses the whole request (404/403)."""
     if len(items) > MAX_BATCH:
-        raise ValidationFailed(f"scans: at most {MAX_BATCH} scans per batch", extra={"field": "scans"})
+        raise ValidationFailed(_("scans: at most %(n)s scans per batch") % {"n": MAX_BATCH}, extra={"field": "scans"})
     now = clock.now()
     today = clock.today()
     results: list[ScanResult] = []
@@ -949,7 +956,7 @@ def scans_record(*, actor, scope: Scope, items: Sequence[Mapping], site: str = "
     scans = []
     for scan in live:
         if scan.token_person and scan.token_person not in by_id:
-            _reject(results[scan.index], "person_token", "unknown person")
+            _reject(results[scan.index], "person_token", _("unknown person"))
         else:
             scans.append(scan)
     if not scans:
@@ -1091,7 +1098,8 @@ def _scan_batch(scans: list[Scan], results: list[ScanResult], sites: dict[str, S
             site = sites[scan.site_code]
             tube = tubes.get(scan.tube)
             if tube is None:  # its opening scan was refused and no later scan could open it
-                _reject(r, "tube", f"tube {scan.tube} could not be opened (see the scan that opened it)")
+                _reject(r, "tube", _("tube %(barcode)s could not be opened (see the scan that opened it)") % {
+                    "barcode": scan.tube})
                 continue
             pair = (tube.id, person.id)
             stored = [row for row in (by_scan_id.get(scan.client_scan_id), by_pair.get(pair)) if row is not None]
@@ -1101,7 +1109,8 @@ def _scan_batch(scans: list[Scan], results: list[ScanResult], sites: dict[str, S
             earlier = seen_ids.get(scan.client_scan_id)
             if earlier is not None:
                 if (earlier.tube, persons[earlier.index].id) != (scan.tube, person.id):
-                    _reject(r, "client_scan_id", f"repeats the scan id of item {earlier.index} for another person or tube")
+                    _reject(r, "client_scan_id", _("repeats the scan id of item %(index)s for another person or tube") % {
+                        "index": earlier.index})
                 else:
                     r.status, r.replayed = (DUPLICATE, False) if scan.derived_id else (RECORDED, True)
                     repeats.append((scan, earlier))
@@ -1243,10 +1252,10 @@ def tube_seal(*, actor, scope: Scope, barcode: str, request=None) -> dict:
             qs = qs.select_for_update(of=("self",))
         tube = qs.filter(barcode=barcode).first()
         if tube is None or not scope.contains(tube.region_code):
-            raise NotFound(f"tube {barcode} not found")
+            raise NotFound(_("tube %(barcode)s not found") % {"barcode": barcode})
         if getattr(actor, "role", None) == Role.SAMPLER and (
                 tube.site_id is None or not tube.site.samplers.filter(pk=actor.pk).exists()):
-            raise PermissionDenied(f"you are not assigned to the site of tube {barcode}")
+            raise PermissionDenied(_("you are not assigned to the site of tube %(barcode)s") % {"barcode": barcode})
         if tube.status == TubeStatus.OPEN:
             tube.status, tube.sealed_at = TubeStatus.SEALED, now
             tube.save(update_fields=["status", "sealed_at"])
@@ -1262,7 +1271,7 @@ def tube_detail(*, scope: Scope, barcode: str, members: bool, actor=None, reques
 
     tube = Tube.objects.select_related("site", "campaign", "lab", "batch").filter(barcode=barcode).first()
     if tube is None or not scope.contains(tube.region_code):
-        raise NotFound(f"tube {barcode} not found")
+        raise NotFound(_("tube %(barcode)s not found") % {"barcode": barcode})
     out = {
         "barcode": tube.barcode, "kind": tube.kind, "capacity": tube.capacity, "member_count": tube.member_count,
         "status": tube.status, "region_code": tube.region_code,
@@ -1289,7 +1298,7 @@ def site_open_tubes(*, scope: Scope, site_code: str) -> dict:
 
     site = SamplingSite.objects.filter(code=site_code).first()
     if site is None or not scope.contains(site.region_code):
-        raise NotFound(f"sampling site {site_code} not found")
+        raise NotFound(_("sampling site %(code)s not found") % {"code": site_code})
     tubes = Tube.objects.filter(site=site, status=TubeStatus.OPEN).order_by("opened_at", "id")
     return {"site": site.code, "tubes": [
         {"barcode": t.barcode, "kind": t.kind, "capacity": t.capacity, "member_count": t.member_count,

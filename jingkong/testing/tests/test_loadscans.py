@@ -14,6 +14,15 @@ from jingkong.testing.loadscans import load_scans
 from jingkong.testing.tests import sampling_helpers as h
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The reasons are translated (the UI defaults to Chinese): these tests read the English source strings."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
 HEADER = ["client_scan_id", "tube", "id_number", "name", "site", "sampled_at", "pool_size", "campaign", "tube_kind",
           "device"]
 

@@ -12,6 +12,7 @@ from jingkong.conftest import T0, make_user
 from jingkong.testing.tests import sampling_helpers as h
 
 pytestmark = pytest.mark.django_db
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}  # reasons are translated (the UI defaults to Chinese): read the English source
 URL = "/api/v1/testing/scans"
 
 
@@ -21,7 +22,7 @@ def world(regions, frozen_clock, bearer):
     round_ = h.campaign(regions["district"], "R1", pool_size=10)
     site = h.site(regions["grid_a1"], "SITE-A1", samplers=[sampler])
     people = [h.person(regions["grid_a1"], i) for i in range(1, 31)]
-    return {"regions": regions, "sampler": sampler, "auth": bearer(sampler), "campaign": round_, "site": site,
+    return {"regions": regions, "sampler": sampler, "auth": bearer(sampler) | EN, "campaign": round_, "site": site,
             "people": people, "bearer": bearer}
 
 
@@ -88,7 +89,7 @@ def test_the_most_specific_campaign_area_gives_the_pool_size(client, regions, fr
     h.site(regions["grid_a1"], "S-A1", samplers=[sampler])
     h.site(regions["grid_a2"], "S-A2", samplers=[sampler])
     (_, n1), (_, n2) = h.person(regions["grid_a1"]), h.person(regions["grid_a2"])
-    auth = bearer(sampler)
+    auth = bearer(sampler) | EN
     assert post(client, h.scan("TA1", n1, "S-A1"), auth).json()["tube_state"]["capacity"] == 1
     assert post(client, h.scan("TA2", n2, "S-A2"), auth).json()["tube_state"]["capacity"] == 20
 

@@ -12,6 +12,7 @@ from jingkong.conftest import T0, make_user
 from jingkong.testing.tests import sampling_helpers as h
 
 pytestmark = pytest.mark.django_db
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}  # reasons are translated (the UI defaults to Chinese): read the English source
 URL = "/api/v1/testing/scans/batch"
 
 
@@ -21,7 +22,7 @@ def world(regions, frozen_clock, bearer):
     round_ = h.campaign(regions["district"], "R1", pool_size=10)
     site = h.site(regions["grid_a1"], "SITE-A1", samplers=[sampler])
     people = [h.person(regions["grid_a1"], i) for i in range(1, 41)]
-    return {"regions": regions, "sampler": sampler, "auth": bearer(sampler), "campaign": round_, "site": site,
+    return {"regions": regions, "sampler": sampler, "auth": bearer(sampler) | EN, "campaign": round_, "site": site,
             "people": people, "numbers": [n for _, n in people]}
 
 

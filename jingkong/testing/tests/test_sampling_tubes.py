@@ -10,6 +10,7 @@ from jingkong.conftest import T0, make_user
 from jingkong.testing.tests import sampling_helpers as h
 
 pytestmark = pytest.mark.django_db
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}  # reasons are translated (the UI defaults to Chinese): read the English source
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def world(regions, frozen_clock, bearer, client):
     h.campaign(regions["district"], "R1", pool_size=10)
     site = h.site(regions["grid_a1"], "SITE-A1", samplers=[sampler])
     people = [h.person(regions["grid_a1"], i) for i in range(1, 6)]
-    auth = bearer(sampler)
+    auth = bearer(sampler) | EN
     scans = [{"tube": "T1", "id_number": n} for _, n in people[:3]] + [{"tube": "T2", "id_number": people[3][1]}]
     r = client.post("/api/v1/testing/scans/batch", data=json.dumps({"site": "SITE-A1", "scans": scans}),
                     content_type="application/json", **auth)

@@ -10,6 +10,15 @@ from jingkong.people import tokens
 from jingkong.people.tokens import InvalidToken, person_token, resolve_token
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """The reasons are translated (the UI defaults to Chinese): these tests read the English source strings."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def test_a_token_resolves_to_its_person_and_is_short_and_url_safe():
     for pid in (1, 35, 36, 123_456, 10**12):
         token = person_token(pid, key="k" * 40)
