@@ -193,7 +193,7 @@ def test_an_overlapping_stay_needs_the_box_ticked_and_both_are_flagged(found, tr
     assert set(Stay.objects.filter(case=found.jia, flag_overlap=True).values_list("place", flat=True)) == {"药店", ""}
 
 
-def test_a_tracer_corrects_and_deletes_a_stay(found, tracer_a, client_for):
+def test_a_tracer_corrects_and_deletes_a_stay(found, tracer_a, officer_a, client_for):
     import datetime as dt
 
     from jingkong.tracing.models import Stay
@@ -216,6 +216,8 @@ def test_a_tracer_corrects_and_deletes_a_stay(found, tracer_a, client_for):
     assert c.post(url, {**form, "end": "2022-01-02T10:40", "publish": ""}).status_code == 302
     checkin.refresh_from_db()
     assert (checkin.end, checkin.publish) == (at(2, 10, 40), False)
+    assert client_for(officer_a).get(url).status_code == 403  # reading the case is not editing it
+    assert client_for(officer_a).post(f"{url}delete/").status_code == 403
     assert c.post(f"{url}delete/").status_code == 302
     assert not Stay.objects.filter(pk=checkin.pk).exists()
 
