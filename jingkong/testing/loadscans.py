@@ -429,6 +429,11 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
 
     err = _Errors(lines, masked)
 
+    # text with NUL characters (PostgreSQL text cannot hold them; no code, name or id has one)
+    for name in ("client_scan_id", "id_number", "person_token", "name", "site", "campaign", "tube_kind", "device",
+                 "pool_size", "sampled_at"):
+        if n and pa.types.is_string(col[name].type):
+            err.add_many(_np(pc.match_substring(col[name], "\x00")), name, _("contains a NUL character"))
     # tube
     barcode_ok = _np(pc.match_substring_regex(col["tube"], _BARCODE_RE)) if n else np.zeros(0, bool)
     tube_empty = _np(pc.binary_length(col["tube"])) == 0 if n else np.zeros(0, bool)
@@ -479,6 +484,8 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
         value = time_col[int(r)].as_py() if time_col is not None else ""
         err.add(int(r), "sampled_at", _("the sampling time is missing") if not value else
                 _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"), value or "")
+    err.add_many(time_ok & (sampled_us < int(sampling.EARLIEST.timestamp() * _US)), "sampled_at",
+                 _("not a possible sampling time"), time_col)
     limit = int((now + sampling.FUTURE_TOLERANCE).timestamp() * _US)
     err.add_many(time_ok & (sampled_us > limit), "sampled_at", _("lies in the future (check the device clock)"),
                  time_col)
@@ -492,7 +499,8 @@ def prepare(path, *, now: dt.datetime, scope_prefix: str = "", actor=None, dry_r
                  "client_scan_id", _("at most %(n)s characters") % {"n": sampling.MAX_SCAN_ID})
     err.add_many(_np(pc.utf8_length(col["name"])) > sampling.MAX_NAME if n else np.zeros(0, bool),
                  "name", _("at most %(n)s characters") % {"n": sampling.MAX_NAME})
-    c_codes = sorted(set(col["campaign"].dictionary_encode().dictionary.to_pylist()) - {""}) if n else []
+    c_codes = sorted(c for c in set(col["campaign"].dictionary_encode().dictionary.to_pylist())
+                     if c and "\x00" not in c) if n else []
     with connection.cursor() as c:
         campaigns = {k.code: k for k in sampling.load_campaigns(c, codes=c_codes)} if c_codes else {}
     if c_codes:

@@ -255,7 +255,13 @@ def _text(raw: Mapping, key: str) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ScanRejected(key, _("must be text"))
-    return str(value).strip()
+    value = str(value).strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold it; no code or name has one
+        raise ScanRejected(key, _("contains a NUL character"))
+    return value
+
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # a sampling time before this is a device or file error
 
 
 def parse_time(value, *, now: dt.datetime, field_name: str = "sampled_at") -> dt.datetime:
@@ -273,9 +279,14 @@ def parse_time(value, *, now: dt.datetime, field_name: str = "sampled_at") -> dt
             raise ScanRejected(field_name, _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"))
     else:
         raise ScanRejected(field_name, _("not a date-time (use ISO 8601, e.g. 2022-01-20T08:30:00+08:00)"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
-    moment = moment.astimezone(dt.UTC)
+    try:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
+        moment = moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError):  # e.g. year 1 or 9999 shifted out of range by the offset
+        raise ScanRejected(field_name, _("not a possible sampling time")) from None
+    if moment < EARLIEST:
+        raise ScanRejected(field_name, _("not a possible sampling time"))
     if moment > now + FUTURE_TOLERANCE:
         raise ScanRejected(field_name, _("lies in the future (check the device clock)"))
     return moment
@@ -918,6 +929,9 @@ def scans_record(*, actor, scope: Scope, items: Sequence[Mapping], site: str = "
     default ``site`` outside the caller's reach refuses the whole request (404/403)."""
     if len(items) > MAX_BATCH:
         raise ValidationFailed(_("scans: at most %(n)s scans per batch") % {"n": MAX_BATCH}, extra={"field": "scans"})
+    for name, value in (("site", site), ("device", device), ("campaign", campaign)):
+        if "\x00" in value:
+            raise ValidationFailed(f"{name}: " + _("contains a NUL character"), extra={"field": name})
     now = clock.now()
     today = clock.today()
     results: list[ScanResult] = []
@@ -1241,11 +1255,17 @@ def _samples_ids(c, scan_ids: list[str]) -> dict[str, int]:
 # --- tubes: seal, read ---------------------------------------------------------------------------------------------
 
 
+def _plausible_barcode(barcode: str) -> bool:
+    return 0 < len(barcode) <= MAX_BARCODE and set(barcode) <= _BARCODE_CHARS
+
+
 def tube_seal(*, actor, scope: Scope, barcode: str, request=None) -> dict:
     """Seal a tube early by hand (fewer people than its capacity). Sealing a sealed tube again changes nothing."""
     from jingkong.testing.models import Tube
 
     now = clock.now()
+    if not _plausible_barcode(barcode):
+        raise NotFound(_("tube %(barcode)s not found") % {"barcode": barcode})
     with transaction.atomic():
         qs = Tube.objects.select_related("site")
         if _pg():
@@ -1269,6 +1289,8 @@ def tube_detail(*, scope: Scope, barcode: str, members: bool, actor=None, reques
     """A tube with its state; with ``members`` its swabs (ID numbers masked), audited as a person list read."""
     from jingkong.testing.models import Sample, Tube
 
+    if not _plausible_barcode(barcode):
+        raise NotFound(_("tube %(barcode)s not found") % {"barcode": barcode})
     tube = Tube.objects.select_related("site", "campaign", "lab", "batch").filter(barcode=barcode).first()
     if tube is None or not scope.contains(tube.region_code):
         raise NotFound(_("tube %(barcode)s not found") % {"barcode": barcode})
@@ -1296,7 +1318,7 @@ def site_open_tubes(*, scope: Scope, site_code: str) -> dict:
     """A site's open tubes (a device that restarts picks up where it was)."""
     from jingkong.testing.models import SamplingSite, Tube
 
-    site = SamplingSite.objects.filter(code=site_code).first()
+    site = SamplingSite.objects.filter(code=site_code).first() if "\x00" not in site_code else None
     if site is None or not scope.contains(site.region_code):
         raise NotFound(_("sampling site %(code)s not found") % {"code": site_code})
     tubes = Tube.objects.filter(site=site, status=TubeStatus.OPEN).order_by("opened_at", "id")

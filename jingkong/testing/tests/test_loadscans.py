@@ -353,3 +353,14 @@ def test_column_wise_id_validation_agrees_with_the_per_row_rules():
     assert (ok == expected).all() and 0 < expected.sum() < len(values)
     for row, v in zip(mat[ok], np.array(values)[ok], strict=True):
         assert row.tobytes().decode() == idnumber.validate(v, today=today)
+
+
+def test_nul_characters_and_impossible_times_reject_their_rows_only(world, tmp_path):
+    n = world["numbers"]
+    rows = [row("T1", n[0]), row("T1", n[1], name="a\x00b"), row("T1", n[2], client_scan_id="x\x00"),
+            row("T1", n[3], device="\x00"), row("T1", n[4], campaign="R\x001"),
+            row("T1", n[5], at="0001-01-01T00:00:00+08:00"), row("T1", n[6], at="1999-12-31T23:00:00Z")]
+    result = load_scans(write(tmp_path / "s.csv", rows))
+    assert (result.recorded, result.rejected) == (1, 6)
+    assert [e.field for e in result.errors] == ["name", "client_scan_id", "device", "campaign", "sampled_at",
+                                                "sampled_at"]

@@ -441,3 +441,48 @@ class TestEvents:
         assert events[0].payload | {} == {"site": "SITE-A1", "device": "", "recorded": 1, "duplicate": 0,
                                           "rejected": 0, "provisional": 0, "tubes_opened": 1, "sealed": []}
         assert events[1].payload["sealed"] == ["TE"] and events[1].payload["tubes_opened"] == 0
+
+
+HOSTILE = {
+    "client_scan_id": "a\x00b", "name": "x\x00y", "device": "d\x00", "site": "SITE\x00", "campaign": "R\x001",
+    "tube": "T\x001", "person_token": "JK1.1\x00.AAAAAAAAAAAAAAAA",
+}
+IMPOSSIBLE_TIMES = ["0001-01-01T00:00:00+08:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-10:00",
+                    "1999-12-31T23:00:00Z"]
+
+
+@pytest.mark.parametrize("route", ["single", "batch"])
+@pytest.mark.parametrize("field, value", [*HOSTILE.items(), *(("sampled_at", t) for t in IMPOSSIBLE_TIMES)])
+def test_hostile_input_is_refused_with_its_field_never_a_500(client, world, route, field, value):
+    """NUL characters (PostgreSQL text cannot hold them) and times out of range are refused like any bad input."""
+    client.raise_request_exception = False
+    body = h.scan("T1", world["people"][0][1], "SITE-A1") | {field: value}
+    if field == "person_token":
+        del body["id_number"]
+    if route == "single":
+        r = post(client, body, world["auth"])
+        assert r.status_code in (404, 422), r.content[:200]
+    else:
+        r = client.post("/api/v1/testing/scans/batch", data=json.dumps({"scans": [body]}),
+                        content_type="application/json", **world["auth"])
+        assert r.status_code == 200, r.content[:200]
+        assert r.json()["results"][0]["status"] == "rejected" and r.json()["results"][0]["field"] == field
+    assert not samples().exists()
+
+
+@pytest.mark.parametrize("method, url", [
+    ("get", "/api/v1/testing/tubes/T%00"), ("post", "/api/v1/testing/tubes/T%00/seal"),
+    ("get", "/api/v1/testing/sites/S%00/open-tubes"),
+])
+def test_hostile_path_parameters_are_not_found(client, world, method, url):
+    client.raise_request_exception = False
+    assert getattr(client, method)(url, **world["auth"]).status_code == 404
+
+
+def test_hostile_batch_defaults_are_refused(client, world):
+    client.raise_request_exception = False
+    for key in ("site", "device", "campaign"):
+        body = {"site": "SITE-A1", key: "x\x00", "scans": [{"tube": "T1", "id_number": world["people"][0][1]}]}
+        r = client.post("/api/v1/testing/scans/batch", data=json.dumps(body), content_type="application/json",
+                        **world["auth"])
+        assert r.status_code == 422 and r.json()["extra"]["field"] == key
