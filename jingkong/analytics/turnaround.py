@@ -71,10 +71,16 @@ def _grouped(keys: np.ndarray, columns: dict[str, np.ndarray]) -> dict[int, dict
     return out
 
 
+def _row_id(value) -> bool:
+    return isinstance(value, int) and 0 < value < 2**63
+
+
 def _tubes(scope: Scope, *, campaign_id=None, since=None, until=None, lab_id=None, site_id=None):
     from jingkong.testing.models import Tube
 
     qs = Tube.objects.filter(scope.q("region_code"))
+    if not all(_row_id(v) for v in (campaign_id, lab_id, site_id) if v):
+        return qs.none()  # not a row id: matches nothing (and must not reach the database driver)
     if campaign_id:
         qs = qs.filter(campaign_id=campaign_id)
     if since:
@@ -150,7 +156,7 @@ def overdue(*, scope: Scope, now: dt.datetime | None = None, lab_id: int | None 
     qs = (_tubes(scope, campaign_id=campaign_id, site_id=site_id)
           .filter(status__in=[TubeStatus.SEALED, TubeStatus.IN_TRANSIT, TubeStatus.RECEIVED], member_count__gt=0))
     if lab_id:
-        qs = qs.filter(Q(lab_id=lab_id) | Q(lab__isnull=True, batch__lab_id=lab_id))
+        qs = qs.filter(Q(lab_id=lab_id) | Q(lab__isnull=True, batch__lab_id=lab_id)) if _row_id(lab_id) else qs.none()
     target = Coalesce(F("lab__target_hours"), F("batch__lab__target_hours"),
                       models.Value(default, output_field=models.IntegerField()) if default else models.Value(
                           None, output_field=models.IntegerField()), output_field=models.IntegerField())

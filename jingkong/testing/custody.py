@@ -37,6 +37,7 @@ from jingkong.core.events import emit
 from jingkong.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from jingkong.testing import labs as lab_rules
 from jingkong.testing.models import BatchStatus, Lab, SamplingSite, TransportBatch, Tube, TubeStatus
+from jingkong.testing.selectors import db_id
 
 MAX_TUBES = 5_000  # per request
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
@@ -64,8 +65,11 @@ def _barcodes(values) -> list[str]:
         raise ValidationFailed(_("at most %(n)s tubes per request") % {"n": f"{MAX_TUBES:,}"},
                                extra={"field": "barcodes"})
     out, seen = [], set()
-    for v in values:
+    for i, v in enumerate(values):
         code = str(v or "").strip()
+        if "\x00" in code:
+            raise ValidationFailed(_("barcode %(n)s contains a NUL character") % {"n": i + 1},
+                                   extra={"field": "barcodes", "row": i})
         if code and code not in seen:
             seen.add(code)
             out.append(code)
@@ -79,7 +83,10 @@ def _when(at: dt.datetime | None, now: dt.datetime, field_name: str = "at") -> d
         raise ValidationFailed(_("%(f)s needs a UTC offset") % {"f": field_name}, extra={"field": field_name})
     if at > now + FUTURE_TOLERANCE:
         raise ValidationFailed(_("%(f)s is in the future") % {"f": field_name}, extra={"field": field_name})
-    return at.astimezone(dt.UTC)
+    try:
+        return at.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationFailed(_("%(f)s is out of range") % {"f": field_name}, extra={"field": field_name}) from None
 
 
 def _is_sampler(actor) -> bool:
@@ -101,9 +108,9 @@ def batch_list(*, scope: Scope, actor=None, lab_id: int | None = None, site_id: 
                status: str = "", limit: int = 200) -> QuerySet[TransportBatch]:
     qs = TransportBatch.objects.filter(batch_visible_q(scope, actor)).select_related("lab", "site").distinct()
     if lab_id:
-        qs = qs.filter(lab_id=lab_id)
+        qs = qs.filter(lab_id=lab_id) if db_id(lab_id) else qs.none()
     if site_id:
-        qs = qs.filter(site_id=site_id)
+        qs = qs.filter(site_id=site_id) if db_id(site_id) else qs.none()
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("-packed_at", "-id")[:limit]
@@ -142,6 +149,8 @@ def batch_pack(*, actor, scope: Scope, lab: Lab, barcodes, site: SamplingSite | 
     code = (code or "").strip()
     if len(code) > 40:
         raise ValidationFailed(_("a batch code has at most 40 characters"), extra={"field": "code"})
+    if "\x00" in code:
+        raise ValidationFailed(_("the batch code contains a NUL character"), extra={"field": "code"})
     with transaction.atomic():
         batch = TransportBatch.objects.select_for_update().filter(code=code).first() if code else None
         if batch is not None:
@@ -206,7 +215,7 @@ def batch_hand_over(*, actor, batch: TransportBatch, courier: str, at: dt.dateti
     now = clock.now()
     at = _when(at, now)
     courier = (courier or "").strip()
-    if not courier or len(courier) > 64:
+    if not courier or len(courier) > 64 or "\x00" in courier:
         raise ValidationFailed(_("name the courier (1 to 64 characters)"), extra={"field": "courier"})
     if _is_sampler(actor) and batch.site_id and not batch.site.samplers.filter(pk=actor.pk).exists():
         raise PermissionDenied(_("you are not assigned to site %(code)s") % {"code": batch.site.code})

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import pydantic
 
 from jingkong.core.exceptions import ValidationFailed
-from jingkong.testing.results import OUTCOME_WORDS, ResultRow, RowError, gene_name, parse_ct
+from jingkong.testing.results import OUTCOME_WORDS, ResultRow, RowError, gene_name, parse_ct, safe_text
 
 SNOMED = "http://snomed.info/sct"
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -190,9 +190,9 @@ def parse_bundle(data) -> tuple[list[ResultRow], list[RowError]]:
                 rest = ".".join(str(p) for p in loc[2:])
                 errors.append(RowError(loc[1], f"entry[{loc[1]}]" + (f".{rest}" if rest else ""), err.get("msg", "")))
             else:
-                raise ValidationFailed("invalid Bundle: " + "; ".join(
-                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5]),
-                    extra={"field": ".".join(str(p) for p in loc)}) from None
+                raise ValidationFailed(safe_text("invalid Bundle: " + "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])),
+                    extra={"field": safe_text(".".join(str(p) for p in loc))}) from None
         raw_entries = [e if i not in bad_entries else {} for i, e in enumerate(raw_entries)]
 
     entries: list[_Entry] = []
@@ -297,7 +297,10 @@ def _time(resource) -> dt.datetime | None | str:
         return "effectiveDateTime must include a time of day and a UTC offset"
     if value.tzinfo is None:
         return "effectiveDateTime must include a UTC offset"
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        return f"{value.isoformat()} is out of range"
 
 
 def _assemble(bundle: _Bundle, errors: list[RowError]) -> tuple[list[ResultRow], list[RowError]]:

@@ -27,6 +27,7 @@ from jingkong.testing.models import (
     TubeResult,
     TubeStatus,
 )
+from jingkong.testing.selectors import db_id, region_filter, text_filter
 
 OPEN_STATUSES = (RetestStatus.OPEN, RetestStatus.SAMPLED)
 
@@ -46,10 +47,11 @@ def retest_task_list(*, scope: Scope, region: str = "", status: str = "", reason
     sweep (grid, building, unit, room)."""
     _choice(status, RetestStatus.values, "status")
     _choice(reason, RetestReason.values, "reason")
+    text_filter(building, "building")
     qs = RetestTask.objects.filter(scope.q("region_code")).select_related(
         "person", "person__building", "person__household", "source_tube", "campaign")
     if region:
-        scope.check(region, "region")
+        region_filter(scope, region)
         qs = qs.filter(region_code__startswith=region)
     if status:
         qs = qs.filter(status=status)
@@ -58,7 +60,7 @@ def retest_task_list(*, scope: Scope, region: str = "", status: str = "", reason
     if reason:
         qs = qs.filter(reason=reason)
     if campaign_id:
-        qs = qs.filter(campaign_id=campaign_id)
+        qs = qs.filter(campaign_id=campaign_id) if db_id(campaign_id) else qs.none()
     if building:
         qs = qs.filter(person__building__code=building)
     return qs.order_by("region_code", "person__building__code", "person__unit", "person__room", "person_id", "id")
@@ -73,11 +75,11 @@ def followup_summary(*, scope: Scope, region: str = "", campaign_id: int | None 
     qs = RetestTask.objects.filter(scope.q("region_code"))
     states = PersonTestState.objects.filter(scope.q("region_code"), controlled_in_place=True)
     if region:
-        scope.check(region, "region")
+        region_filter(scope, region)
         qs = qs.filter(region_code__startswith=region)
         states = states.filter(region_code__startswith=region)
     if campaign_id:
-        qs = qs.filter(campaign_id=campaign_id)
+        qs = qs.filter(campaign_id=campaign_id) if db_id(campaign_id) else qs.none()
     rows: dict[str, dict] = {}
     for r in qs.values("region_code", "reason", "status").annotate(n=Count("id")):
         g = rows.setdefault(r["region_code"], {"region_code": r["region_code"], "open": 0, "sampled": 0,

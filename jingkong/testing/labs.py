@@ -94,9 +94,17 @@ def operable_lab_ids(actor) -> list[int] | None:
 # --- writes ------------------------------------------------------------------------------------------------------
 
 
+def _no_nul(field: str, value) -> None:
+    """PostgreSQL cannot store (or compare) text holding a NUL character: a clear 422 instead of a DataError."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationFailed(_("%(field)s: contains a NUL character") % {"field": field}, extra={"field": field})
+
+
 def _technicians(scope: Scope, usernames: list[str]):
     from jingkong.access.models import User
 
+    for name in usernames:
+        _no_nul("technicians", name)
     names = sorted({u.strip() for u in usernames if u and u.strip()})
     users = list(User.objects.filter(username__in=names).select_related("region"))
     found = {u.username: u for u in users}
@@ -128,6 +136,8 @@ def lab_create(*, actor, scope: Scope, code: str, name: str, region_code: str, c
                request=None) -> Lab:
     from jingkong.geo.models import Region
 
+    for field, value in (("code", code), ("name", name), ("region_code", region_code)):
+        _no_nul(field, value)
     code = (code or "").strip()
     if not code or len(code) > 40:
         raise ValidationFailed(_("a lab code of 1 to 40 characters is required"), extra={"field": "code"})
@@ -156,6 +166,7 @@ def lab_update(*, actor, scope: Scope, lab: Lab, technicians: list[str] | None =
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationFailed(_("these fields cannot be changed: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    _no_nul("name", fields.get("name"))
     if "name" in fields and not (fields["name"] or "").strip():
         raise ValidationFailed(_("a lab name is required"), extra={"field": "name"})
     _check_numbers(fields)

@@ -157,7 +157,22 @@ def parse_time(value, *, tz: str | None = None) -> dt.datetime | None:
             raise ValueError(f"{value!r} is not a date and time (use 2022-01-05 08:30 or ISO 8601)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(tz or clock.local_time_zone()))
-    return moment.astimezone(dt.UTC)
+    return _utc(moment, value)
+
+
+def _utc(moment: dt.datetime, value=None) -> dt.datetime:
+    """``moment`` in UTC; a time at the very edge of the calendar (year 1, year 9999) that cannot be moved to UTC is
+    a ValueError naming the value (an OverflowError would be a 500)."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{value if value is not None else moment.isoformat()!r} is out of range") from None
+
+
+def safe_text(value) -> str:
+    """Text for reports, events and job results: a NUL character shown as ``\\x00`` (PostgreSQL refuses NUL in text
+    and JSON, so a report naming a bad value would fail to be stored)."""
+    return str(value).replace("\x00", "\\x00")
 
 
 # --- rows, errors, report -----------------------------------------------------------------------------------------
@@ -218,7 +233,8 @@ class ResultReport:
     def as_dict(self, *, max_errors: int | None = None) -> dict:
         out = asdict(self)
         errors = sorted(self.errors, key=lambda e: (e.row, e.field))
-        out["errors"] = [asdict(e) for e in (errors if max_errors is None else errors[:max_errors])]
+        out["errors"] = [{"row": e.row, "field": safe_text(e.field), "reason": safe_text(e.reason),
+                          "tube": safe_text(e.tube)} for e in (errors if max_errors is None else errors[:max_errors])]
         out["error_count"] = len(self.errors)
         out["rejected"] = self.rejected_rows
         return out
@@ -239,7 +255,7 @@ def write_error_file(path: str | Path, errors: Sequence[RowError], *, row_label:
         w = csv.writer(fh)
         w.writerow([row_label, "tube", "field", "reason"])
         for e in sorted(errors, key=lambda e: (e.row, e.field)):
-            w.writerow([e.row, _cell(e.tube), e.field, _cell(e.reason)])
+            w.writerow([e.row, _cell(safe_text(e.tube)), safe_text(e.field), _cell(safe_text(e.reason))])
 
 
 # --- CSV ---------------------------------------------------------------------------------------------------------
@@ -340,6 +356,9 @@ def _check_row(row: ResultRow, report: ResultReport, now: dt.datetime) -> Result
     if not tube:
         report.error(row.row, "tube", "empty tube barcode")
         ok = False
+    elif "\x00" in tube:
+        report.error(row.row, "tube", "the tube barcode contains a NUL character", tube[:40])
+        ok = False
     elif len(tube) > 40:
         report.error(row.row, "tube", "a tube barcode has at most 40 characters", tube[:40])
         ok = False
@@ -373,13 +392,20 @@ def _check_row(row: ResultRow, report: ResultReport, now: dt.datetime) -> Result
         if len(value) > 64:
             report.error(row.row, name, "at most 64 characters", tube)
             ok = False
+        elif "\x00" in value:
+            report.error(row.row, name, "contains a NUL character", tube)
+            ok = False
         texts[name] = value
     tested_at = row.tested_at
     if tested_at is None:
         tested_at = now
     elif tested_at.tzinfo is None:
         tested_at = tested_at.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
-    tested_at = tested_at.astimezone(dt.UTC)
+    try:
+        tested_at = _utc(tested_at)
+    except ValueError as exc:
+        report.error(row.row, "tested_at", str(exc), tube)
+        return None
     if tested_at > now + FUTURE_TOLERANCE:
         report.error(row.row, "tested_at", f"{tested_at.isoformat()} is in the future", tube)
         ok = False
@@ -547,6 +573,8 @@ def results_apply(*, actor, lab: Lab, rows: Iterable[ResultRow], source: str = R
     """
     started = time.perf_counter()
     lab_rules.ensure_can_operate(actor, lab)
+    if "\x00" in (source_ref or ""):
+        raise ValidationFailed("source_ref: contains a NUL character", extra={"field": "source_ref"})
     now = now or clock.now()
     report = ResultReport(source=str(source), source_ref=source_ref[:128])
     report.errors.extend(errors)

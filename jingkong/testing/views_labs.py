@@ -28,6 +28,7 @@ from jingkong.core.exceptions import NotFound, ValidationFailed
 from jingkong.testing import followup
 from jingkong.testing import labs as lab_rules
 from jingkong.testing.models import RetestReason, RetestStatus, TubeResult, TubeStatus
+from jingkong.testing.results import safe_text
 
 STAGE_LABELS = {
     "sample_to_receipt": gettext_lazy("Sampling → lab receipt"),
@@ -180,9 +181,11 @@ def retests(request):
 
     rows = retest_task_rows(tasks, show_phone=show_phone)
     export = request.GET.get("format") == "csv"
+    # A refused filter (outside the area, a NUL character) is audited as the attempt, under the user's own region.
     audit.record(actor=request.jk_user, action="person.export" if export else "person.list",
-                 object_type="people.person", region_code=f["region"] or request.scope.prefix or "", request=request,
-                 detail={"list": "testing.retest_tasks", "filters": {k: v for k, v in f.items() if v},
+                 object_type="people.person", region_code=(f["region"] if error is None else "")
+                 or request.scope.prefix or "", request=request,
+                 detail={"list": "testing.retest_tasks", "filters": {k: safe_text(v) for k, v in f.items() if v},
                          "count": total, "returned": len(rows), "via": "page"})
     if export:
         return _csv(rows)

@@ -44,6 +44,7 @@ from jingkong.testing.schemas.labs import (
     ResultsIn,
     RetestTaskPage,
 )
+from jingkong.testing.selectors import page_number
 
 router = Router(tags=["testing: labs and results"])
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -113,7 +114,7 @@ def labs_results(request, lab_id: int, outcome: str = "", page: int = 1, page_si
         if outcome not in ("negative", "positive", "invalid"):
             raise ValidationFailed("outcome: negative, positive or invalid", extra={"field": "outcome"})
         qs = qs.filter(outcome=outcome)
-    page, page_size = max(1, page), max(1, min(page_size, 1000))
+    page, page_size = page_number(page), max(1, min(page_size, 1000))
     return {"count": qs.count(), "page": page, "page_size": page_size,
             "items": list(qs[(page - 1) * page_size: page * page_size])}
 
@@ -147,7 +148,7 @@ def results_upload(request, lab_id: int, file: UploadedFile = File(None), format
         raise ValidationFailed("format: csv or fhir", extra={"field": "format"})
     if file.size and file.size > MAX_UPLOAD_BYTES:
         raise ValidationFailed("the file is larger than 200 MB: split it", extra={"field": "file"})
-    name = Path(file.name or "results").name
+    name = Path((file.name or "results").replace("\x00", "")).name or "results"
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".csv", ".json", ".txt") else ""
     folder = settings.DATA_DIR / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def retest_tasks_list(request, region: str = "", status: str = "", reason: str =
     control status. Names people: audited (one record per read)."""
     qs = followup.retest_task_list(scope=request.scope, region=region, status=status, reason=reason,
                                    campaign_id=campaign_id, building=building, open_only=open_only)
-    page, page_size = max(1, page), max(1, min(page_size, 1000))
+    page, page_size = page_number(page), max(1, min(page_size, 1000))
     count = qs.count()
     tasks = list(qs[(page - 1) * page_size: page * page_size])
     filters = {k: str(v) for k, v in dict(region=region, status=status, reason=reason, campaign_id=campaign_id,
@@ -283,7 +284,10 @@ def _window(since: dt.datetime | None, until: dt.datetime | None):
             from jingkong.core import clock
 
             v = v.replace(tzinfo=ZoneInfo(clock.local_time_zone()))
-        return v.astimezone(dt.UTC)
+        try:
+            return v.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationFailed(f"{name}: out of range", extra={"field": name}) from None
 
     since, until = aware(since, "since"), aware(until, "until")
     if since and until and until <= since:
