@@ -289,7 +289,10 @@ class Sample(models.Model):
         verbose_name_plural = _("samples")
         constraints = [models.UniqueConstraint(fields=["tube", "person"], name="testing_sample_tube_person_uniq")]
         indexes = [
-            models.Index(fields=["campaign", "person"], name="testing_sample_campaign_person"),
+            # Covering (campaign, person, tube): a person's swabs of a round and their tubes from the index alone
+            # (coverage reads a whole round in person order; the sampling hot path finds a person's swabs by its
+            # (campaign, person) prefix). Created by testing.0002 (raw SQL), declared here since testing.0004.
+            models.Index(fields=["campaign", "person", "tube"], name="testing_sample_cov_cpt"),
             models.Index(fields=["person", "sampled_at"], name="testing_sample_person_time"),
         ]
 

@@ -2,9 +2,9 @@
 
 ``(campaign_id, person_id, tube_id)`` lets coverage read every swab of a campaign in person order — and probe one
 person's swabs — from the index alone, without visiting the sample rows (jingkong.analytics.coverage). It is created
-with plain SQL, outside the model state, so that the lead-owned model stays as it is; ``testing_sample_campaign_person``
-(``campaign_id, person_id``) is a prefix of it and could be replaced by it in the model (one index fewer on the
-sampling hot path).
+here with plain SQL, outside the model state; ``testing.0004`` declares it in ``Sample.Meta.indexes`` (same name and
+columns) and drops ``testing_sample_campaign_person`` (``campaign_id, person_id``), a prefix of it, so the sampling
+hot path maintains one index, not two.
 """
 
 from django.db import migrations
