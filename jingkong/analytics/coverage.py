@@ -16,9 +16,11 @@ Definitions (the figures every screen, list and export of a campaign agrees on):
   ``positive``       a positive single tube (one-person routine tube, or a retest), or a retest task of theirs
                      resolved positive;
   ``pool_positive``  in a positive pooled tube whose retest has not come back (controlled in place, 就地管控);
-  ``resample``       in an invalid tube and not swabbed again for it yet (the resampling task is open);
+  ``resample``       in an invalid tube and not swabbed again since (the resampling task is open and the round
+                     has no later swab of theirs);
   ``negative``       a negative tube (a positive pool or an invalid tube cleared by their negative retest);
-  ``pending``        swabbed, no result yet (including a resampling swab awaiting its result).
+  ``pending``        swabbed, no result yet (including a swab taken again after an invalid tube — by the door
+                     team in a resample tube, or at a site in a routine tube — awaiting its result).
 
   So ``sampled = positive + pool_positive + resample + negative + pending`` on every row. A person sampled twice
   counts once, in the more serious state (a negative and a pending swab: negative).
@@ -65,8 +67,17 @@ COUNT_FIELDS = ("target", "sampled", "not_sampled", *STATES)
 # and an invalid tube are followed up per member by a retest task (one per person and source tube), whose status
 # resolves the swab: ``positive``/``negative`` as such, ``sampled`` (the follow-up swab is taken) keeps a pool
 # member controlled in place and makes a resample "pending"; ``open`` (or cancelled, or no task yet) leaves the
-# member pool-positive / to be resampled.
+# member pool-positive / to be resampled — except that an invalid swab is also answered by any later swab of the
+# person in the round (a routine tube at a site claims no task, but its negative result clears the resampling order,
+# deconvolution.resolve_tasks): that swab then speaks for itself (pending, negative, ... by its own rank) and the
+# invalid one ranks lowest. Only the rare invalid branch reads ``sampled_at`` (through the (tube, person) unique
+# index), so the whole-round pass stays on the covering index.
 _POOLED = "((t.kind = 'routine' AND t.capacity > 1) OR (t.kind <> 'routine' AND t.member_count > 1))"
+# A scalar subquery with LIMIT, not EXISTS: PostgreSQL may turn an EXISTS into one hashed pass over every swab.
+_SWABBED_AGAIN = """(SELECT 1 FROM testing_sample s1 JOIN testing_sample s2
+        ON s2.campaign_id = s1.campaign_id AND s2.person_id = s1.person_id AND s2.tube_id <> s1.tube_id
+           AND s2.sampled_at >= s1.sampled_at
+        WHERE s1.tube_id = s.tube_id AND s1.person_id = s.person_id LIMIT 1) IS NOT NULL"""
 _SWAB_RANK = f"""CASE
     WHEN t.outcome = 'negative' THEN {_RANK['negative']}
     WHEN t.outcome = 'positive' AND NOT {_POOLED} THEN {_RANK['positive']}
@@ -75,7 +86,8 @@ _SWAB_RANK = f"""CASE
                 WHEN 'sampled' THEN (CASE WHEN t.outcome = 'invalid' THEN {_RANK['pending']}
                                      ELSE {_RANK['pool_positive']} END) END
          FROM testing_retesttask r WHERE r.person_id = s.person_id AND r.source_tube_id = s.tube_id),
-        CASE WHEN t.outcome = 'invalid' THEN {_RANK['resample']} ELSE {_RANK['pool_positive']} END)
+        CASE WHEN t.outcome = 'positive' THEN {_RANK['pool_positive']}
+             WHEN {_SWABBED_AGAIN} THEN {_RANK['pending']} ELSE {_RANK['resample']} END)
     ELSE {_RANK['pending']} END"""
 
 # The state of person ``p`` (NULL: not sampled in the campaign), as a correlated subquery.

@@ -177,3 +177,27 @@ def test_a_person_moving_counts_where_they_live_now(rnd):
     rows = {r["code"]: r for r in coverage.coverage_rows(c, scope=EVERYTHING, level="grid")}
     assert (rows[A1]["target"], rows[A1]["pending"]) == (7, 1)
     assert (rows[B2]["target"], rows[B2]["sampled"], rows[B2]["pending"]) == (1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_a_later_swab_answers_an_invalid_tube(regions):
+    """A member of an invalid tube swabbed again later — at a site, in a routine tube that claims no resampling task —
+    is no longer "to resample": the later swab speaks (pending, then negative); a swab older than the invalid one does
+    not."""
+    c = campaign(regions["district"])
+    g = regions["grid_b2"]
+    again_pending, again_negative, earlier_only, invalid_only = (person(g, k) for k in ("ip", "in", "ie", "io"))
+    earlier = tube(c, [earlier_only])  # pending, taken before the invalid tube
+    invalid = tube(c, [again_pending, again_negative, earlier_only, invalid_only], outcome="invalid")
+    for p in (again_pending, again_negative, earlier_only, invalid_only):
+        retest(c, p, invalid, "open", reason="invalid_tube")
+    tube(c, [again_pending])  # at a site, no result yet
+    tube(c, [again_negative], outcome="negative")
+    assert earlier.pk < invalid.pk
+    s = coverage.coverage_summary(c, scope=EVERYTHING)
+    assert _counts(s) == {"target": 4, "sampled": 4, "not_sampled": 0, "negative": 1, "pending": 1, "positive": 0,
+                          "resample": 2, "pool_positive": 0}
+    part = coverage.coverage_summary(c, scope=Scope(B2))  # the persons-first plan agrees
+    assert _counts(part) == _counts(s)
+    untested = coverage.untested_persons(coverage.resolve_area(c, scope=EVERYTHING, region=B2))
+    assert {u["id"]: u["state"] for u in untested} == {earlier_only.pk: "resample", invalid_only.pk: "resample"}
