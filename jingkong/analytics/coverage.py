@@ -274,9 +274,14 @@ def _untested_sql(area: Area, *, include_resample: bool, limit: int | None) -> t
         p.source, p.needs_review, p.industry, p.employer, {{grid_code}} AS grid_code, b.code AS building_code,
         b.address AS building_address, hh.code AS household_code, hh.unit AS household_unit,
         hh.room AS household_room, {_PERSON_RANK} AS st"""
-    joins = "LEFT JOIN geo_building b ON b.id = p.building_id LEFT JOIN people_household hh ON hh.id = p.household_id"
+    # A person without a recorded building is found through their household's building.
+    joins = ("LEFT JOIN people_household hh ON hh.id = p.household_id "
+             "LEFT JOIN geo_building b ON b.id = COALESCE(p.building_id, hh.building_id)")
     inner, params = _attributed_persons(area, select, where=f"AND {wanted}", joins=joins)
-    sql = f"SELECT * FROM ({inner}) u ORDER BY u.grid_code, u.building_code, u.id"
+    # Persons without a building last in their grid on both databases (SQLite sorts NULL first, PostgreSQL last),
+    # so that a list cut at ``limit`` holds the same persons on either.
+    sql = (f"SELECT * FROM ({inner}) u ORDER BY u.grid_code, "
+           f"CASE WHEN u.building_code IS NULL THEN 1 ELSE 0 END, u.building_code, u.id")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, params
@@ -372,10 +377,17 @@ def area_summary(area: Area) -> dict:
 
 
 def unplaced_sampled(area: Area) -> int:
-    """Persons swabbed in the campaign without a recorded residence (read through the grid index's NULL range)."""
+    """Persons swabbed in the campaign without a recorded residence (read through the grid index's NULL range). In a
+    key-group round, members counted where they work (a workplace in the campaign region) are placed already."""
+    sql = ("SELECT COUNT(*) FROM people_person p WHERE p.grid_id IS NULL AND EXISTS (SELECT 1 FROM "
+           "testing_sample s WHERE s.campaign_id = %(campaign)s AND s.person_id = p.id)")
+    params = {"campaign": area.campaign_id}
+    if area.key_industry:
+        sql += (" AND NOT (p.industry = %(industry)s AND EXISTS (SELECT 1 FROM geo_venue v JOIN geo_region wr "
+                "ON wr.id = v.grid_id WHERE v.id = p.workplace_id AND wr.code LIKE %(camp)s ESCAPE '\\'))")
+        params |= {"industry": area.key_industry, "camp": _like(area.campaign_region)}
     with connection.cursor() as c:
-        c.execute("SELECT COUNT(*) FROM people_person p WHERE p.grid_id IS NULL AND EXISTS (SELECT 1 FROM "
-                  "testing_sample s WHERE s.campaign_id = %s AND s.person_id = p.id)", [area.campaign_id])
+        c.execute(sql, params)
         return int(c.fetchone()[0])
 
 

@@ -201,3 +201,34 @@ def test_a_later_swab_answers_an_invalid_tube(regions):
     assert _counts(part) == _counts(s)
     untested = coverage.untested_persons(coverage.resolve_area(c, scope=EVERYTHING, region=B2))
     assert {u["id"]: u["state"] for u in untested} == {earlier_only.pk: "resample", invalid_only.pk: "resample"}
+
+
+@pytest.mark.django_db
+def test_untested_list_finds_the_building_through_the_household_and_puts_the_unknown_last(regions):
+    from jingkong.geo.models import Building
+    from jingkong.people.models import Household
+
+    c = campaign(regions["district"])
+    g = regions["grid_b2"]
+    nowhere = person(g, "nowhere")  # lowest id, no building, no household
+    b = Building.objects.create(code="COV-B-B2-9", grid=g, address="大碶二网格9号楼", lon=121.83, lat=29.9)
+    h = Household.objects.create(code="COV-H-B2-9", building=b, grid=g, unit="3", room="302")
+    via_household = person(g, "via_household", household=h)  # the registry left the person's building empty
+    area = coverage.resolve_area(c, scope=EVERYTHING, region=B2)
+    rows = coverage.untested_persons(area)
+    assert [(r["id"], r["building_code"], r["household_room"]) for r in rows] == [
+        (via_household.pk, "COV-B-B2-9", "302"), (nowhere.pk, None, None)]
+    # Cut at one person: the same person on both databases (SQLite sorts NULL first, PostgreSQL last).
+    assert [r["id"] for r in coverage.untested_persons(area, limit=1)] == [via_household.pk]
+
+
+@pytest.mark.django_db
+def test_key_group_member_without_residence_counts_at_work_and_is_not_unplaced(rnd):
+    g = rnd["regions"]
+    c = campaign(g["district"], "COV-PORT-2", key_industry="port")
+    at_work = person(None, "port_nohome", industry="port", workplace=rnd["venue_a1"])
+    stranger = person(None, "port_stranger", source="provisional")  # scanned at the port, no record of anything
+    tube(c, [at_work, stranger], outcome="negative")
+    s = coverage.coverage_summary(c, scope=EVERYTHING)
+    assert (s["target"], s["sampled"], s["unplaced_sampled"]) == (1, 1, 1)
+    assert coverage.coverage_rows(c, scope=EVERYTHING, parent=A1)[0]["negative"] == 1
