@@ -26,54 +26,31 @@ class ApplicationErrorMiddleware:
 
 
 class NulCharacterMiddleware:
-    """Refuse any request carrying a NUL character in its path, query string, form or JSON body.
+    """Last resort for NUL characters that reached the database: a clear 422 (API) or 400 (page), never a 500.
 
-    PostgreSQL cannot store NUL in text (it raises a DataError, a 500) and SQLite stores it silently; no legitimate
-    field of this platform contains one. One check here covers every route, present and future: the API answers 422
-    in its usual error shape, pages 400. Multipart uploads are not inspected here (files are binary; their importers
-    validate each field).
+    PostgreSQL cannot store NUL in text (psycopg raises before the statement runs). Routes refuse NUL per field
+    themselves (a batch keeps its good items); this catches any route that does not, so the answer is still clear.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        where = self._nul_in(request)
-        if where:
-            return self._refuse(request, where)
         return self.get_response(request)
 
-    @staticmethod
-    def _nul_in(request) -> str:
-        if "\x00" in request.path:
-            return "path"
-        query = request.META.get("QUERY_STRING", "")
-        if "%00" in query or "\x00" in query:
-            return "query"
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            content_type = request.META.get("CONTENT_TYPE", "")
-            if content_type.startswith("multipart/"):
-                return ""
-            body = request.body
-            if b"\x00" in body:
-                return "body"
-            if "json" in content_type and b"\\u0000" in body:
-                return "body"
-            if content_type.startswith("application/x-www-form-urlencoded") and b"%00" in body:
-                return "body"
-        return ""
+    def process_exception(self, request, exc):
+        from django.db import DataError
 
-    @staticmethod
-    def _refuse(request, where: str) -> HttpResponse:
+        if not isinstance(exc, DataError | ValueError) or "NUL" not in str(exc):
+            return None
         from django.utils.translation import gettext
 
-        message = gettext("the request contains a NUL character (in its %(where)s); remove it and send again") % {
-            "where": where}
+        message = gettext("the request contains a NUL character; remove it and send again")
         if request.path.startswith("/api/"):
             import json
 
             body = {"message": message, "code": "validation_failed",
-                    "extra": {"fields": [{"field": where, "reason": "NUL character"}]}}
+                    "extra": {"fields": [{"field": "", "reason": "NUL character"}]}}
             return HttpResponse(json.dumps(body, ensure_ascii=False), status=422, content_type="application/json")
         page = render_to_string("error.html", {"message": message, "status": 400}, request=request)
         return HttpResponse(page, status=400)
