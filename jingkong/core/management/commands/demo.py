@@ -24,6 +24,7 @@ DEMO_ACCOUNTS = [
     ("community", "community_officer", "community"),
     ("grid", "grid_worker", "grid"),
     ("sampler", "sampler", "street"),
+    ("lab", "lab_technician", "district"),
     ("admin", "administrator", None),
 ]
 
