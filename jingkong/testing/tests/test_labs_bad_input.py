@@ -1,6 +1,10 @@
 """Bad input on the lab side never answers 500 (both databases): NUL characters (PostgreSQL refuses them in text and
 JSON), times at the edge of the calendar, ids and page numbers beyond a 64-bit integer (SQLite's driver overflows).
-Each case answers a clear 422 (or a per-row error naming the field) or, for an id, matches nothing."""
+Each case answers a clear 422 (or a per-row error naming the field) or, for an id, matches nothing.
+
+HTTP requests carrying a NUL are refused by the core middleware before any view runs; files (CSV and FHIR: multipart
+uploads, the command line) and other callers reach the services, so the services refuse NUL themselves: tested here
+by calling them directly."""
 
 from __future__ import annotations
 
@@ -48,11 +52,30 @@ def _post(world, url: str, body) -> tuple[int, dict]:
     return r.status_code, r.json()
 
 
+NUL_ROWS = {
+    "tube": ({"tube": "T\x001"}, "tube"),
+    "instrument": ({"instrument": "ABI\x00"}, "instrument"),
+    "operator": ({"operator": "王\x00"}, "operator"),
+    "gene": ({"ct_values": {"N\x00": 30}}, "ct_values.N\\x00"),
+}
+
+
+@pytest.mark.parametrize("case", list(NUL_ROWS))
+def test_a_row_with_a_nul_character_is_a_row_error_naming_the_field(world, case):
+    from jingkong.testing.results import ResultRow, results_apply
+
+    fields, field = NUL_ROWS[case]
+    v = {"tube": "T1", "ct_values": {}, "instrument": "", "operator": ""} | fields
+    with clock.frozen(LATER):
+        report = results_apply(actor=None, lab=world["lab"], rows=[
+            ResultRow(2, v["tube"], "negative", v["ct_values"], v["instrument"], v["operator"])])
+    out = report.as_dict()
+    assert (out["accepted"], out["rejected"]) == (0, 1)
+    assert out["errors"][0]["field"] == field and "\x00" not in json.dumps(out)
+    assert not TubeResult.objects.filter(tube__barcode="T1").exists()
+
+
 ROW_CASES = {
-    "tube NUL": ({"tube": "T\x001", "outcome": "negative"}, "tube"),
-    "instrument NUL": ({"tube": "T1", "outcome": "negative", "instrument": "ABI\x00"}, "instrument"),
-    "operator NUL": ({"tube": "T1", "outcome": "negative", "operator": "王\x00"}, "operator"),
-    "gene NUL": ({"tube": "T1", "outcome": "negative", "ct_values": {"N\x00": 30}}, "ct_values.N\\x00"),
     "year 1 with offset": ({"tube": "T1", "outcome": "negative", "tested_at": "0001-01-01T00:00:00+08:00"},
                            "tested_at"),
     "year 1 local": ({"tube": "T1", "outcome": "negative", "tested_at": "0001-01-01T00:00:00"}, "tested_at"),
@@ -69,24 +92,24 @@ def test_a_bad_result_row_is_a_row_error_naming_the_field(world, case):
     status, out = _post(world, API + "/labs/{lab}/results", {"results": [body]})
     assert status == 200
     assert (out["accepted"], out["rejected"]) == (0, 1)
-    assert out["errors"][0]["field"] == field and "\x00" not in json.dumps(out)
+    assert out["errors"][0]["field"] == field
     assert not TubeResult.objects.filter(tube__barcode="T1").exists()
 
 
+def test_a_csv_time_at_the_edge_of_the_calendar_is_a_row_error():
+    from jingkong.testing.results import parse_csv
+
+    rows, errors, _ = parse_csv("管码,结果,检测时间\nT1,阴性,0001-01-01 00:00\nT2,阴性,2022-01-01 09:00\n".encode())
+    assert [r.tube for r in rows] == ["T2"] and [(e.row, e.field) for e in errors] == [(2, "tested_at")]
+
+
 REQUEST_CASES = {
-    "source_ref NUL": (API + "/labs/{lab}/results", {"results": [{"tube": "T1", "outcome": "negative"}],
-                                                     "source_ref": "plate\x00"}, "source_ref"),
-    "walk-in barcode NUL": (API + "/labs/{lab}/receive", {"barcodes": ["T\x001"]}, "barcodes"),
     "walk-in at year 1": (API + "/labs/{lab}/receive", {"barcodes": ["T1"], "at": "0001-01-01T00:00:00+08:00"},
                           "at"),
     "walk-in at in the future": (API + "/labs/{lab}/receive", {"barcodes": ["T1"], "at": "2099-01-01T00:00:00Z"},
                                  "at"),
-    "pack code NUL": (API + "/batches", {"lab_id": "{lab}", "barcodes": ["T1"], "code": "BOX\x00"}, "code"),
-    "lab code NUL": (API + "/labs", {"code": "L\x00", "name": "n", "region_code": "330206"}, "code"),
-    "lab name NUL": (API + "/labs", {"code": "L9", "name": "n\x00", "region_code": "330206"}, "name"),
-    "lab region NUL": (API + "/labs", {"code": "L9", "name": "n", "region_code": "330206\x00"}, "region_code"),
-    "technician NUL": (API + "/labs", {"code": "L9", "name": "n", "region_code": "330206",
-                                       "technicians": ["t\x00"]}, "technicians"),
+    "pack at year 1": (API + "/batches", {"lab_id": "{lab}", "barcodes": ["T1"], "at": "0001-01-01T00:00:00+08:00"},
+                       "at"),
 }
 
 
@@ -100,11 +123,79 @@ def test_a_bad_request_is_a_422_naming_the_field(world, case):
     assert TubeResult.objects.count() == 1 and Lab.objects.count() == 1
 
 
-def test_lab_patch_with_nul_is_a_422(world):
-    with clock.frozen(LATER):
-        r = world["client"].patch(f"{API}/labs/{world['lab'].pk}", data=json.dumps({"name": "x\x00"}),
-                                  content_type="application/json")
-    assert r.status_code == 422 and r.json()["extra"]["field"] == "name"
+def _nul_calls(world, regions) -> dict:
+    from jingkong.access.guard import EVERYTHING
+    from jingkong.testing import custody, labs
+    from jingkong.testing.models import TransportBatch
+    from jingkong.testing.results import results_apply
+    from jingkong.testing.tests.labs_helpers import row
+
+    lab, batch = world["lab"], TransportBatch.objects.get(code="BOX-1")
+    return {
+        "source_ref": lambda: results_apply(actor=None, lab=lab, rows=[row("T1", "negative")], source_ref="p\x00"),
+        "barcodes": lambda: custody.tubes_receive(actor=None, lab=lab, barcodes=["T\x001"]),
+        "barcodes (batch)": lambda: custody.batch_receive(actor=None, batch=batch, barcodes=["T\x001"]),
+        "code": lambda: custody.batch_pack(actor=None, scope=EVERYTHING, lab=lab, barcodes=["T1"], code="B\x00"),
+        "courier": lambda: custody.batch_hand_over(actor=None, batch=batch, courier="张\x00"),
+        "code (lab)": lambda: labs.lab_create(actor=None, scope=EVERYTHING, code="L\x00", name="n",
+                                              region_code=regions["district"].code),
+        "name": lambda: labs.lab_update(actor=None, scope=EVERYTHING, lab=lab, name="n\x00"),
+        "technicians": lambda: labs.lab_update(actor=None, scope=EVERYTHING, lab=lab, technicians=["t\x00"]),
+    }
+
+
+@pytest.mark.parametrize("case", ["source_ref", "barcodes", "barcodes (batch)", "code", "courier", "code (lab)",
+                                  "name", "technicians"])
+def test_services_refuse_nul_characters_naming_the_field(world, regions, case):
+    from jingkong.core.exceptions import ValidationFailed
+    from jingkong.testing.models import TransportBatch
+
+    with clock.frozen(LATER), pytest.raises(ValidationFailed) as caught:
+        _nul_calls(world, regions)[case]()
+    assert caught.value.extra["field"] == case.split(" (")[0]
+    assert TubeResult.objects.count() == 1 and Lab.objects.count() == 1 and TransportBatch.objects.count() == 1
+    assert world["lab"].technicians.count() == 0 and all("\x00" not in name for name in Lab.objects.values_list("name", flat=True))
+
+
+@pytest.mark.parametrize("filters", [{"region": "330206\x00"}, {"building": "b\x00"}])
+def test_followup_filters_with_a_nul_character_are_a_422(world, filters):
+    from jingkong.access.guard import EVERYTHING
+    from jingkong.core.exceptions import ValidationFailed
+    from jingkong.testing import followup
+
+    with pytest.raises(ValidationFailed) as caught:
+        followup.retest_task_list(scope=EVERYTHING, **filters)
+    assert caught.value.extra["field"] == next(iter(filters))
+    if "region" in filters:
+        with pytest.raises(ValidationFailed):
+            followup.followup_summary(scope=EVERYTHING, **filters)
+
+
+def test_a_json_row_with_a_nul_character_is_rejected_and_the_good_rows_kept(world, regions):
+    make_tube("T2", make_persons(regions["grid_a1"], 1), capacity=1)
+    status, out = _post(world, API + "/labs/{lab}/results", {"results": [
+        {"tube": "T\x001", "outcome": "negative"}, {"tube": "T1", "outcome": "negative", "operator": "王\x00"},
+        {"tube": "T2", "outcome": "negative"}]})
+    assert status == 200 and (out["accepted"], out["rejected"]) == (1, 2)
+    assert [(e["row"], e["field"]) for e in out["errors"]] == [(0, "tube"), (1, "operator")]
+    assert TubeResult.objects.filter(tube__barcode="T2").exists()
+
+
+@pytest.mark.parametrize("query", ["retest-tasks?building=b%00", "retest-tasks?region=330206%00",
+                                   "retest-summary?region=330206%00"])
+def test_query_filters_with_a_nul_character_are_a_422(world, query):
+    r = world["client"].get(f"{API}/{query}")
+    assert r.status_code == 422 and r.json()["extra"]["field"] == query.split("?")[1].split("=")[0]
+
+
+@pytest.mark.parametrize("query", ["region=330206%00", "building=b%00", "status=x%00"])
+def test_followup_page_with_a_nul_filter_shows_a_message_and_audits_safely(world, query):
+    from jingkong.access.models import AuditLog
+
+    r = world["client"].get(f"/testing/retests/?{query}")
+    assert r.status_code == 200
+    entry = AuditLog.objects.get(detail__list="testing.retest_tasks")
+    assert "\x00" not in json.dumps(entry.detail) and "\x00" not in entry.region_code
 
 
 QUERY_CASES = {
@@ -121,12 +212,9 @@ QUERY_CASES = {
     "overdue?site_id={big}": (200, None),
     "labs/{big}": (404, None),
     "batches/{big}": (404, None),
-    # pages, text filters and times
+    # pages and times
     "labs/{lab}/results?page={big}": (422, "page"),
     "retest-tasks?page=99999999999999999": (422, "page"),
-    "retest-tasks?building=b%00": (422, "building"),
-    "retest-tasks?region=330206%00": (422, "region"),
-    "retest-summary?region=330206%00": (422, "region"),
     "turnaround?since=0001-01-01T00:00:00": (422, "since"),
     "turnaround?until=0001-01-01T00:00:00%2B08:00": (422, "until"),
     "overdue?transit_hours=nan": (422, "transit_hours"),
@@ -149,19 +237,9 @@ def test_queries_with_extreme_values(world, query):
             assert body.get("total", 0) == 0
 
 
-@pytest.mark.parametrize("query", ["region=330206%00", "building=b%00", "status=x%00"])
-def test_followup_page_with_a_nul_filter_shows_a_message(world, query):
-    r = world["client"].get(f"/testing/retests/?{query}")
-    assert r.status_code == 200
-    from jingkong.access.models import AuditLog
-
-    entry = AuditLog.objects.get(detail__list="testing.retest_tasks")
-    assert "\x00" not in json.dumps(entry.detail) and "\x00" not in entry.region_code
-
-
 def test_a_csv_upload_with_nul_characters_reports_them(world, regions, tmp_path):
-    """A NUL after the first 4 KB (not caught as 'binary'): the rows are rejected with a reason, the job's result is
-    stored (PostgreSQL refuses NUL in JSON) and the good rows are applied."""
+    """A NUL after the first 4 KB (not caught as 'binary'): the rows are rejected with a reason, the report and the
+    results_applied event are stored (PostgreSQL refuses NUL in JSON) and the good rows are applied."""
     from jingkong.testing.models import Tube
     from jingkong.testing.results import load_results_file
 
@@ -181,9 +259,10 @@ def test_a_csv_upload_with_nul_characters_reports_them(world, regions, tmp_path)
     assert summary["error_count"] == 302 and "\x00" not in json.dumps(summary)
 
 
-def test_a_fhir_bundle_with_nul_characters_is_refused_or_reported(world):
+def test_a_fhir_bundle_with_nul_characters_is_refused_naming_it_safely(world):
+    from jingkong.core.exceptions import ValidationFailed
     from jingkong.testing import fhir
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ValidationFailed) as caught:
         fhir.parse_bundle(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [], "x\x00": 1}))
     assert "\x00" not in caught.value.message and "\x00" not in json.dumps(caught.value.extra)
