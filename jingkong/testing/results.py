@@ -628,10 +628,25 @@ def _fetch_tubes(cursor, barcodes: list[str]) -> dict[str, _Tube]:
     return out
 
 
+# PostgreSQL: one transaction-level advisory lock serialises the application of result chunks (any lab, any upload).
+# Two uploads touching the same person in different tubes (a routine pool here, a retest there) would otherwise
+# both read the person's state before either writes it, and the later upsert would silently undo the other (a
+# person under control back to "negative"). Row locks cannot cover persons without a state row yet, and locking
+# hundreds of thousands of person rows per chunk costs more than waiting: a chunk takes seconds. SQLite serialises
+# writers already (BEGIN IMMEDIATE).
+APPLY_LOCK = 0x6A6B_7265_7375_6C74  # "jkresult"
+
+
+def _serialise(cursor) -> None:
+    if _is_pg():
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
+
+
 def _apply_chunk(rows: list[ResultRow], *, lab: Lab, actor, now: dt.datetime, report: ResultReport, source: str,
                  source_ref: str, run: str, request) -> None:
     with connection.cursor() as cursor:
         _pg_session(cursor)
+        _serialise(cursor)
         tubes = _fetch_tubes(cursor, [r.tube for r in rows])
         candidates: list[tuple[ResultRow, _Tube]] = []
         for r in rows:
@@ -763,11 +778,15 @@ def _state(raw: tuple) -> tuple[dc.PersonState, str]:
 
 
 def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
+    """Open/sampled tasks of the chunk's persons. PostgreSQL: locked, in the order the sampling service claims them
+    (created_at, id: no deadlock), so a door-to-door scan claiming a task waits for this chunk instead of being
+    overwritten by it, and this chunk sees a task the scan claimed."""
     cursor.execute(
         f"SELECT t.id, t.person_id, t.reason, t.status, {_dt_expr('src.sampled_at')} "
         "FROM testing_retesttask t "
         "LEFT JOIN testing_sample src ON src.tube_id = t.source_tube_id AND src.person_id = t.person_id "
-        f"WHERE t.status IN ('open', 'sampled') AND t.person_id IN ({_PERSONS_OF_TUBES})")
+        f"WHERE t.status IN ('open', 'sampled') AND t.person_id IN ({_PERSONS_OF_TUBES})"
+        + (" ORDER BY t.created_at, t.id FOR UPDATE OF t" if _is_pg() else ""))
     out: dict[int, list[dc.Task]] = defaultdict(list)
     for tid, pid, reason, status, src_sampled in cursor.fetchall():
         out[pid].append(dc.Task(tid, reason, status, _read_dt(src_sampled)))
