@@ -613,6 +613,7 @@ def _link_retests(cursor, claims: list[tuple[int, int, str]], now) -> dict[int, 
 
 
 _thread_lock = threading.Lock()
+_held = threading.local()  # this thread has the turn
 _lock_file: tuple[int, str, int] | None = None  # (pid, path, fd): a forked worker opens its own
 
 
@@ -634,20 +635,26 @@ def write_turn():
     (and a thread lock inside the process) hands the turn over immediately; the database lock itself still protects
     everything (other writers simply never see a hot-path writer waiting for them). PostgreSQL: nothing to do.
     """
-    if _vendor() != "sqlite":
+    name = str(connection.settings_dict["NAME"])
+    if (_vendor() != "sqlite" or connection.in_atomic_block or getattr(_held, "yes", False)
+            or name.startswith(("file:", ":memory:")) or "mode=memory" in name):  # in-memory (tests): no file
+        # Inside an outer transaction (which may already hold SQLite's write lock) the turn is not waited for: the
+        # holder of the turn could be waiting for our lock (until its busy timeout); nor when this thread has it.
         yield
         return
-    name = str(connection.settings_dict["NAME"])
     with _thread_lock:
-        if name.startswith(("file:", ":memory:")) or "mode=memory" in name:  # the in-memory test database
-            yield
-            return
-        fd = _lock_fd(name + ".write-turn")
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fd = _lock_fd(name + ".write-turn")
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the finally below, or by the OS when the process dies
+        except OSError:  # no lock file (e.g. a read-only directory): SQLite's own lock still protects the write
+            fd = None
+        _held.yes = True
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _held.yes = False
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -818,7 +825,8 @@ def scan_record(*, actor, scope: Scope, raw: Mapping, request=None, device: str 
         extra = {"field": r.field, "reason": r.reason}
         if tube is not None:
             extra["tube"] = asdict(tube)
-        error = Conflict if tube is not None else ValidationFailed  # the tube refuses (409) or the input is unusable
+        # the tube refuses or the scan id belongs to another scan (409), or the input is unusable (422)
+        error = Conflict if tube is not None or r.field == "client_scan_id" else ValidationFailed
         raise error(f"{r.field}: {r.reason}", extra=extra) from None
 
 
@@ -892,8 +900,11 @@ def _scan_one(scan: Scan, site: Site, person: _Person | None, campaign_id: int |
                                        tube.member_count, scan.device, at, _db_time(now), None])
         row = c.fetchone()
         if row is None:  # a retry or a duplicate: undo the increment, answer with the original record
-            if opened:
-                raise _Retry  # (not possible for a tube this transaction created)
+            if opened:  # a tube this transaction created holds no sample: the scan id was used for another scan
+                c.execute(_EXISTING_ONE, [scan.client_scan_id, tube_id, person.id])
+                if _classify_existing(scan, c.fetchall(), tube_id, person.id, result) and result.status == REJECTED:
+                    raise _Refused(ScanOutcome(result, None, False))  # rolls the new tube (and person) back
+                raise _Retry
             c.execute("UPDATE testing_tube SET member_count = member_count - 1, status = %s, sealed_at = %s,"
                       " opened_at = COALESCE((SELECT MIN(sampled_at) FROM testing_sample WHERE tube_id = %s), opened_at)"
                       " WHERE id = %s", [TubeStatus.OPEN.value, None, tube_id, tube_id])
