@@ -7,8 +7,11 @@ needs the lab inside the user's region.
 
 Working for a lab (receiving tubes, entering results): a **lab technician** may do so only for the labs whose
 ``technicians`` include them — checked in the services (:func:`ensure_can_operate`), not only in the API. Other roles
-holding the permission (commander, administrator) may act for any lab visible to them. The system (``actor=None``:
-the command line) may act for any lab.
+holding the permission (commander, administrator) may act for a lab standing inside their region (a district lab
+receives every street's tubes: a street-level user working it would change other streets' people). The system
+(``actor=None``: the command line) may act for any lab.
+
+Reading a lab's tubes and results: its technicians see all of them; everyone else only the tubes of their region.
 """
 
 from __future__ import annotations
@@ -82,6 +85,18 @@ def ensure_can_operate(actor, lab: Lab) -> None:
     scope = scope_of(actor)
     if not Lab.objects.filter(lab_visible_q(scope), pk=lab.pk).exists():
         raise NotFound(_("lab not found"))
+    if not scope.contains(lab.region_code):
+        # A lab serving the district takes tubes from every street: receiving them or entering their results acts on
+        # other streets' people (control in place, retest tasks). Only its technicians and users whose region
+        # contains the lab may.
+        raise PermissionDenied(
+            _("lab %(code)s stands outside your region: only its technicians, or users of a region containing it, "
+              "may receive tubes and enter its results") % {"code": lab.code}, extra={"lab": lab.code})
+
+
+def works_for(actor, lab: Lab) -> bool:
+    """A lab technician listed by the lab (they see all of its tubes, whatever street they come from)."""
+    return is_technician(actor) and lab.technicians.filter(pk=actor.pk).exists()
 
 
 def operable_lab_ids(actor) -> list[int] | None:

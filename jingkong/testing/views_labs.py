@@ -121,7 +121,7 @@ def lab_board(request, lab_id: int):
     """One lab: receipts, backlog against capacity, throughput, outcomes today, turnaround, overdue tubes, batches on
     their way. Refreshes every minute (wall screen)."""
     lab = lab_rules.lab_get(scope=request.scope, lab_id=lab_id, actor=request.jk_user)
-    board = followup.lab_board(lab=lab, scope=request.scope)
+    board = followup.lab_board(lab=lab, scope=followup.board_scope(request.scope, request.jk_user, lab))
     from jingkong.testing import custody
 
     batches = list(custody.batch_list(scope=request.scope, actor=request.jk_user, lab_id=lab.pk, limit=30))

@@ -98,18 +98,23 @@ def labs_update(request, lab_id: int, payload: LabPatch):
 @require(Perm.TESTING_VIEW)
 def labs_board(request, lab_id: int, transit_hours: float = ta.DEFAULT_TRANSIT_HOURS):
     """The lab board: receipts, backlog, throughput against capacity, outcomes today, turnaround (last 24 h of
-    swabs), overdue tubes (of your area)."""
+    swabs), overdue tubes (of your area; all of the lab's for its technicians)."""
     if not (0 < transit_hours <= 72):
         raise ValidationFailed("transit_hours must be between 0 and 72", extra={"field": "transit_hours"})
-    return followup.lab_board(lab=_lab(request, lab_id), scope=request.scope, transit_hours=transit_hours)
+    lab = _lab(request, lab_id)
+    return followup.lab_board(lab=lab, scope=followup.board_scope(request.scope, request.jk_user, lab),
+                              transit_hours=transit_hours)
 
 
 @router.get("/labs/{lab_id}/results", response=ResultPage)
 @require(Perm.TESTING_VIEW)
 def labs_results(request, lab_id: int, outcome: str = "", page: int = 1, page_size: int = 100):
-    """The lab's accepted results, newest first (tube barcodes and values; no person data)."""
+    """The lab's accepted results, newest first (tube barcodes and values; no person data): all of them for its
+    technicians, otherwise the tubes of your area."""
     lab = _lab(request, lab_id)
     qs = TubeResult.objects.filter(lab=lab).select_related("tube").order_by("-recorded_at", "-id")
+    if not lab_rules.works_for(request.jk_user, lab):
+        qs = qs.filter(request.scope.q("tube__region_code"))
     if outcome:
         if outcome not in ("negative", "positive", "invalid"):
             raise ValidationFailed("outcome: negative, positive or invalid", extra={"field": "outcome"})

@@ -204,3 +204,54 @@ def test_no_task_or_state_changes_for_a_refused_technician(world, regions, clien
                                                                                         "outcome": "positive"}]})
     assert r.status_code == 200 and r.json()["accepted"] == 1  # T1 was never received by another lab
     assert RetestTask.objects.count() == 5
+
+
+def test_a_district_labs_results_are_read_by_street_and_worked_only_by_its_technicians_or_the_district(
+        world, regions, client_for, officer_b, commander):
+    """Regression: a street officer read every result of the district lab (street B's positive tubes included) and a
+    street-level commander could receive and result other streets' tubes at the district lab."""
+    people_b = make_persons(regions["grid_b1"], 3)
+    make_tube("TB", people_b, capacity=10)
+    with clock.frozen(LATER):
+        r = post(client_for(world["tech"]), f"{API}/labs/{world['lab'].pk}/results",
+                 {"results": [{"tube": "T1", "outcome": "negative"}, {"tube": "TB", "outcome": "positive"}]})
+        assert r.json()["accepted"] == 2
+    url = f"{API}/labs/{world['lab'].pk}/results"
+    officer_a = make_user("officer_a2", "street_officer", regions["street_a"])
+    assert [i["tube"] for i in client_for(officer_a).get(url).json()["items"]] == ["T1"]
+    assert [i["tube"] for i in client_for(officer_b).get(url).json()["items"]] == ["TB"]
+    assert {i["tube"] for i in client_for(world["tech"]).get(url).json()["items"]} == {"T1", "TB"}
+    assert {i["tube"] for i in client_for(commander).get(url).json()["items"]} == {"T1", "TB"}
+    # A commander of street A may not work the district lab (it would change street B's people); the district may.
+    street_commander = make_user("cmd_a", "commander", regions["street_a"])
+    make_tube("TB2", make_persons(regions["grid_b1"], 2), capacity=10)
+    with clock.frozen(LATER):
+        r = post(client_for(street_commander), url, {"results": [{"tube": "TB2", "outcome": "positive"}]})
+        assert r.status_code == 403 and "LAB1" in r.json()["message"]
+        assert post(client_for(street_commander), f"{API}/labs/{world['lab'].pk}/receive",
+                    {"barcodes": ["TB2"]}).status_code == 403
+        assert not TubeResult.objects.filter(tube__barcode="TB2").exists()
+        assert Tube.objects.get(barcode="TB2").received_at is None
+        lab_a = make_lab(regions["street_a"], "LAB-A")
+        assert post(client_for(street_commander), f"{API}/labs/{lab_a.pk}/results",
+                    {"results": [{"tube": "T2", "outcome": "negative"}]}).json()["accepted"] == 1
+        assert post(client_for(commander), url, {"results": [{"tube": "TB2", "outcome": "negative"}]}
+                    ).json()["accepted"] == 1
+
+
+def test_the_lab_board_shows_a_technician_every_overdue_tube_of_the_lab(world, regions, client_for, officer_a):
+    """Regression: a technician registered in street A working for the district lab saw only street A's overdue tubes
+    on their lab's board."""
+    tech_a = make_user("tech_street_a", "lab_technician", regions["street_a"])
+    world["lab"].technicians.add(tech_a)
+    make_tube("OLD-B", make_persons(regions["grid_b1"], 2), capacity=10, lab=world["lab"], status="received",
+              received_at=T0)
+    make_tube("OLD-A", world["people"][10:12], capacity=10, site=world["site"], lab=world["lab"], status="received",
+              received_at=T0)
+    with clock.frozen(T0 + dt.timedelta(hours=20)):
+        tech_board = client_for(tech_a).get(f"{API}/labs/{world['lab'].pk}/board").json()
+        officer_board = client_for(officer_a).get(f"{API}/labs/{world['lab'].pk}/board").json()
+        page = client_for(tech_a).get(f"/testing/labs/{world['lab'].pk}/").content.decode()
+    assert {i["barcode"] for i in tech_board["overdue"]["items"]} == {"OLD-A", "OLD-B"}
+    assert {i["barcode"] for i in officer_board["overdue"]["items"]} == {"OLD-A"}
+    assert "OLD-B" in page
