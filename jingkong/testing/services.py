@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from jingkong.access.guard import Scope, scope_of
 from jingkong.access.roles import Perm
@@ -71,6 +73,29 @@ def _check_pool_size(size: int, allowed: list[int], field: str = "pool_size") ->
 
 def _profile_label(found) -> str:
     return f"{found.profile.code} v{found.profile.version}"
+
+
+# Labels of the policy's zone types (identifiers in jingkong.policy.schema.ZoneType), for pages and notes.
+ZONE_LABELS = {
+    "lockdown": gettext_lazy("lockdown zone"),
+    "control": gettext_lazy("control zone"),
+    "prevention": gettext_lazy("prevention zone"),
+    "high_risk": gettext_lazy("high-risk area"),
+    "medium_risk": gettext_lazy("medium-risk area"),
+    "low_risk": gettext_lazy("low-risk area"),
+}
+
+
+def zone_label(zone_type: str) -> str:
+    """The zone type's label in the active language (an unknown identifier is shown as it is)."""
+    return str(ZONE_LABELS.get(zone_type, zone_type))
+
+
+def pool_label(size: int | None) -> str:
+    """A pool size's label: "10-in-1" (10合1) for ten swabs per tube, "single tube" (单管) for one."""
+    if size == 1:
+        return _("single tube")
+    return _("%(n)s-in-1") % {"n": size}
 
 
 # --- regions and times -----------------------------------------------------------------------------------------------
@@ -217,7 +242,7 @@ def campaign_update(*, actor, scope: Scope, campaign: Campaign, **changes) -> Ca
         elif field == "mode":
             value = _check_mode(value)
         elif field == "pool_size":
-            _found, rules, _ = testing_rules(campaign.region_code)
+            _found, rules, _zones = testing_rules(campaign.region_code)
             value = _check_pool_size(value, rules.pool_sizes_allowed)
         elif field == "key_industry":
             value = _check_industry(value)
@@ -308,7 +333,8 @@ def area_set(*, actor, scope: Scope, campaign: Campaign, region_code: str, mode:
             raise _invalid("zone_type", f"{zone_type!r} is not a zone type of the policy in force ({zones.types})")
         if pool_size is None:
             pool_size = rules.default_pool_size_by_zone.get(zone_type)
-            notes.append(f"{zone_type} zone: {pool_size}-in-1 by default ({_profile_label(found)})")
+            notes.append(_("%(zone)s: %(pool)s by default (%(profile)s)") % {
+                "zone": zone_label(zone_type), "pool": pool_label(pool_size), "profile": _profile_label(found)})
     if pool_size is None:
         pool_size = campaign.pool_size
     _check_pool_size(pool_size, rules.pool_sizes_allowed)
@@ -316,7 +342,7 @@ def area_set(*, actor, scope: Scope, campaign: Campaign, region_code: str, mode:
         if not zone_type or zone_type not in rules.one_tube_per_household_zones:
             raise _invalid("one_tube_per_household", "the policy in force allows one tube per household only in "
                                                      f"{rules.one_tube_per_household_zones} zones; give the zone_type")
-        notes.append("one tube per household")
+        notes.append(_("one tube per household"))
     mode = _check_mode(mode or campaign.mode)
     reason = _check_text(reason, "reason", 255, required=False) or "; ".join(notes)[:255]
     area, created = CampaignArea.objects.update_or_create(
@@ -557,7 +583,7 @@ def buildings_assign(*, actor, scope: Scope, campaign: Campaign, slot_minutes: i
     if not rows and not skipped:
         skipped["sites"] = {"buildings": 0, "residents": 0, "reason": "no building in the round's region"}
     with transaction.atomic():
-        deleted, _ = SiteAssignment.objects.filter(campaign=campaign, region_code__startswith=prefix).delete()
+        deleted, _by_model = SiteAssignment.objects.filter(campaign=campaign, region_code__startswith=prefix).delete()
         columns = ["campaign_id", "building_id", "site_id", "region_code", "residents", "distance_m", "slot_start",
                    "slot_end"]
         bulk.bulk_insert(SiteAssignment._meta.db_table, columns,

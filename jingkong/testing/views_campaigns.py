@@ -21,7 +21,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from jingkong.access import audit
@@ -56,10 +56,26 @@ def _back(request, name: str, *args, query: dict | None = None) -> HttpResponseR
     return HttpResponseRedirect(url + ("?" + urlencode(query) if query else ""))
 
 
+# The form fields' labels (as on the pages), to name a field in an error message instead of its identifier.
+FIELD_LABELS = {
+    "pool_size": gettext_lazy("Pool size"), "starts_at": gettext_lazy("Start (local time)"),
+    "deadline": gettext_lazy("Deadline (local time)"), "tubes_available": gettext_lazy("Tubes in stock"),
+    "transport_hours": gettext_lazy("Transport to the lab (h)"), "desk_rate": gettext_lazy("People per desk per hour"),
+    "staff_per_desk": gettext_lazy("Staff per desk"), "prevalence": gettext_lazy("Expected positivity"),
+    "days": gettext_lazy("Days"), "slot_minutes": gettext_lazy("Slot length (minutes)"),
+    "utilisation": gettext_lazy("Booked share of capacity"), "lon": gettext_lazy("Longitude"),
+    "lat": gettext_lazy("Latitude"), "desks": gettext_lazy("Desks"), "staff": gettext_lazy("Sampling staff"),
+    "capacity_per_hour": gettext_lazy("Capacity (people/hour)"), "opens_at": gettext_lazy("Opens"),
+    "closes_at": gettext_lazy("Closes"), "site": gettext_lazy("Site"), "workplace": gettext_lazy("Workplace"),
+}
+
+
+def _label(field: str) -> str:
+    return str(FIELD_LABELS.get(field, field))
+
+
 def _fail(request, exc: ApplicationError) -> None:
-    field = (exc.extra or {}).get("field")
-    messages.error(request, f"{exc.message}" if not field or exc.message.startswith(f"{field}:")
-                   else f"{field}: {exc.message}")
+    messages.error(request, exc.message)
 
 
 def _int(value, field: str, default=None):
@@ -68,7 +84,9 @@ def _int(value, field: str, default=None):
     try:
         return int(str(value).strip())
     except ValueError:
-        raise ValidationFailed(f"{field}: {value!r} is not a whole number", extra={"field": field}) from None
+        raise ValidationFailed(_("%(field)s: %(value)s is not a whole number") % {"field": _label(field),
+                                                                                  "value": repr(value)},
+                               extra={"field": field}) from None
 
 
 def _float(value, field: str, default=None):
@@ -77,9 +95,12 @@ def _float(value, field: str, default=None):
     try:
         number = float(str(value).strip())
     except ValueError:
-        raise ValidationFailed(f"{field}: {value!r} is not a number", extra={"field": field}) from None
+        raise ValidationFailed(_("%(field)s: %(value)s is not a number") % {"field": _label(field),
+                                                                            "value": repr(value)},
+                               extra={"field": field}) from None
     if not math.isfinite(number):
-        raise ValidationFailed(f"{field}: must be a finite number", extra={"field": field})
+        raise ValidationFailed(_("%(field)s: must be a finite number") % {"field": _label(field)},
+                               extra={"field": field})
     return number
 
 
@@ -87,8 +108,8 @@ def _local_datetime(value: str, field: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat((value or "").strip())
     except ValueError:
-        raise ValidationFailed(f"{field}: enter a date and time such as 2022-01-02 08:00", extra={"field": field}) \
-            from None
+        raise ValidationFailed(_("%(field)s: enter a date and time such as 2022-01-02 08:00") % {
+            "field": _label(field)}, extra={"field": field}) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=_tz())
 
 
@@ -96,7 +117,8 @@ def _time(value: str, field: str) -> dt.time:
     try:
         return dt.time.fromisoformat((value or "").strip())
     except ValueError:
-        raise ValidationFailed(f"{field}: enter a time such as 07:00", extra={"field": field}) from None
+        raise ValidationFailed(_("%(field)s: enter a time such as 07:00") % {"field": _label(field)},
+                               extra={"field": field}) from None
 
 
 def _regions_for(request, root_code: str, levels=("street", "community", "grid")) -> list[Region]:
@@ -117,6 +139,11 @@ def _allowed_sizes(region_code: str | None) -> tuple[list[int], str, list[str]]:
         return list(rules.pool_sizes_allowed), services._profile_label(found), list(zones.types)
     except ValidationFailed:
         return [], "", []
+
+
+def _pool_choices(sizes: list[int]) -> list[tuple[int, str]]:
+    """(size, label) pairs for a pool-size select: "10-in-1", "single tube" ..."""
+    return [(k, services.pool_label(k)) for k in sizes]
 
 
 def _section_nav(request) -> list[dict]:
@@ -169,7 +196,7 @@ def _round_form_context(request, values: dict, errors: dict | None = None) -> di
     return {"values": values, "errors": errors or {}, "regions": _regions_for(request, root, ("district", "street",
                                                                                               "community", "grid")),
             "modes": Mode.choices, "industries": [c for c in Industry.choices if c[0]], "pool_sizes": allowed,
-            "policy_profile": profile}
+            "pool_choices": _pool_choices(allowed), "policy_profile": profile}
 
 
 @require(Perm.TESTING_PLAN)
@@ -257,7 +284,9 @@ def campaign_detail(request, campaign_id: int):
         areas=selectors.area_list(scope=request.scope, campaign=campaign), estimate=estimate, plan_error=plan_error,
         plan_params={k: ("" if v is None else v) for k, v in params.items()},
         binding_text=BINDING_TEXT[binding] if binding else "", binding_label=BINDING_LABEL[binding] if binding else "",
-        positivity=positivity, level=level, pool_sizes=allowed, policy_profile=profile, zone_types=zone_types,
+        positivity=positivity, level=level, pool_sizes=allowed, pool_choices=_pool_choices(allowed),
+        pool_label=services.pool_label(campaign.pool_size), policy_profile=profile,
+        zone_types=[(z, services.zone_label(z)) for z in zone_types],
         modes=Mode.choices, sub_regions=_regions_for(request, campaign.region_code),
         door_counts=selectors.door_to_door_counts(scope=request.scope, campaign=campaign),
         coverage_section=coverage_section, is_open=campaign.status != CampaignStatus.CLOSED,
@@ -336,7 +365,7 @@ def campaign_area_delete(request, campaign_id: int, area_id: int):
     def remove(c):
         area = CampaignArea.objects.filter(pk=area_id, campaign=c).first()
         if area is None or not request.scope.contains(area.region_code):
-            raise ValidationFailed("area not found", extra={"field": "area"})
+            raise ValidationFailed(_("area not found"), extra={"field": "area"})
         services.area_delete(actor=request.jk_user, scope=request.scope, campaign=c, area=area)
 
     _post_action(request, campaign_id, False, remove, _("Area removed: the round's default applies there."))
@@ -358,10 +387,18 @@ def campaign_assign(request, campaign_id: int):
     def summary(result):
         text = _("%(buildings)s buildings (%(residents)s residents) assigned to sites with time slots.") % {
             "buildings": result["buildings"], "residents": result["residents"]}
-        for what in result["skipped"].values():
-            if what["buildings"]:
-                text += " " + _("%(n)s buildings not assigned: %(reason)s.") % {"n": what["buildings"],
-                                                                               "reason": what["reason"]}
+        for kind, what in result["skipped"].items():  # the reason, in whole sentences (services gives it in English)
+            n = what["buildings"]
+            if not n:
+                sentence = _("No building in the round's region.") if not result["buildings"] else ""
+            elif kind == "door_to_door":
+                sentence = ngettext("%(n)s building not assigned: no active door-to-door team.",
+                                    "%(n)s buildings not assigned: no active door-to-door team.", n) % {"n": n}
+            else:
+                sentence = ngettext("%(n)s building not assigned: no active sampling site.",
+                                    "%(n)s buildings not assigned: no active sampling site.", n) % {"n": n}
+            if sentence:
+                text += " " + sentence
         return text
 
     _post_action(request, campaign_id, False, assign, summary)
@@ -384,7 +421,7 @@ def site_board(request, campaign_id: int):
     if site_id:
         chosen = next((r for r in rows if r["id"] == site_id), None)
         if chosen is None:
-            raise NotFound("sampling site not found")
+            raise NotFound(_("sampling site not found"))
         chosen["slots"] = list(selectors.assignment_list(scope=request.scope, campaign=campaign, site_id=site_id)[:2000])
     totals = {k: sum(r[k] for r in rows) for k in ("buildings", "residents", "scans", "scans_last_hour", "open_tubes",
                                                      "capacity_per_hour")}
@@ -516,7 +553,7 @@ def key_industry_workers(request):
     chosen = g.get("industry", "")
     status = g.get("status", "")
     if chosen not in Industry.values or status not in ("", *industry.STATUSES):
-        raise ValidationFailed("unknown industry or status")
+        raise ValidationFailed(_("unknown industry or status"))
     employer = g.get("employer")
     workplace = _int(g.get("workplace"), "workplace")
     now = clock.now()

@@ -150,7 +150,7 @@ def test_areas_take_zone_defaults_and_household_tubes_only_where_allowed(policy,
     assert lockdown.status_code == 200, lockdown.content
     area = lockdown.json()
     assert (area["pool_size"], area["mode"], area["one_tube_per_household"]) == (1, "building", True)
-    assert "lockdown" in area["reason"]
+    assert "封控区" in area["reason"] and "单管" in area["reason"]  # the zone and pool size by their labels (zh-hans)
     control = post(client, url, {"region_code": "330206002001002", "zone_type": "control"})
     assert control.json()["pool_size"] == 10 and control.json()["mode"] == "street"
     refused = post(client, url, {"region_code": "330206002001002", "zone_type": "control",

@@ -77,7 +77,7 @@ def test_round_page_shows_the_estimate_areas_and_recommendations(town, regions, 
     assert [r["code"] for r in page.context["positivity"]["rows"]] == ["330206002001"]
     assert page.context["door_counts"][0]["persons"] == 1
     bad = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/?transport_hours=abc")
-    assert bad.status_code == 200 and "transport_hours" in bad.context["plan_error"]
+    assert bad.status_code == 200 and "送检用时" in bad.context["plan_error"]  # the field by its label, in Chinese
 
 
 def test_round_pages_are_scoped(town, regions, officer_a, client_for):
@@ -218,7 +218,7 @@ def test_a_key_group_round_shows_its_group_on_the_index_and_the_rounds_page(town
 def test_the_rounds_page_with_a_bad_days_parameter_still_says_what_it_shows(town, regions, officer_a, client_for):
     c = make_campaign(regions["street_a"])
     page = client_for(officer_a).get(f"/testing/campaigns/{c.pk}/?days=abc")
-    assert page.status_code == 200 and "days" in page.context["positivity"]["error"]
+    assert page.status_code == 200 and "天数" in page.context["positivity"]["error"]  # the field by its label
     assert page.context["positivity"]["days"] == 7 and page.context["positivity"]["min_tested"] == 200
 
 
