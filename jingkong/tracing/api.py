@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 
 from jingkong.access import audit
@@ -286,7 +287,7 @@ def handoffs_list(request, direction: str = "incoming", status: HandoffStatusFil
     """Incoming hand-offs (contacts of other regions' cases living here) or outgoing ones (sent from here: their
     progress, without the person)."""
     if direction not in ("incoming", "outgoing"):
-        raise ValidationFailed("direction: incoming or outgoing", extra={"field": "direction"})
+        raise ValidationFailed(_("direction: incoming or outgoing"), extra={"field": "direction"})
     rows = list(selectors.handoff_list(scope=request.scope, direction=direction, status=status)[:1000])
     shown = [h for h in rows if request.scope.contains(h.contact.region_code)]
     if shown:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Classification(models.TextChoices):
@@ -74,7 +75,7 @@ class Case(models.Model):
     # A case flagged with a variant (e.g. "Delta") uses the profile's longer look-back when it has one.
     variant = models.CharField(_("variant"), max_length=32, blank=True, default="")
     current_place = models.CharField(_("current place (hospital)"), max_length=255, blank=True, default="")
-    isolated_at = models.DateTimeField(_("isolated"), null=True, blank=True)
+    isolated_at = models.DateTimeField(pgettext_lazy("time of", "isolated"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=CaseStatus.choices, default=CaseStatus.INVESTIGATING)
     region_code = models.CharField(_("region code"), max_length=32, db_index=True)  # the person's grid
     source_event = models.ForeignKey("core.DomainEvent", null=True, blank=True, on_delete=models.SET_NULL,
@@ -225,14 +226,14 @@ class Contact(models.Model):
     region_code = models.CharField(_("region code"), max_length=32, db_index=True)  # the contact's grid
     queue_region_code = models.CharField(_("queue (region)"), max_length=32, db_index=True)
     last_exposure_at = models.DateTimeField(_("last exposure"), null=True, blank=True)
-    first_identified_at = models.DateTimeField(_("identified"))
+    first_identified_at = models.DateTimeField(pgettext_lazy("time of", "identified"))
     due_at = models.DateTimeField(_("action due"), null=True, blank=True)
-    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
-    located_at = models.DateTimeField(_("located"), null=True, blank=True)
-    handed_over_at = models.DateTimeField(_("handed over"), null=True, blank=True)
+    notified_at = models.DateTimeField(pgettext_lazy("time of", "notified"), null=True, blank=True)
+    located_at = models.DateTimeField(pgettext_lazy("time of", "located"), null=True, blank=True)
+    handed_over_at = models.DateTimeField(pgettext_lazy("time of", "handed over"), null=True, blank=True)
     handed_to = models.CharField(_("handed to"), max_length=16, choices=HandedTo.choices, blank=True, default="")
     in_quarantine_at = models.DateTimeField(_("in quarantine since"), null=True, blank=True)
-    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    closed_at = models.DateTimeField(pgettext_lazy("time of", "closed"), null=True, blank=True)
     close_reason = models.CharField(_("reason for closing"), max_length=255, blank=True, default="")
     note = models.TextField(_("note"), blank=True, default="")
     created_at = models.DateTimeField(_("created"))
@@ -303,10 +304,10 @@ class Handoff(models.Model):
     to_region_code = models.CharField(_("to region"), max_length=32, db_index=True)
     status = models.CharField(_("status"), max_length=16, choices=HandoffStatus.choices,
                               default=HandoffStatus.REQUESTED)
-    requested_at = models.DateTimeField(_("requested"))
+    requested_at = models.DateTimeField(pgettext_lazy("time of", "requested"))
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_at = models.DateTimeField(pgettext_lazy("time of", "accepted"), null=True, blank=True)
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
     note = models.CharField(_("note"), max_length=255, blank=True, default="")
@@ -342,12 +343,12 @@ class Link(models.Model):
     confidence = models.CharField(_("confidence"), max_length=8, choices=Confidence.choices)
     evidence = models.JSONField(_("evidence"), default=list, blank=True)
     exposure_at = models.DateTimeField(_("likely exposure"), null=True, blank=True)
-    suggested_at = models.DateTimeField(_("suggested"), null=True, blank=True)
+    suggested_at = models.DateTimeField(pgettext_lazy("time of", "suggested"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_at = models.DateTimeField(pgettext_lazy("time of", "decided"), null=True, blank=True)
     note = models.TextField(_("note"), blank=True, default="")
 
     class Meta:

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 
 from django.db.models import Case as DbCase
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.utils.translation import gettext as _
 
 from jingkong.access.guard import Scope
 from jingkong.core import clock
@@ -71,16 +72,16 @@ def case_list(*, scope: Scope, status: str = "", classification: str = "", regio
 def case_get(*, scope: Scope, case_id: int) -> Case:
     case = Case.objects.select_related("person__grid", "person__household", "tracer").filter(pk=case_id).first()
     if case is None or not scope.contains(case.region_code):
-        raise NotFound("case not found")
+        raise NotFound(_("case not found"))
     return case
 
 
 def case_get_by_ref(*, scope: Scope, ref: str) -> Case:
     if "\x00" in ref:
-        raise NotFound("case not found")
+        raise NotFound(_("case not found"))
     case = Case.objects.select_related("person__grid", "person__household", "tracer").filter(ref=ref).first()
     if case is None or not scope.contains(case.region_code):
-        raise NotFound("case not found")
+        raise NotFound(_("case not found"))
     return case
 
 
@@ -91,7 +92,7 @@ def stays_of(case: Case) -> list[Stay]:
 def stay_get(*, case: Case, stay_id: int) -> Stay:
     stay = case.stays.filter(pk=stay_id).first()
     if stay is None:
-        raise NotFound("stay not found")
+        raise NotFound(_("stay not found"))
     return stay
 
 
@@ -132,7 +133,7 @@ def contact_get(*, scope: Scope, contact_id: int) -> Contact:
     contact = (Contact.objects.select_related("person__grid").annotate(handoff_pending=Exists(waiting))
                .filter(pk=contact_id).first())
     if contact is None or not scope.contains(contact.region_code):
-        raise NotFound("contact not found")
+        raise NotFound(_("contact not found"))
     return contact
 
 
@@ -197,7 +198,7 @@ def handoff_get(*, scope: Scope, handoff_id: int) -> Handoff:
     """A hand-off is acted upon by the receiving region."""
     handoff = Handoff.objects.select_related("contact").filter(pk=handoff_id).first()
     if handoff is None or not scope.contains(handoff.to_region_code):
-        raise NotFound("hand-off not found")
+        raise NotFound(_("hand-off not found"))
     return handoff
 
 
@@ -221,9 +222,9 @@ def link_get(*, scope: Scope, link_id: int, to_decide: bool = False) -> Link:
     infectee's source confirms or rejects it (as it records one), the infector's region only sees it."""
     link = Link.objects.select_related("infector", "infectee").filter(pk=link_id).first()
     if link is None or not (scope.contains(link.infectee.region_code) or scope.contains(link.infector.region_code)):
-        raise NotFound("link not found")
+        raise NotFound(_("link not found"))
     if to_decide and not scope.contains(link.infectee.region_code):
-        raise PermissionDenied("the region of the infected case decides this link",
+        raise PermissionDenied(_("the region of the infected case decides this link"),
                                extra={"infectee_region": link.infectee.region_code[:9]})
     return link
 
@@ -239,7 +240,7 @@ def cluster_list(*, scope: Scope, active: bool = True) -> QuerySet[Cluster]:
 def cluster_get(*, scope: Scope, cluster_id: int) -> Cluster:
     cluster = cluster_list(scope=scope, active=False).filter(pk=cluster_id).first()
     if cluster is None:
-        raise NotFound("cluster not found")
+        raise NotFound(_("cluster not found"))
     return cluster
 
 

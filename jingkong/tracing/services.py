@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -223,25 +225,44 @@ EARLIEST = dt.datetime(2019, 12, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(hours=1)
 
 
+# Labels of the time fields checked below, to name them in a message (the identifier stays in extra.field).
+TIME_LABELS = {
+    "start": gettext_lazy("start time"), "end": gettext_lazy("end time"),
+    "first_positive_at": gettext_lazy("first positive sampling time"),
+    "isolated_at": gettext_lazy("isolation time"), "onset_date": gettext_lazy("symptom onset date"),
+    "exposure_start": gettext_lazy("start of exposure"), "exposure_end": gettext_lazy("end of exposure"),
+    "exposure_at": gettext_lazy("time of exposure"), "at": gettext_lazy("time of the change"),
+}
+
+
+def _time_label(name: str) -> str:
+    return str(TIME_LABELS.get(name, name))
+
+
 def check_time(name: str, value: dt.datetime | None) -> None:
     """Refuse (422 naming ``name``) a time without a zone, before December 2019, or in the future."""
     if value is None:
         return
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationFailed(f"{name}: give a time zone (e.g. 2022-01-01T08:00:00+08:00)", extra={"field": name})
+        raise ValidationFailed(_("%(field)s: give a time zone (e.g. 2022-01-01T08:00:00+08:00)") % {
+            "field": _time_label(name)}, extra={"field": name})
     if value < EARLIEST:
-        raise ValidationFailed(f"{name}: lies before December 2019; check the year", extra={"field": name})
+        raise ValidationFailed(_("%(field)s: lies before December 2019; check the year") % {
+            "field": _time_label(name)}, extra={"field": name})
     if value > clock.now() + FUTURE_SLACK:
-        raise ValidationFailed(f"{name}: the time lies in the future", extra={"field": name})
+        raise ValidationFailed(_("%(field)s: the time lies in the future") % {"field": _time_label(name)},
+                               extra={"field": name})
 
 
 def check_date(name: str, value: dt.date | None) -> None:
     if value is None:
         return
     if value < EARLIEST.date():
-        raise ValidationFailed(f"{name}: lies before December 2019; check the year", extra={"field": name})
+        raise ValidationFailed(_("%(field)s: lies before December 2019; check the year") % {
+            "field": _time_label(name)}, extra={"field": name})
     if value > clock.today() + dt.timedelta(days=1):
-        raise ValidationFailed(f"{name}: the date lies in the future", extra={"field": name})
+        raise ValidationFailed(_("%(field)s: the date lies in the future") % {"field": _time_label(name)},
+                               extra={"field": name})
 
 
 def _check_times(fields: dict) -> None:
@@ -255,13 +276,13 @@ def case_create(*, actor, scope: Scope, person_id: int, request=None, **fields) 
     """A tracer registers a case (e.g. reported by a hospital) for a person in their scope."""
     person = Person.objects.select_related("grid").filter(pk=person_id).first()
     if person is None or not scope.contains(person.grid.code if person.grid_id else None):
-        raise NotFound("person not found")
+        raise NotFound(_("person not found"))
     if Case.objects.filter(person_id=person.pk).exists():
-        raise Conflict("this person is already a case", extra={"ref": Case.objects.get(person_id=person.pk).ref})
+        raise Conflict(_("this person is already a case"), extra={"ref": Case.objects.get(person_id=person.pk).ref})
     values = {k: v for k, v in fields.items() if k in CASE_FIELDS and v is not None}
     _check_times(values)
     if values.get("onset_date") is None and values.get("first_positive_at") is None:
-        raise ValidationFailed("give the symptom onset date or the first positive sampling time",
+        raise ValidationFailed(_("give the symptom onset date or the first positive sampling time"),
                                extra={"field": "onset_date"})
     now = clock.now()
     case = Case(ref=refs_allocate(1, at=now)[0], person=person, region_code=person.grid.code if person.grid_id else "",
@@ -290,8 +311,8 @@ def case_update(*, actor, case: Case, request=None, **changes) -> Case:
         setattr(case, k, values[k])
     if case.onset_date is None and case.first_positive_at is None:
         field = "onset_date" if "onset_date" in changed else "first_positive_at"
-        raise ValidationFailed(f"{field}: a case keeps its symptom onset date or its first positive sampling time",
-                               extra={"field": field})
+        raise ValidationFailed(_("%(field)s: a case keeps its symptom onset date or its first positive sampling "
+                                 "time") % {"field": _time_label(field)}, extra={"field": field})
     if "status" in changed and case.status == CaseStatus.INVESTIGATED and case.investigated_at is None:
         case.investigated_at = clock.now()
     case.updated_at = clock.now()
@@ -321,9 +342,9 @@ def case_assign(*, actor, scope: Scope, case: Case, username: str) -> Case:
     if username:
         tracer = User.objects.select_related("region").filter(username=username, is_active=True).first()
         if tracer is None or not scope.contains(tracer.region.code if tracer.region_id else None):
-            raise ValidationFailed("tracer: no such user in your region", extra={"field": "tracer"})
+            raise ValidationFailed(_("tracer: no such user in your region"), extra={"field": "tracer"})
         if not tracer.has_role_perm(Perm.TRACING_EDIT) or not scope_of(tracer).contains(case.region_code):
-            raise ValidationFailed("tracer: this user cannot work on this case", extra={"field": "tracer"})
+            raise ValidationFailed(_("tracer: this user cannot work on this case"), extra={"field": "tracer"})
     if case.tracer_id == (tracer.pk if tracer else None):
         return case
     case.tracer = tracer
@@ -349,32 +370,33 @@ def _stay_values(values: dict, *, current: Stay | None) -> dict:
     for name in ("start", "end"):
         value = merged.get(name)
         if value is None:
-            raise ValidationFailed(f"{name}: required", extra={"field": name})
+            raise ValidationFailed(_("%(field)s: required") % {"field": _time_label(name)}, extra={"field": name})
         if name in out:
             check_time(name, value)
     if merged["end"] < merged["start"]:
-        raise ValidationFailed("end: the stay ends before it starts", extra={"field": "end"})
+        raise ValidationFailed(_("end: the stay ends before it starts"), extra={"field": "end"})
     if merged["end"] - merged["start"] > dt.timedelta(days=30):
-        raise ValidationFailed("end: a stay longer than 30 days is not a timeline entry", extra={"field": "end"})
+        raise ValidationFailed(_("end: a stay longer than 30 days is not a timeline entry"), extra={"field": "end"})
     kind = merged.get("kind")
     if kind not in StayKind.values:
-        raise ValidationFailed("kind: unknown kind", extra={"field": "kind"})
+        raise ValidationFailed(_("kind: unknown kind"), extra={"field": "kind"})
     if "venue_code" in out:
         code = (out["venue_code"] or "").strip()
         if code:
             venue = Venue.objects.filter(code=code).first()
             if venue is None:
-                raise ValidationFailed(f"venue_code: unknown venue code {code!r}", extra={"field": "venue_code"})
+                raise ValidationFailed(_("venue code: unknown venue code %(code)s") % {"code": repr(code)},
+                                       extra={"field": "venue_code"})
             out["venue"] = venue
             out["place"] = out.get("place") or venue.name
         else:
             out["venue"] = None
         out["venue_code"] = code
     if kind == StayKind.TRANSPORT and not (merged.get("transport_mode") and merged.get("transport_number")):
-        raise ValidationFailed("transport_number: a transport stay needs the mode and the flight/train/bus number",
+        raise ValidationFailed(_("transport number: a transport stay needs the mode and the flight/train/bus number"),
                                extra={"field": "transport_number"})
     if kind in (StayKind.VENUE, StayKind.OTHER) and not (merged.get("venue_code") or merged.get("place")):
-        raise ValidationFailed("venue_code: give the venue code or describe the place", extra={"field": "venue_code"})
+        raise ValidationFailed(_("venue code: give the venue code or describe the place"), extra={"field": "venue_code"})
     return out
 
 
@@ -402,9 +424,10 @@ def stay_save(*, actor, case: Case, stay: Stay | None = None, accept_overlap: bo
         first = clash[0]
         tz = ZoneInfo(clock.local_time_zone())
         raise ValidationFailed(
-            f"start: overlaps the {first.kind} stay {first.start.astimezone(tz):%m-%d %H:%M}–"
-            f"{first.end.astimezone(tz):%H:%M} ({first.place or first.venue_code or '-'}); correct the times or "
-            "send accept_overlap=true to keep both (flagged)",
+            _("start: overlaps the stay %(start)s–%(end)s (%(kind)s, %(place)s); correct the times, or keep both "
+              "(accept_overlap; both are flagged)") % {
+                "start": f"{first.start.astimezone(tz):%m-%d %H:%M}", "end": f"{first.end.astimezone(tz):%H:%M}",
+                "kind": first.get_kind_display(), "place": first.place or first.venue_code or "-"},
             extra={"field": "start", "overlaps": [s.pk for s in clash]},
         )
     target.updated_at = now
@@ -439,7 +462,7 @@ def _person_for_flag(scope: Scope, person_id: int | None, id_number: str | None)
     if person_id is not None:
         person = Person.objects.select_related("grid").filter(pk=person_id).first()
         if person is None or not scope.contains(person.grid.code if person.grid_id else None):
-            raise NotFound("person not found")
+            raise NotFound(_("person not found"))
         return person
     if id_number:
         # A person named in the interview may live anywhere: matched by the keyed hash of the ID number, so the
@@ -447,13 +470,14 @@ def _person_for_flag(scope: Scope, person_id: int | None, id_number: str | None)
         try:
             number = idnumber.validate(id_number, today=clock.today())
         except idnumber.IdNumberError as exc:
-            raise ValidationFailed(f"id_number: {exc.reason}", extra={"field": "id_number"}) from None
+            raise ValidationFailed(_("ID number: %(reason)s") % {"reason": exc.reason},
+                                   extra={"field": "id_number"}) from None
         person = Person.objects.select_related("grid").filter(id_hash=idnumber.id_hash(number)).first()
         if person is None:
-            raise ValidationFailed("id_number: nobody with this ID number is registered; register the person first",
+            raise ValidationFailed(_("ID number: nobody with this ID number is registered; register the person first"),
                                    extra={"field": "id_number"})
         return person
-    raise ValidationFailed("give person_id or id_number", extra={"field": "person_id"})
+    raise ValidationFailed(_("give the person or their ID number"), extra={"field": "person_id"})
 
 
 @transaction.atomic
@@ -463,13 +487,13 @@ def contact_flag(*, actor, scope: Scope, case: Case, person_id: int | None = Non
     """A tracer names a close contact of the case (interview). Out-of-region people are handed off."""
     person = _person_for_flag(scope, person_id, id_number)
     if person.pk == case.person_id:
-        raise ValidationFailed("person_id: the case itself is not a contact", extra={"field": "person_id"})
+        raise ValidationFailed(_("the case itself is not a contact"), extra={"field": "person_id"})
     if Case.objects.filter(person_id=person.pk).exists():
-        raise Conflict("this person is a case; link the two cases instead of adding a contact")
+        raise Conflict(_("this person is a case; link the two cases instead of adding a contact"))
     check_time("exposure_start", exposure_start)
     check_time("exposure_end", exposure_end)
     if exposure_start and exposure_end and exposure_end < exposure_start:
-        raise ValidationFailed("exposure_end: the exposure ends before it starts", extra={"field": "exposure_end"})
+        raise ValidationFailed(_("end of exposure: the exposure ends before it starts"), extra={"field": "exposure_end"})
     now = clock.now()
     try:
         window, profile = windows.case_window(case, now=now)
@@ -497,6 +521,17 @@ _STAMP = {
 }
 
 
+def _transition_message(current: str, target: str) -> str:
+    """rules.transition_error's reason as a translated sentence (the rules module stays free of Django)."""
+    labels = dict(ContactStatus.choices)
+    if target not in labels:
+        return _("status: unknown status %(status)s") % {"status": repr(target)}
+    if current == ContactStatus.CLOSED:
+        return _("the contact is closed")
+    return _("a contact cannot go back from %(current)s to %(target)s") % {
+        "current": labels.get(current, current), "target": labels[target]}
+
+
 @transaction.atomic
 def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str = "", note: str = "",
                        at: dt.datetime | None = None, scope: Scope | None = None, request=None) -> Contact:
@@ -508,12 +543,13 @@ def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str =
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     problem = rules.transition_error(contact.status, status)
     if problem:
-        raise Conflict(problem, extra={"field": "status", "current": contact.status})
+        raise Conflict(_transition_message(contact.status, status), extra={"field": "status",
+                                                                           "current": contact.status})
     if status == ContactStatus.HANDED_OVER and handed_to not in (HandedTo.GROUPING, HandedTo.TRANSFER):
-        raise ValidationFailed("handed_to: say whether the contact went to grouping or to transfer",
+        raise ValidationFailed(_("handed to: say whether the contact went to grouping or to transfer"),
                                extra={"field": "handed_to"})
     if status == ContactStatus.CLOSED and not note.strip():
-        raise ValidationFailed("note: say why the contact is closed", extra={"field": "note"})
+        raise ValidationFailed(_("note: say why the contact is closed"), extra={"field": "note"})
     check_time("at", at)
     when = at or clock.now()
     previous = contact.status
@@ -543,7 +579,7 @@ def contact_status_set(*, actor, contact: Contact, status: str, handed_to: str =
 def handoff_accept(*, actor, handoff: Handoff, request=None) -> Handoff:
     handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
     if handoff.status == HandoffStatus.ACCEPTED:
-        raise Conflict("the hand-off was already accepted")
+        raise Conflict(_("the hand-off was already accepted"))
     return _accept(handoff, actor=actor, request=request)
 
 
@@ -577,7 +613,7 @@ def _accept(handoff: Handoff, *, actor, note: str = "", request=None) -> Handoff
 def link_decide(*, actor, link: Link, status: str, note: str = "", exposure_at: dt.datetime | None = None) -> Link:
     link = Link.objects.select_for_update().get(pk=link.pk)
     if status not in (LinkStatus.CONFIRMED, LinkStatus.REJECTED):
-        raise ValidationFailed("status: confirmed or rejected", extra={"field": "status"})
+        raise ValidationFailed(_("status: confirmed or rejected"), extra={"field": "status"})
     check_time("exposure_at", exposure_at)
     if link.status == status and not note and exposure_at is None:
         return link
@@ -603,15 +639,15 @@ def link_create(*, actor, scope: Scope, infector_ref: str, infectee_ref: str, no
     cases = {c.ref: c for c in Case.objects.filter(ref__in=[infector_ref, infectee_ref])}
     infectee = cases.get(infectee_ref)
     if infectee is None or not scope.contains(infectee.region_code):
-        raise NotFound("case not found")
+        raise NotFound(_("case not found"))
     infector = cases.get(infector_ref)
     if infector is None:
-        raise ValidationFailed("infector_ref: unknown case number", extra={"field": "infector_ref"})
+        raise ValidationFailed(_("infector: unknown case number"), extra={"field": "infector_ref"})
     if infector.pk == infectee.pk:
-        raise ValidationFailed("infector_ref: a case cannot infect itself", extra={"field": "infector_ref"})
+        raise ValidationFailed(_("infector: a case cannot infect itself"), extra={"field": "infector_ref"})
     check_time("exposure_at", exposure_at)
     if Link.objects.filter(infector=infectee, infectee=infector).exclude(status=LinkStatus.REJECTED).exists():
-        raise Conflict("the opposite link exists; reject it first")
+        raise Conflict(_("the opposite link exists; reject it first"))
     now = clock.now()
     link, created = Link.objects.get_or_create(
         infector=infector, infectee=infectee,
@@ -630,10 +666,10 @@ def link_create(*, actor, scope: Scope, infector_ref: str, infectee_ref: str, no
 @transaction.atomic
 def cluster_update(*, actor, cluster: Cluster, name: str | None = None, setting: str | None = None) -> Cluster:
     if setting is not None and setting not in Setting.values:
-        raise ValidationFailed("setting: unknown setting", extra={"field": "setting"})
+        raise ValidationFailed(_("setting: unknown setting"), extra={"field": "setting"})
     if name is not None:
         if not name.strip():
-            raise ValidationFailed("name: required", extra={"field": "name"})
+            raise ValidationFailed(_("name: required"), extra={"field": "name"})
         cluster.name = name.strip()[:128]
     if setting is not None:
         cluster.setting = setting

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1/tracing"
 
 
-def _post(client, url, body=None):
-    return client.post(url, body or {}, content_type="application/json")
+def _post(client, url, body=None, **headers):
+    return client.post(url, body or {}, content_type="application/json", **headers)
+
+
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}  # messages are translated (zh-hans by default): read them in English
 
 
 def _patch(client, url, body):
@@ -108,8 +111,8 @@ def test_timeline_entries_are_validated_with_clear_errors(found, tracer_a, clien
     assert r.status_code == 422 and r.json()["extra"]["field"] == "transport_number"
     # An overlap with another outing is refused until the tracer says both are right; both rows are then flagged.
     clash = dict(ok, venue_code="", place="药店", start="2022-01-02T14:30:00+08:00", end="2022-01-02T14:45:00+08:00")
-    r = _post(c, url, clash)
-    assert r.status_code == 422 and "overlaps" in r.json()["message"]
+    r = _post(c, url, clash, **EN)
+    assert r.status_code == 422 and "overlaps" in r.json()["message"] and r.json()["extra"]["overlaps"]
     r = _post(c, url, dict(clash, accept_overlap=True))
     assert r.status_code == 201 and r.json()["flags"] == ["overlap"]
     stays = c.get(url).json()
@@ -163,8 +166,10 @@ def test_contact_statuses_move_forward_only(found, tracer_b, client_for):
     contact = Contact.objects.get(person__name="顾客")
     url = f"{API}/contacts/{contact.pk}/status"
     assert _post(c, url, {"status": "located"}).json()["status"] == "located"
-    r = _post(c, url, {"status": "notified"})
-    assert r.status_code == 409 and "back" in r.json()["message"]
+    r = _post(c, url, {"status": "notified"}, **EN)
+    assert r.status_code == 409 and "back" in r.json()["message"] and r.json()["extra"]["current"] == "located"
+    r = _post(c, url, {"status": "notified"})  # the default language: the statuses by their Chinese labels
+    assert r.status_code == 409 and "已找到" in r.json()["message"] and "已通知" in r.json()["message"]
     r = _post(c, url, {"status": "handed_over"})
     assert r.status_code == 422 and r.json()["extra"]["field"] == "handed_to"
     body = _post(c, url, {"status": "handed_over", "handed_to": "transfer"}).json()
@@ -366,7 +371,7 @@ def test_times_past_the_calendar_and_nul_characters_answer_422_naming_the_field(
     r = _patch(c, case_url, {"onset_date": "0001-01-01"})
     assert r.status_code == 422 and r.json()["extra"]["field"] == "onset_date"
     r = _post(c, f"{case_url}/stays", {"kind": "other", "place": "x", "start": "2022-01-06T10:00:00+08:00",
-                                       "end": "2022-01-06T11:00:00+08:00"})
+                                       "end": "2022-01-06T11:00:00+08:00"}, **EN)
     assert r.status_code == 422 and "future" in r.json()["message"]  # now is 2022-01-05 12:00
     for method, url, body in (
         (_patch, case_url, {"note": "a\u0000b"}),
@@ -417,7 +422,7 @@ def test_only_the_infected_cases_region_confirms_or_rejects_a_link(world, tracer
     chains.links_suggest(case_ids=[case_b.pk])
     link = Link.objects.get(infector=case_a, infectee=case_b)
     assert [lk["id"] for lk in client_for(tracer_a).get(f"{API}/cases/{case_a.pk}/links").json()] == [link.pk]
-    r = _post(client_for(tracer_a), f"{API}/links/{link.pk}/reject")
+    r = _post(client_for(tracer_a), f"{API}/links/{link.pk}/reject", **EN)
     assert r.status_code == 403 and "infected case" in r.json()["message"]
     assert client_for(tracer_a).post(f"/tracing/links/{link.pk}/reject/").status_code == 403
     page = client_for(tracer_a).get(f"/tracing/cases/{case_a.ref}/").content.decode()

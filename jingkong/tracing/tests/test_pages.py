@@ -57,7 +57,7 @@ def test_contact_status_form_moves_forward_and_reports_a_refusal(found, tracer_a
     contact.refresh_from_db()
     assert contact.status == "located"
     r = client_for(tracer_b).post(url, {"status": "notified", "next": "/tracing/contacts/"}, follow=True)
-    assert "back" in r.content.decode()
+    assert "密接状态不能从“已找到”退回到“已通知”" in r.content.decode()  # the refusal, in the page's language
     contact.refresh_from_db()
     assert contact.status == "located"
 
@@ -171,7 +171,8 @@ def test_a_refused_stay_is_shown_again_with_the_reason_at_its_field(found, trace
     from jingkong.tracing.models import Stay
 
     before = Stay.objects.filter(case=found.jia).count()
-    r = client_for(tracer_a).post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post(**over))
+    r = client_for(tracer_a).post(f"/tracing/cases/{found.jia.ref}/stays/add/", _stay_post(**over),
+                                  HTTP_ACCEPT_LANGUAGE="en")  # the reasons read in English
     assert r.status_code == 422
     form = r.context["stay_form"]
     assert field in form.errors and words in " ".join(form.errors[field]), form.errors
@@ -186,7 +187,7 @@ def test_an_overlapping_stay_needs_the_box_ticked_and_both_are_flagged(found, tr
     c = client_for(tracer_a)
     url = f"/tracing/cases/{found.jia.ref}/stays/add/"
     clash = _stay_post(venue_code="", place="药店", start="2022-01-02T10:30", end="2022-01-02T10:45")  # S1 10–11
-    r = c.post(url, clash)
+    r = c.post(url, clash, HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 422 and "overlaps" in " ".join(r.context["stay_form"].errors["start"])
     assert 'value="药店"' in r.content.decode()  # what was typed is kept
     assert c.post(url, {**clash, "accept_overlap": "on"}).status_code == 302
@@ -212,7 +213,7 @@ def test_a_tracer_corrects_and_deletes_a_stay(found, tracer_a, officer_a, client
     assert checkin.note == "confirmed in the interview"
     assert checkin.start == at(2, 10) + dt.timedelta(seconds=37)  # an untouched time keeps its seconds
     r = c.post(url, {**form, "end": "2022-01-02T09:00"})
-    assert r.status_code == 422 and "ends before it starts" in r.content.decode()
+    assert r.status_code == 422 and "结束时间：结束早于开始" in r.content.decode()  # zh-hans by default
     assert c.post(url, {**form, "end": "2022-01-02T10:40", "publish": ""}).status_code == 302
     checkin.refresh_from_db()
     assert (checkin.end, checkin.publish) == (at(2, 10, 40), False)
