@@ -189,6 +189,9 @@ class ResultRow:
     instrument: str = ""
     operator: str = ""
     tested_at: dt.datetime | None = None
+    # False when the row gave no test time (the time of the upload stands in): a re-send of such a row is compared
+    # without its time, so re-running the same file is "unchanged", not a conflict.
+    time_given: bool = True
 
 
 @dataclass
@@ -397,6 +400,7 @@ def _check_row(row: ResultRow, report: ResultReport, now: dt.datetime) -> Result
             ok = False
         texts[name] = value
     tested_at = row.tested_at
+    time_given = tested_at is not None
     if tested_at is None:
         tested_at = now
     elif tested_at.tzinfo is None:
@@ -411,7 +415,7 @@ def _check_row(row: ResultRow, report: ResultReport, now: dt.datetime) -> Result
         ok = False
     if not ok:
         return None
-    return ResultRow(row.row, tube, outcome, ct, texts["instrument"], texts["operator"], tested_at)
+    return ResultRow(row.row, tube, outcome, ct, texts["instrument"], texts["operator"], tested_at, time_given)
 
 
 def _same_ct(a: dict, b: dict) -> bool:
@@ -427,7 +431,8 @@ def _differences(stored: dict, new: ResultRow) -> list[str]:
         out.append(f"outcome {stored['outcome']} ≠ {new.outcome}")
     if not _same_ct(stored["ct_values"] or {}, new.ct_values):
         out.append(f"Ct {json.dumps(stored['ct_values'] or {}, sort_keys=True)} ≠ {json.dumps(new.ct_values, sort_keys=True)}")
-    if stored["tested_at"] is not None and abs((stored["tested_at"] - new.tested_at).total_seconds()) >= 1:
+    if stored["tested_at"] is not None and new.time_given and stored.get("time_given", True) \
+            and abs((stored["tested_at"] - new.tested_at).total_seconds()) >= 1:
         out.append(f"tested_at {stored['tested_at'].isoformat()} ≠ {new.tested_at.isoformat()}")
     for name in ("instrument", "operator"):
         if stored[name] and getattr(new, name) and stored[name] != getattr(new, name):
@@ -445,9 +450,10 @@ def _dedupe(rows: list[ResultRow], report: ResultReport) -> list[ResultRow]:
         if len(group) == 1:
             out.append(group[0])
             continue
+        group.sort(key=lambda r: not r.time_given)  # keep a row that gives the test time
         first = group[0]
         as_stored = {"outcome": first.outcome, "ct_values": first.ct_values, "tested_at": first.tested_at,
-                     "instrument": first.instrument, "operator": first.operator}
+                     "instrument": first.instrument, "operator": first.operator, "time_given": first.time_given}
         if all(not _differences(as_stored, r) for r in group[1:]):
             out.append(first)
             report.unchanged += len(group) - 1

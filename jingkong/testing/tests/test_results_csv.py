@@ -172,3 +172,26 @@ def test_command_line(lab_world, tmp_path, capsys):
         call_command("testing_load_results", str(malformed), "--lab", "LAB1")
     with clock.frozen(LATER), pytest.raises(CommandError, match="lab NOLAB not found"):
         call_command("testing_load_results", str(good), "--lab", "NOLAB")
+
+
+@pytest.mark.django_db
+def test_re_running_a_file_without_test_times_is_unchanged_not_a_conflict(regions, tmp_path):
+    """Regression: a row without a test time takes the time of the upload; re-running the same file an hour later
+    compared that stand-in time with the stored one and rejected every row as a conflict (exit status 3)."""
+    lab = make_lab(regions["district"])
+    make_tube("T1", make_persons(regions["grid_a1"], 2), capacity=10)
+    make_tube("T2", make_persons(regions["grid_a1"], 1), capacity=1)
+    path = tmp_path / "run.csv"
+    path.write_bytes("管码,结果,检测时间\nT1,阴性,\nT2,阴性,2022-01-01 17:00\n".encode())
+    with clock.frozen(LATER):
+        first = load_results_file(path, lab=lab)
+    assert (first.accepted, first.errors) == (2, [])
+    with clock.frozen(LATER + dt.timedelta(hours=1)):
+        again = load_results_file(path, lab=lab)
+    assert (again.accepted, again.unchanged, again.errors) == (0, 2, [])
+    assert TubeResult.objects.get(tube__barcode="T1").tested_at == LATER  # the first upload's time stays
+    # A row that now gives a different time than the stored one is still a conflict.
+    path.write_bytes("管码,结果,检测时间\nT2,阴性,2022-01-01 18:00\n".encode())
+    with clock.frozen(LATER + dt.timedelta(hours=1)):
+        changed = load_results_file(path, lab=lab)
+    assert changed.unchanged == 0 and [e.field for e in changed.errors] == ["result"]
