@@ -799,6 +799,45 @@ def _fetch_tasks(cursor) -> dict[int, list[dc.Task]]:
     return out
 
 
+def _fetch_replays(cursor, per_person: dict[int, list[tuple]]) -> dict[int, list[dc.MemberResult]]:
+    """Negative swabs applied in earlier uploads that are newer than a pool-positive or invalid swab of this chunk.
+
+    Results are meant to act in sampling order whatever order they arrive in. A pool result arriving after the
+    person's own (newer) negative retest, or an invalid tube arriving after a newer negative, would otherwise open
+    a task that the newer swab should already have resolved — and a late positive pool would put a person whose
+    single-tube retest came back negative under control again. The person's latest earlier negative of each kind
+    (own retest/resample tube; routine tube) newer than the chunk's first task-opening swab is replayed through
+    :func:`jingkong.testing.deconvolution.settle_person` (it re-applies as it was: no event, no count; it only
+    resolves the tasks it would have resolved had it arrived last)."""
+    since: dict[int, dt.datetime] = {}
+    for pid, entries in per_person.items():
+        times = [e[1] for e in entries if e[0].task_reason is not None and e[1] is not None]
+        if times:
+            since[pid] = min(times)
+    if not since:
+        return {}
+    _temp_table(cursor, "_jk_res_replay", [("person_id", "bigint primary key")], ([p] for p in since))
+    cursor.execute(
+        f"SELECT s.person_id, s.id, s.tube_id, t.kind, t.capacity, t.member_count, {_dt_expr('s.sampled_at')} "
+        "FROM _jk_res_replay k JOIN testing_sample s ON s.person_id = k.person_id "
+        "JOIN testing_tube t ON t.id = s.tube_id "
+        "WHERE t.outcome = 'negative' AND s.tube_id NOT IN (SELECT id FROM _jk_res_tubes)")
+    latest: dict[tuple[int, bool], tuple] = {}
+    for pid, sid, tid, kind, capacity, count, raw in cursor.fetchall():
+        sampled = _read_dt(raw)
+        if sampled is None or sampled < since[pid]:
+            continue
+        key = (pid, kind == dc.ROUTINE)
+        if key not in latest or sampled > latest[key][0]:
+            latest[key] = (sampled, sid, tid, kind, capacity, count)
+    _drop(cursor, "_jk_res_replay")
+    out: dict[int, list[dc.MemberResult]] = defaultdict(list)
+    for (pid, _routine), (sampled, sid, tid, kind, capacity, count) in latest.items():
+        decision = dc.decide(kind=kind, capacity=capacity, outcome="negative", members=count)
+        out[pid].append(dc.MemberResult(decision, sampled, kind, ("replay", tid), sid))
+    return out
+
+
 def _stored_form():
     """Sampling times as read (see _Members) → the form to write back: SQLite text in Django's storage form is kept
     as is (most of an upload is never parsed); anything else is parsed and formatted. PostgreSQL: the ISO text
@@ -914,6 +953,8 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
                  members.region[i])
         per_person.setdefault(members.person[i], []).append(entry)
 
+    replays = _fetch_replays(cursor, per_person)
+
     task_updates: list[tuple] = []  # (status, resolved_at, sample_id, task id)
     new_tasks: list[tuple] = []
     restricting: dict[tuple, list] = defaultdict(list)  # (from, to) -> [(person id, region)]
@@ -923,7 +964,7 @@ def _deconvolve(cursor, accepted, members: _Members, *, lab: Lab, actor, now, re
     for pid, entries in per_person.items():
         before, stored_region = _state(states[pid]) if pid in states else (None, None)
         grid = max(entries, key=lambda e: e[1])[6]
-        results = [member(e[0], e[1], e[2], e[3], e[4], e[5]) for e in entries]
+        results = [member(e[0], e[1], e[2], e[3], e[4], e[5]) for e in entries] + replays.get(pid, [])
         settled = dc.settle_person(before, tasks.get(pid, []), results, at=now)
         after = settled.state
         for task_id, (status, sample_id) in settled.task_updates.items():

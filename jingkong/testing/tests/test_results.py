@@ -325,3 +325,42 @@ def test_swab_times_written_in_another_text_form_are_normalised(world):
     expected = 2 if connection.vendor == "sqlite" else 1  # both swabs were rewritten to T0 on SQLite only
     assert PersonTestState.objects.filter(last_sampled_at__gte=T0, last_sampled_at__lt=T0 + dt.timedelta(seconds=1)
                                           ).count() == expected
+
+
+@pytest.mark.parametrize("order", [("A", "B", "R"), ("A", "R", "B"), ("B", "A", "R")])
+def test_the_outcome_does_not_depend_on_the_order_results_arrive_in(world, order):
+    """Regression: pool A (swab at 0 h) positive, the person's single-tube retest R (3 h) negative, and pool B (swab at
+    2 h, before the retest) positive but resulted after the retest. The retest was taken after B's swab, so it clears
+    B too; arriving last, B put the person back under control with a new open retest task."""
+    person, others = world["people"][0], world["people"][1:5]
+    make_tube("A", [person, others[0]], capacity=10, sampled_at=T0)
+    make_tube("B", [person, others[1]], capacity=10, sampled_at=T0 + dt.timedelta(hours=2))
+    for code in order:
+        if code == "R":
+            task = RetestTask.objects.get(person=person, source_tube__barcode="A")
+            make_tube("R", [person], kind="retest", capacity=1, sampled_at=T0 + dt.timedelta(hours=3), retest_of=task)
+            RetestTask.objects.filter(pk=task.pk).update(status="sampled")
+        apply(world, [row(code, "negative" if code == "R" else "positive")])
+    s = state_of(person)
+    assert s.status == "negative" and not s.controlled_in_place
+    assert s.last_negative_sampled_at == T0 + dt.timedelta(hours=3)
+    retest_swab = Tube.objects.get(barcode="R").samples.get().pk
+    assert {t.source_tube.barcode: (t.status, t.sample_id) for t in RetestTask.objects.filter(person=person)} == {
+        "A": ("negative", retest_swab), "B": ("negative", retest_swab)}
+    # The pool partners stay controlled until their own retest.
+    assert {state_of(p).status for p in others[:2]} == {"pool_positive"}
+
+
+def test_a_late_invalid_tube_after_a_newer_negative_orders_no_resampling(world):
+    """Regression: an invalid tube whose swab is older than the person's negative from a later tube, resulted after
+    it, opened a resampling task that nothing would ever resolve (the door-to-door team would swab again)."""
+    person = world["people"][0]
+    make_tube("OLD", [person, world["people"][1]], capacity=10, sampled_at=T0)
+    make_tube("NEW", [person, world["people"][2]], capacity=10, sampled_at=T0 + dt.timedelta(hours=2))
+    apply(world, [row("NEW", "negative")])
+    report = apply(world, [row("OLD", "invalid")])
+    assert report.persons_resample == 1  # the partner, who has no newer swab
+    assert state_of(person).status == "negative" and state_of(world["people"][1]).status == "resample"
+    tasks = {t.person_id: t for t in RetestTask.objects.filter(source_tube__barcode="OLD")}
+    assert tasks[person.pk].status == "negative" and tasks[world["people"][1].pk].status == "open"
+    assert tasks[person.pk].sample_id == Tube.objects.get(barcode="NEW").samples.get(person=person).pk
