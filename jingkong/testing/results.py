@@ -253,12 +253,24 @@ def _cell(value) -> str:
     return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
+def _error_records(errors: Sequence[RowError], row_label: str):
+    yield [row_label, "tube", "field", "reason"]
+    for e in sorted(errors, key=lambda e: (e.row, e.field)):
+        yield [e.row, _cell(safe_text(e.tube)), safe_text(e.field), _cell(safe_text(e.reason))]
+
+
 def write_error_file(path: str | Path, errors: Sequence[RowError], *, row_label: str = "row") -> None:
     with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
-        w.writerow([row_label, "tube", "field", "reason"])
-        for e in sorted(errors, key=lambda e: (e.row, e.field)):
-            w.writerow([e.row, _cell(safe_text(e.tube)), safe_text(e.field), _cell(safe_text(e.reason))])
+        csv.writer(fh).writerows(_error_records(errors, row_label))
+
+
+def error_csv_text(errors: Sequence[RowError], *, row_label: str = "row") -> str:
+    """The rejected rows as CSV text (the same columns as the error file)."""
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf).writerows(_error_records(errors, row_label))
+    return buf.getvalue()
 
 
 # --- CSV ---------------------------------------------------------------------------------------------------------
@@ -1140,7 +1152,54 @@ def load_results_file(path: str | Path, *, lab: Lab, actor=None, fmt: str | None
     return report
 
 
-@jobs.register("testing.load_results")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+UPLOAD_KIND = "testing.load_results"
+
+
+def enqueue_upload(*, actor, lab: Lab, file, fmt: str = ""):
+    """Store an uploaded results file (CSV or FHIR JSON) and queue the job applying it; returns the job.
+
+    The API and the lab board page both call this. The actor is checked before anything is stored; the job checks
+    again when it runs (a technician removed from the lab in between is refused)."""
+    from django.conf import settings
+    from django.utils.translation import gettext as _
+
+    lab_rules.ensure_can_operate(actor, lab)
+    if file is None:
+        raise ValidationFailed(_("attach the results file (CSV or FHIR JSON)"), extra={"field": "file"})
+    if fmt and fmt not in ("csv", "fhir"):
+        raise ValidationFailed(_("format: csv or fhir"), extra={"field": "format"})
+    if not file.size:
+        raise ValidationFailed(_("the file is empty"), extra={"field": "file"})
+    if file.size > MAX_UPLOAD_BYTES:
+        raise ValidationFailed(_("the file is larger than 200 MB: split it"), extra={"field": "file"})
+    name = Path((file.name or "results").replace("\x00", "")).name or "results"
+    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".csv", ".json", ".txt") else ""
+    folder = Path(settings.DATA_DIR) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"results-{uuid.uuid4().hex}{suffix}"
+    with open(path, "wb") as fh:
+        for chunk in file.chunks():
+            fh.write(chunk)
+    return jobs.enqueue(UPLOAD_KIND, {"path": str(path), "lab": lab.code, "format": fmt or None, "delete_after": True,
+                                      "source_ref": name[:100]}, actor=actor, region_code=lab.region_code)
+
+
+def upload_error_file(job) -> Path | None:
+    """The full error CSV a finished upload job wrote (under the uploads folder), if it is still there."""
+    from django.conf import settings
+
+    named = (job.result or {}).get("error_file") if isinstance(job.result, dict) else None
+    if not named:
+        return None
+    folder = (Path(settings.DATA_DIR) / "uploads").resolve()
+    path = Path(named).resolve()
+    if path.parent != folder or not path.is_file():
+        return None
+    return path
+
+
+@jobs.register(UPLOAD_KIND)
 def load_results_job(ctx, path: str, lab: str, format: str | None = None, error_file: str | None = None,
                      delete_after: bool = False, source_ref: str | None = None) -> dict:
     """Job: apply a results file for the lab with code ``lab`` (``delete_after``: an upload, removed afterwards)."""

@@ -9,10 +9,7 @@ follow-up list names people: PERSON_VIEW, audited.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from pathlib import Path
 
-from django.conf import settings
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
@@ -20,7 +17,6 @@ from jingkong.access import audit
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
 from jingkong.analytics import turnaround as ta
-from jingkong.core import jobs
 from jingkong.core.exceptions import NotFound, ValidationFailed
 from jingkong.core.schemas import JobOut
 from jingkong.people import idnumber
@@ -47,7 +43,6 @@ from jingkong.testing.schemas.labs import (
 from jingkong.testing.selectors import page_number
 
 router = Router(tags=["testing: labs and results"])
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 def _lab(request, lab_id: int):
@@ -146,24 +141,7 @@ def results_upload(request, lab_id: int, file: UploadedFile = File(None), format
     """Upload a results file — CSV (UTF-8/GBK, English or Chinese headers) or a FHIR R4 Bundle (.json) — applied by a
     background job; the job's result holds the report and names the error file."""
     lab = _lab(request, lab_id)
-    lab_rules.ensure_can_operate(request.jk_user, lab)  # refuse before storing anything
-    if file is None:
-        raise ValidationFailed("attach the results file (multipart field 'file')", extra={"field": "file"})
-    if format and format not in ("csv", "fhir"):
-        raise ValidationFailed("format: csv or fhir", extra={"field": "format"})
-    if file.size and file.size > MAX_UPLOAD_BYTES:
-        raise ValidationFailed("the file is larger than 200 MB: split it", extra={"field": "file"})
-    name = Path((file.name or "results").replace("\x00", "")).name or "results"
-    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".csv", ".json", ".txt") else ""
-    folder = settings.DATA_DIR / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"results-{uuid.uuid4().hex}{suffix}"
-    with open(path, "wb") as fh:
-        for chunk in file.chunks():
-            fh.write(chunk)
-    job = jobs.enqueue("testing.load_results", {"path": str(path), "lab": lab.code, "format": format or None,
-                                                "delete_after": True, "source_ref": name[:100]},
-                       actor=request.jk_user, region_code=lab.region_code)
+    job = results.enqueue_upload(actor=request.jk_user, lab=lab, file=file, fmt=format)
     return Status(202, job)
 
 
