@@ -271,6 +271,9 @@ def batch_receive(*, actor, batch: TransportBatch, barcodes=None, at: dt.datetim
                 report.received.append(t.barcode)
         if batch.status != BatchStatus.RECEIVED and at < batch.packed_at:
             raise ValidationFailed(_("the receipt cannot be before the packing"), extra={"field": "at"})
+        if batch.status != BatchStatus.RECEIVED and batch.handed_over_at and at < batch.handed_over_at:
+            raise ValidationFailed(_("the receipt cannot be before the hand-over to the courier"),
+                                   extra={"field": "at"})
         if to_receive:
             Tube.objects.filter(pk__in=to_receive).update(status=TubeStatus.RECEIVED, lab=batch.lab, received_at=at)
         first_receipt = batch.status != BatchStatus.RECEIVED

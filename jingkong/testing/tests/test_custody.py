@@ -180,3 +180,14 @@ def test_an_inactive_lab_is_refused(world):
     world["lab"].save()
     with pytest.raises(ValidationFailed):
         pack(world, ["T2"])
+
+
+def test_a_receipt_before_the_hand_over_is_refused(world):
+    """Regression: a batch handed to the courier at 3 h could be recorded as received at 2 h (the chain of custody
+    and the turnaround's transit time went backwards)."""
+    batch, _ = pack(world, ["T0"], at=T0 + H)
+    custody.batch_hand_over(actor=None, batch=batch, courier="A", at=T0 + 3 * H)
+    with pytest.raises(ValidationFailed) as exc:
+        custody.batch_receive(actor=None, batch=batch, at=T0 + 2 * H)
+    assert exc.value.extra["field"] == "at" and Tube.objects.get(barcode="T0").received_at is None
+    assert custody.batch_receive(actor=None, batch=batch, at=T0 + 3 * H).received == ["T0"]
