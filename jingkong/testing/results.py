@@ -755,19 +755,22 @@ def _write_results(cursor, accepted, *, lab: Lab, actor, now, source, source_ref
     bulk.bulk_insert("testing_tuberesult", ["tube_id", "lab_id", "outcome", "ct_values", "instrument", "operator",
                                            "tested_at", "recorded_at", "source", "source_ref", "entered_by_id"], rows)
     # Tubes: outcome, resulted; the lab that tested them (when they were never formally received); sealed if the
-    # sampling site never sealed them by hand (the lab had the closed tube).
-    _temp_table(cursor, "_jk_res_outcomes", [("id", "bigint primary key"), ("outcome", "varchar(16)")],
-                ([t.id, r.outcome] for r, t in accepted))
-    params = [_db_dt(now), lab.pk, _db_dt(now)]
+    # sampling site never sealed them by hand: the lab had the closed tube at the latest when it received it, else
+    # when it tested it (never later than now). A resulted tube takes no further swab.
+    _temp_table(cursor, "_jk_res_outcomes", [("id", "bigint primary key"), ("outcome", "varchar(16)"),
+                                             ("tested_at", "timestamptz" if _is_pg() else "varchar(32)")],
+                ([t.id, r.outcome, fmt(min(r.tested_at, now))] for r, t in accepted))
+    params = [_db_dt(now), lab.pk]
     if _is_pg():
         cursor.execute(
             "UPDATE testing_tube AS t SET outcome = o.outcome, status = 'resulted', resulted_at = %s, "
-            "lab_id = COALESCE(t.lab_id, %s), sealed_at = COALESCE(t.sealed_at, %s) "
+            "lab_id = COALESCE(t.lab_id, %s), sealed_at = COALESCE(t.sealed_at, t.received_at, o.tested_at) "
             "FROM _jk_res_outcomes o WHERE t.id = o.id", params)
     else:
         cursor.execute(
             "UPDATE testing_tube SET outcome = (SELECT o.outcome FROM _jk_res_outcomes o WHERE o.id = testing_tube.id), "
-            "status = 'resulted', resulted_at = %s, lab_id = COALESCE(lab_id, %s), sealed_at = COALESCE(sealed_at, %s) "
+            "status = 'resulted', resulted_at = %s, lab_id = COALESCE(lab_id, %s), sealed_at = COALESCE(sealed_at, "
+            "received_at, (SELECT o.tested_at FROM _jk_res_outcomes o WHERE o.id = testing_tube.id)) "
             "WHERE id IN (SELECT id FROM _jk_res_outcomes)", params)
     _drop(cursor, "_jk_res_outcomes")
 

@@ -364,3 +364,21 @@ def test_a_late_invalid_tube_after_a_newer_negative_orders_no_resampling(world):
     tasks = {t.person_id: t for t in RetestTask.objects.filter(source_tube__barcode="OLD")}
     assert tasks[person.pk].status == "negative" and tasks[world["people"][1].pk].status == "open"
     assert tasks[person.pk].sample_id == Tube.objects.get(barcode="NEW").samples.get(person=person).pk
+
+
+def test_a_result_for_a_tube_still_open_at_the_site_closes_it(world):
+    """A pooled tube nobody sealed by hand reaches the lab: its result seals it (at its receipt, else at the test time,
+    never after the result was recorded), so it takes no further swab and turnaround sees a closed tube."""
+    people = world["people"]
+    make_tube("OPEN-1", people[:3], capacity=10, status="open")
+    make_tube("OPEN-2", people[3:5], capacity=10, status="open")
+    make_tube("OPEN-3", people[5:7], capacity=10, status="open", lab=world["lab"], received_at=T0 + dt.timedelta(hours=2))
+    tested = T0 + dt.timedelta(hours=5)
+    report = apply(world, [row("OPEN-1", "negative", tested_at=tested), row("OPEN-2", "negative"),
+                           row("OPEN-3", "negative", n=3, tested_at=tested)])
+    assert report.accepted == 3
+    tubes = {t.barcode: t for t in Tube.objects.filter(barcode__startswith="OPEN")}
+    assert {t.status for t in tubes.values()} == {"resulted"}
+    assert tubes["OPEN-1"].sealed_at == tested
+    assert tubes["OPEN-2"].sealed_at == LATER  # no test time given: the time of the upload
+    assert tubes["OPEN-3"].sealed_at == T0 + dt.timedelta(hours=2)  # received by the lab before it was tested
