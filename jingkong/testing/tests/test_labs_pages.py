@@ -204,8 +204,12 @@ def test_only_the_labs_technicians_and_its_region_may_work_it_from_the_board(ben
     actions = [(f"/testing/labs/{lab.pk}/receive/", {"batch": "BOX-7"}),
                (f"/testing/labs/{lab.pk}/result/", {"tube": "B0", "outcome": "negative"}),
                (f"/testing/labs/{lab.pk}/upload/", {"format": "auto"})]
+    from django.test import Client
+
     with clock.frozen(LATER):
         for url, body in actions:
+            anonymous = Client().post(url, body)
+            assert anonymous.status_code == 302 and "login" in anonymous["Location"]
             assert client_for(officer_a).post(url, body).status_code == 403  # no TESTING_RESULT
             assert client_for(stranger).post(url, body).status_code == 403  # not a technician of this lab
             assert client_for(street_commander).post(url, body).status_code == 403  # the lab is the district's
