@@ -166,6 +166,10 @@ def overdue(*, scope: Scope, now: dt.datetime | None = None, lab_id: int | None 
     qs = qs.filter(late | stuck)
     total = qs.count()
     counts = {"result_overdue": qs.filter(late).count(), "in_transit_too_long": qs.filter(stuck).count()}
+    # Per lab (the lab a tube is at, else the one its batch is addressed to; None: not sent anywhere yet), over all
+    # overdue tubes, not only the listed ones.
+    by_lab = {code: n for code, n in qs.annotate(lab_code=Coalesce(F("lab__code"), F("batch__lab__code")))
+              .values_list("lab_code").annotate(n=models.Count("id")).order_by()}
     items = []
     for t in qs.select_related("site", "lab", "batch", "batch__lab", "campaign").order_by("opened_at", "id")[:limit]:
         reasons = []
@@ -185,5 +189,5 @@ def overdue(*, scope: Scope, now: dt.datetime | None = None, lab_id: int | None 
             "handed_over_at": t.batch.handed_over_at if t.batch else None, "received_at": t.received_at,
             "age_hours": round(age, 1), "target_hours": t.target, "reasons": reasons,
         })
-    return {"total": total, "counts": counts, "items": items, "transit_hours": transit_hours,
+    return {"total": total, "counts": counts, "by_lab": by_lab, "items": items, "transit_hours": transit_hours,
             "default_target_hours": default, "at": now}

@@ -105,9 +105,7 @@ def labs(request):
             .values("lab_id").annotate(last_hour=Count("id", filter=Q(recorded_at__gte=hour_ago)),
                                        last_24h=Count("id"))}
     overdue = ta.overdue(scope=request.scope, now=now, limit=100)
-    overdue_by_lab: dict = {}
-    for item in overdue["items"]:
-        overdue_by_lab[item["lab"]] = overdue_by_lab.get(item["lab"], 0) + 1
+    overdue_by_lab = overdue["by_lab"]  # counted over every overdue tube, not the 100 listed
     rows = []
     for lab in lab_list:
         b, d = backlog.get(lab.pk, {}), done.get(lab.pk, {})

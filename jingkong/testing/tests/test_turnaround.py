@@ -114,3 +114,18 @@ def test_overdue_tubes(world):
     assert overdue(scope=Scope(world["regions"]["street_a"].code), now=now)["total"] == 0
     assert [i["barcode"] for i in overdue(scope=EVERYTHING, now=now, lab_id=world["lab1"].pk)["items"]] == ["STUCK"]
     assert overdue(scope=EVERYTHING, now=now, transit_hours=6)["counts"]["in_transit_too_long"] == 0
+
+
+def test_overdue_counts_per_lab_cover_every_tube_not_only_the_listed_ones(world):
+    """Regression: the labs overview counted a lab's overdue tubes from the first 100 listed, so a lab with 150
+    overdue tubes showed 100 (and another lab's could show 0)."""
+    p = world["people"]
+    for i in range(5):
+        make_tube(f"L1-{i}", [p[i]], capacity=1, site=world["site_a"], lab=world["lab1"], status="received",
+                  received_at=T0 + H)
+    for i in range(3):
+        make_tube(f"L2-{i}", [p[10 + i]], capacity=1, site=world["site_a"], lab=world["lab2"], status="received",
+                  received_at=T0 + H, sampled_at=T0 + H)
+    out = overdue(scope=EVERYTHING, now=T0 + 20 * H, limit=2)
+    assert len(out["items"]) == 2 and out["total"] == 8
+    assert out["by_lab"] == {"LAB1": 5, "LAB2": 3}
