@@ -31,7 +31,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from jingkong.access.guard import Scope
-from jingkong.access.roles import Role
+from jingkong.access.roles import Perm, Role
 from jingkong.core import clock
 from jingkong.core.events import emit
 from jingkong.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -97,10 +97,14 @@ def _is_sampler(actor) -> bool:
 
 
 def batch_visible_q(scope: Scope, actor=None) -> Q:
-    """Batches sent from inside the scope, plus — for a lab technician — every batch addressed to their labs."""
+    """Batches sent from inside the scope, plus the batches addressed to labs the actor may work: for a lab technician
+    every batch addressed to their labs; for another role receiving at labs (a commander) the batches addressed to
+    the labs inside their region, wherever they come from."""
     q = scope.q("region_code")
     if lab_rules.is_technician(actor):
         q |= Q(lab__technicians=actor)
+    elif scope.prefix and getattr(actor, "has_role_perm", None) and actor.has_role_perm(Perm.TESTING_RESULT):
+        q |= Q(lab__region_code__startswith=scope.prefix)
     return q
 
 

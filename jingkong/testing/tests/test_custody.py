@@ -191,3 +191,21 @@ def test_a_receipt_before_the_hand_over_is_refused(world):
         custody.batch_receive(actor=None, batch=batch, at=T0 + 2 * H)
     assert exc.value.extra["field"] == "at" and Tube.objects.get(barcode="T0").received_at is None
     assert custody.batch_receive(actor=None, batch=batch, at=T0 + 3 * H).received == ["T0"]
+
+
+def test_a_commander_receives_other_streets_batches_addressed_to_a_lab_of_their_street(world, regions):
+    """Regression: a street-A commander working street A's lab could not find (404) a batch sent from street B to it,
+    so receiving it went only through the lab's technicians. Street A's officers still do not see it."""
+    lab_a = make_lab(regions["street_a"], "LAB-A")
+    batch, _ = custody.batch_pack(actor=None, scope=EVERYTHING, lab=lab_a, barcodes=["T0"], site=world["site"])
+    custody.batch_hand_over(actor=None, batch=batch, courier="A")
+    commander_a = make_user("cmd_a", "commander", regions["street_a"])
+    officer_a = make_user("officer_a", "street_officer", regions["street_a"])
+    with pytest.raises(NotFound):
+        custody.batch_get(scope=scope_of(officer_a), actor=officer_a, batch_id=batch.pk)
+    found = custody.batch_get(scope=scope_of(commander_a), actor=commander_a, batch_id=batch.pk)
+    assert custody.batch_receive(actor=commander_a, batch=found).received == ["T0"]
+    # A batch of street B addressed to the district lab stays out of the street-A commander's sight.
+    other, _ = pack(world, ["T1"])
+    with pytest.raises(NotFound):
+        custody.batch_get(scope=scope_of(commander_a), actor=commander_a, batch_id=other.pk)
