@@ -22,7 +22,7 @@ from jingkong.analytics import coverage
 from jingkong.core import clock
 from jingkong.core.exceptions import ValidationFailed
 from jingkong.people import idnumber
-from jingkong.people.models import Source, Vulnerable
+from jingkong.people.models import VULNERABLE_LABELS, Sex, Source, Vulnerable
 from jingkong.testing import selectors
 from jingkong.testing.models import Campaign
 
@@ -162,13 +162,16 @@ def csv_text(rows: Iterable[dict], *, show_phone: bool) -> str:
                      _("ID number (masked)"), _("Sex"), _("Year of birth"), _("Phone"), _("Vulnerable groups"),
                      _("Door-to-door visit"), _("State"), _("Provisional record"), _("Employer")])
     state_labels = {"not_sampled": _("not sampled"), "resample": _("to be resampled")}
+    sexes = dict(Sex.choices)
+    vulnerable = {flag.name.lower(): str(label) for flag, label in VULNERABLE_LABELS.items()}
     for building in group_by_building(rows, show_phone=show_phone):
         for household in building["households"]:
             for p in household["persons"]:
                 writer.writerow([
                     p["grid"], _cell(building["building"] or ""), _cell(building["address"]), _cell(household["unit"]),
                     _cell(household["room"]), _cell(household["household"] or ""), _cell(p["name"]), p["id_masked"],
-                    p["sex"], p["birth_year"] or "", _cell(p["phone"]), ";".join(p["vulnerable"]),
+                    str(sexes.get(p["sex"], p["sex"])), p["birth_year"] or "", _cell(p["phone"]),
+                    ";".join(vulnerable.get(v, v) for v in p["vulnerable"]),
                     _("yes") if p["door_visit"] else "", state_labels.get(p["state"], p["state"]),
                     _("yes") if p["provisional"] else "", _cell(p["employer"]),
                 ])

@@ -241,3 +241,37 @@ def test_printable_untested_list_is_audited_and_scoped(rnd, grid_worker_a, offic
     assert AuditLog.objects.filter(action="testing.untested_list").count() == 2
     analyst = make_user("analyst_a", "analyst", regions["street_a"])
     assert client_for(analyst).get(url).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+def test_board_and_sweep_list_render_with_data_in_both_languages(rnd, officer_a, client_for, lang):
+    c = rnd["campaign"]
+    client = client_for(officer_a)
+    board = client.get(_progress(c, "?level=grid"), HTTP_ACCEPT_LANGUAGE=lang)
+    assert board.status_code == 200
+    text = board.content.decode()
+    assert f'<html lang="{lang}">' in text
+    assert ("Round progress" in text) is (lang == "en")  # the heading is translated
+    for code, pct in ((A1, "87.5 %"), (A2, "80.0 %")):
+        assert f'data-code="{code}"' in text and pct in text
+    assert "84.6 %" in text  # the street's total: 11 of 13
+    sheet = client.get(f"/testing/campaigns/{c.pk}/untested/{A1}/", HTTP_ACCEPT_LANGUAGE=lang)
+    assert sheet.status_code == 200
+    text = sheet.content.decode()
+    assert f'<html lang="{lang}">' in text
+    assert "居民a1_7" in text and "居民a1_8" in text and "330206********" in text
+    assert "139****5678" in text and "13912345678" not in text  # a street officer does not phone residents
+    assert "♿" in text and "window.print()" in text and "testing/coverage.css" in text
+    assert text.index("1201") < text.index("居民a1_7") < text.index("居民a1_8")  # household room, then its members
+
+
+@pytest.mark.django_db
+def test_untested_export_labels_sex_and_vulnerable_groups_in_the_readers_language(rnd, officer_a, client_for):
+    r = client_for(officer_a).get(_url(rnd["campaign"], "untested.csv"), {"region": A1}, HTTP_ACCEPT_LANGUAGE="en")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    header, data = rows[0], {row[rows[0].index("Name")]: row for row in rows[1:]}
+    assert data["居民a1_8"][header.index("Sex")] == "female"
+    assert data["居民a1_8"][header.index("Vulnerable groups")] == "elderly;limited mobility"
+    assert data["居民a1_8"][header.index("Door-to-door visit")] == "yes"
+    assert data["居民a1_7"][header.index("State")] == "to be resampled"
