@@ -141,6 +141,10 @@ def resolve_tasks(tasks: Iterable[Task], effect: Effect, *, sampled_at: Any, kin
     considered. ``kind`` is the kind of the resolving tube.
     """
     out: dict[Any, str] = {}
+    tasks = list(tasks)
+    # A swab taken for a known task (Sample.retest_of) that comes back invalid reopens that task only; another task
+    # of the person sampled by a different swab still waits for that swab's result.
+    swab_linked = any(t.linked for t in tasks)
     for task in tasks:
         if task.status not in (TASK_OPEN, TASK_SAMPLED):
             continue
@@ -156,7 +160,7 @@ def resolve_tasks(tasks: Iterable[Task], effect: Effect, *, sampled_at: Any, kin
                 out[task.key] = TASK_NEGATIVE
         elif effect == Effect.RESAMPLE:
             # An invalid retest/resample swab: the task it was taken for must be sampled again.
-            if kind != ROUTINE and (task.linked or task.status == TASK_SAMPLED):
+            if kind != ROUTINE and (task.linked or (not swab_linked and task.status == TASK_SAMPLED)):
                 out[task.key] = REOPEN
     return out
 

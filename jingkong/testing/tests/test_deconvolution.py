@@ -104,8 +104,13 @@ def test_closed_tasks_are_left_alone():
 
 
 def test_an_invalid_retest_reopens_the_task_it_was_taken_for():
-    tasks = [_task(1, status="sampled"), _task(2, status="open"), _task(3, status="open", linked=True)]
-    assert dc.resolve_tasks(tasks, Effect.RESAMPLE, sampled_at=25, kind="retest") == {1: dc.REOPEN, 3: dc.REOPEN}
+    """Regression: the invalid swab taken for task 3 also reopened task 1, sampled by another retest swab whose result
+    was still to come (the door-to-door list showed the person as 'to be sampled' for it again)."""
+    tasks = [_task(1, status="sampled"), _task(2, status="open"), _task(3, status="sampled", linked=True)]
+    assert dc.resolve_tasks(tasks, Effect.RESAMPLE, sampled_at=25, kind="retest") == {3: dc.REOPEN}
+    # A swab not linked to a task (a walk-in retest): the person's sampled tasks are reopened.
+    unlinked = [_task(1, status="sampled"), _task(2, status="open")]
+    assert dc.resolve_tasks(unlinked, Effect.RESAMPLE, sampled_at=25, kind="retest") == {1: dc.REOPEN}
     # An invalid routine pool reopens nothing: its members get a new resampling task.
     assert dc.resolve_tasks(tasks, Effect.RESAMPLE, sampled_at=25, kind="routine") == {}
 
