@@ -275,3 +275,43 @@ def test_untested_export_labels_sex_and_vulnerable_groups_in_the_readers_languag
     assert data["居民a1_8"][header.index("Vulnerable groups")] == "elderly;limited mobility"
     assert data["居民a1_8"][header.index("Door-to-door visit")] == "yes"
     assert data["居民a1_7"][header.index("State")] == "to be resampled"
+
+
+@pytest.mark.django_db
+def test_another_streets_region_is_not_found_on_every_coverage_route(rnd, officer_a, client_for):
+    client = client_for(officer_a)
+    c = rnd["campaign"]  # a district round: officer A sees street A's part only
+    for region in ("330206004", B1, "330206"):
+        for tail, key in (("coverage", "parent"), ("coverage/summary", "region"), ("untested", "region"),
+                          ("untested.csv", "region")):
+            r = client.get(_url(c, tail), {key: region})
+            assert r.status_code == 404, (tail, region)
+            assert "居民b1" not in r.content.decode()
+        assert client.get(f"/testing/campaigns/{c.pk}/progress/", {"parent": region}).status_code == 404
+        assert client.get(f"/testing/campaigns/{c.pk}/untested/{region}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_bad_input_answers_422_or_404_never_500(rnd, commander, client_for):
+    client = client_for(commander)
+    c = rnd["campaign"]
+    cases = {
+        "/api/v1/testing/campaigns/99999999999999999999/coverage": 404,  # beyond a 64-bit id
+        "/api/v1/testing/campaigns/-1/coverage/summary": 404,
+        _url(c) + "?level=楼栋": 422,
+        _url(c) + "?parent=" + "3" * 300: 404,
+        _url(c) + "?parent=330206%25": 404,  # a LIKE wildcard is no region code
+        _url(c, "coverage/summary") + "?region=330206002_": 404,
+        _url(c, "untested") + f"?region={A1}&limit=99999999999999999999999": 422,
+        _url(c, "untested") + f"?region={A1}&limit=abc": 422,
+        _url(c, "untested") + f"?region={A1}&resample=maybe": 422,
+        _url(c, "untested.csv") + "?region=330206": 422,  # a whole district's list is not made
+        "/testing/campaigns/99999999999999999999/progress/": 404,
+        f"/testing/campaigns/{c.pk}/progress/?level=zz": 422,
+        f"/testing/campaigns/{c.pk}/progress/?parent=zz&sort=zz": 404,
+        f"/testing/campaigns/{c.pk}/untested/330206/": 422,
+        f"/testing/campaigns/{c.pk}/untested/北仑/": 404,
+        "/testing/campaigns/99999999999999999999/untested/330206002/": 404,
+    }
+    for url, status in cases.items():
+        assert client.get(url).status_code == status, url
