@@ -9,6 +9,8 @@ Prints JSON, per database, measured in the same run on the same data:
   the build or a previous run left — we do not drop it);
 * ``coverage_warm_seconds``: the median of the following calls;
 * ``summary_warm_seconds``: the campaign totals (one row) for the whole district;
+* ``street_scope_warm_seconds``: a street officer's view (one street by grid: the persons-first plan), and
+  ``grid_sweep_list_warm_seconds``: one grid's untested list grouped by building and household;
 * ``baseline_*``: a bare ``SELECT grid_id, COUNT(*) FROM people_person GROUP BY grid_id`` (cold = first on a fresh
   connection, warm = median), and ``ratio_warm`` / ``ratio_cold`` = coverage / baseline;
 * ``peak_rss_mb``: the measuring process (its own process, after the build; the PostgreSQL server's memory is not
@@ -406,6 +408,20 @@ def worker(args) -> dict:
     sum_warm = statistics.median(_time(summary)[0] for _ in range(runs))
     street_warm = statistics.median(_time(lambda: coverage.coverage_rows(campaign, scope=EVERYTHING,
                                                                          level="street"))[0] for _ in range(runs))
+    # A street officer's view (the persons-first plan: the street's persons, each one's swabs probed) and the sweep
+    # list of one grid (the persons not yet sampled, grouped for printing): the everyday reads below the district.
+    from jingkong.access.guard import Scope
+    from jingkong.testing import selectors_coverage
+
+    street = min(r["code"] for r in rows)[:9]
+    street_scope_warm = statistics.median(_time(lambda: coverage.coverage_rows(campaign, scope=Scope(street),
+                                                                               level="grid"))[0] for _ in range(runs))
+    grid_area = coverage.resolve_area(campaign, scope=EVERYTHING, region=min(r["code"] for r in rows))
+
+    def sweep_list():
+        return selectors_coverage.group_by_building(coverage.untested_persons(grid_area), show_phone=False)
+
+    sweep_warm = statistics.median(_time(sweep_list)[0] for _ in range(runs))
     total = coverage.coverage_summary(campaign, scope=EVERYTHING)
     assert sum(r["target"] for r in rows) == total["target"] == facts["persons"], (total, facts)
     assert total["sampled"] == facts["sampled_persons"], (total, facts)
@@ -418,6 +434,7 @@ def worker(args) -> dict:
         "rows": len(rows), "baseline_rows": len(base_rows),
         "coverage_cold_seconds": round(cov_cold, 3), "coverage_warm_seconds": round(cov_warm, 3),
         "street_level_warm_seconds": round(street_warm, 3), "summary_warm_seconds": round(sum_warm, 3),
+        "street_scope_warm_seconds": round(street_scope_warm, 3), "grid_sweep_list_warm_seconds": round(sweep_warm, 3),
         "baseline_cold_seconds": round(base_cold, 3), "baseline_warm_seconds": round(base_warm, 3),
         "ratio_cold": round(cov_cold / base_cold, 2), "ratio_warm": round(cov_warm / base_warm, 2),
         "target_seconds": 1.0 if facts["persons"] <= 1_500_000 else 10.0,
