@@ -26,9 +26,12 @@ from jingkong.people.models import VULNERABLE_LABELS, Sex, Source, Vulnerable
 from jingkong.testing import selectors
 from jingkong.testing.models import Campaign
 
-# Figures that took long to compute (a whole large district) are shared for a few seconds between the screens that
-# refresh them (every board polls every ~30 s); quick ones are always fresh.
+# Figures that took long to compute (a whole large district: ~10 s at 10 M persons) are shared for a few seconds
+# between the screens that refresh them (every board polls every ~30 s); quick ones are always fresh. While one
+# request recomputes them, the others get the previous figures with their time (up to STALE_SECONDS old) instead of
+# starting the same computation again: a dozen boards on a district must not mean a dozen full passes at once.
 CACHE_SECONDS = 15
+STALE_SECONDS = 300
 SLOW_SECONDS = 1.0
 
 UNTESTED_LIST_ACTION = "testing.untested_list"
@@ -44,15 +47,23 @@ def campaign_get(*, scope: Scope, campaign_id: int) -> Campaign:
 
 
 def area_rows(area: coverage.Area, level: str | None) -> tuple[list[dict], object]:
-    """``coverage.area_rows`` and the time they are as of (reused for up to CACHE_SECONDS when slow to compute)."""
+    """``coverage.area_rows`` and the time they are as of: reused for up to CACHE_SECONDS when slow to compute, and
+    up to STALE_SECONDS while another request is computing them afresh."""
     key = f"jk:coverage:{area.campaign_id}:{area.code}:{level or '-'}"
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    as_of, started = clock.now(), time.perf_counter()
-    rows = coverage.area_rows(area, level)
-    if time.perf_counter() - started >= SLOW_SECONDS:
-        cache.set(key, (rows, as_of), CACHE_SECONDS)
+    hit = cache.get(key)  # (rows, as_of, computed at: time.time())
+    if hit is not None and time.time() - hit[2] < CACHE_SECONDS:
+        return hit[0], hit[1]
+    lock = key + ":computing"
+    if hit is not None and not cache.add(lock, 1, timeout=STALE_SECONDS):
+        return hit[0], hit[1]  # someone is computing them: the previous figures, with their time
+    try:
+        as_of, started = clock.now(), time.perf_counter()
+        rows = coverage.area_rows(area, level)
+        if time.perf_counter() - started >= SLOW_SECONDS:
+            cache.set(key, (rows, as_of, time.time()), STALE_SECONDS)
+    finally:
+        if hit is not None:
+            cache.delete(lock)
     return rows, as_of
 
 

@@ -315,3 +315,27 @@ def test_bad_input_answers_422_or_404_never_500(rnd, commander, client_for):
     }
     for url, status in cases.items():
         assert client.get(url).status_code == status, url
+
+
+@pytest.mark.django_db
+def test_while_slow_figures_are_recomputed_other_boards_get_the_previous_ones(rnd, commander, client_for, monkeypatch):
+    from django.core.cache import cache
+
+    from jingkong.testing import selectors_coverage
+    from jingkong.testing.tests.coverage_helpers import person
+
+    monkeypatch.setattr(selectors_coverage, "SLOW_SECONDS", 0.0)  # as if the district took long to count
+    monkeypatch.setattr(selectors_coverage, "CACHE_SECONDS", 0.0)  # and every figure were out of date at once
+    client = client_for(commander)
+    url = _url(rnd["campaign"], "coverage/summary")
+    first = client.get(url).json()
+    person(rnd["regions"]["grid_b2"], "late")
+    fresh = client.get(url).json()  # out of date, nobody else computing: computed again
+    assert fresh["totals"]["target"] == first["totals"]["target"] + 1
+    lock = f"jk:coverage:{rnd['campaign'].pk}:330206:-:computing"
+    assert cache.add(lock, 1)  # another board is computing them right now
+    person(rnd["regions"]["grid_b2"], "later")
+    served = client.get(url).json()
+    assert served["totals"] == fresh["totals"] and served["as_of"] == fresh["as_of"]
+    cache.delete(lock)
+    assert client.get(url).json()["totals"]["target"] == fresh["totals"]["target"] + 1
