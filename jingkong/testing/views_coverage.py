@@ -14,6 +14,7 @@ from jingkong.access.roles import Perm
 from jingkong.analytics import coverage
 from jingkong.core import clock
 from jingkong.geo.models import Region
+from jingkong.people.models import Industry
 from jingkong.testing import selectors_coverage as sel
 
 REFRESH_SECONDS = 30
@@ -35,6 +36,13 @@ def _trail(area: coverage.Area, top: str) -> list[dict]:
     codes = [area.code[:n] for n in lengths if area.code[:n].startswith(top)]
     names = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
     return [{"code": code, "name": names.get(code, code)} for code in codes]
+
+
+def _key_industry_label(campaign) -> str:
+    """The key group of a key-group round, in the reader's language (Campaign.key_industry has no choices itself)."""
+    if not campaign.key_industry:
+        return ""
+    return str(dict(Industry.choices).get(campaign.key_industry, campaign.key_industry))
 
 
 def _bars(row: dict) -> list[dict]:
@@ -81,6 +89,7 @@ def progress(request, campaign_id: int):
                                                     ("grid", _("grids")))
                    if coverage.LEVEL_LENGTH[lvl] > len(area.code)],
         "segments": SEGMENTS, "as_of": as_of, "refresh_seconds": REFRESH_SECONDS,
+        "key_industry_label": _key_industry_label(campaign),
         "can_see_persons": can_see_persons, "map_config": config, "time_zone": settings.TIME_ZONE,
         "area_untested_url": (reverse("testing:coverage_untested", args=[campaign.pk, area.code])
                               if can_see_persons and area.level in ("community", "grid") else ""),
@@ -98,7 +107,7 @@ def untested(request, campaign_id: int, region_code: str):
     buildings = sel.group_by_building(rows, show_phone=sel.show_phone(request.jk_user))
     return render(request, "testing/coverage_untested.html", {
         "campaign": campaign, "area": area, "summary": summary, "buildings": buildings, "persons": len(rows),
-        "truncated": truncated, "as_of": clock.now(),
+        "truncated": truncated, "as_of": clock.now(), "key_industry_label": _key_industry_label(campaign),
         "door_visits": sum(b["door_visits"] for b in buildings),
         "csv_url": f"/api/v1/testing/campaigns/{campaign.pk}/untested.csv?region={area.code}",
         "progress_url": reverse("testing:coverage_progress", args=[campaign.pk]) + f"?parent={area.code}",

@@ -339,3 +339,12 @@ def test_while_slow_figures_are_recomputed_other_boards_get_the_previous_ones(rn
     assert served["totals"] == fresh["totals"] and served["as_of"] == fresh["as_of"]
     cache.delete(lock)
     assert client.get(url).json()["totals"]["target"] == fresh["totals"]["target"] + 1
+
+
+@pytest.mark.django_db
+def test_a_key_group_rounds_pages_name_the_group(rnd, officer_a, client_for):
+    c = campaign(rnd["regions"]["street_a"], "COV-PORT-P", key_industry="cold_chain")
+    client = client_for(officer_a)
+    for url in (_progress(c), f"/testing/campaigns/{c.pk}/untested/{A1}/"):
+        text = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "key group: cold chain" in " ".join(text.split()), url
