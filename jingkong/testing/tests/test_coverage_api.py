@@ -306,6 +306,10 @@ def test_bad_input_answers_422_or_404_never_500(rnd, commander, client_for):
         _url(c, "untested") + f"?region={A1}&limit=abc": 422,
         _url(c, "untested") + f"?region={A1}&resample=maybe": 422,
         _url(c, "untested.csv") + "?region=330206": 422,  # a whole district's list is not made
+        _url(c) + "?parent=330206%00": 404,  # NUL characters never reach the database
+        _url(c) + "?level=%00": 422,
+        _url(c, "untested") + "?region=330206002%00": 404,
+        f"/testing/campaigns/{c.pk}/untested/330206002%00/": 404,
         "/testing/campaigns/99999999999999999999/progress/": 404,
         f"/testing/campaigns/{c.pk}/progress/?level=zz": 422,
         f"/testing/campaigns/{c.pk}/progress/?parent=zz&sort=zz": 404,
