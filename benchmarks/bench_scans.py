@@ -337,7 +337,7 @@ class Server:
 def _wrk(server: Server, script: str, lua_args: list[str], args, duration: float) -> dict:
     path = Path(args.scripts) / f"{abs(hash(script))}.lua"
     path.write_text(script)
-    cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{duration}s", "--timeout", "10s",
+    cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(path), f"http://127.0.0.1:{server.port}", "--", *lua_args]
     cpu0 = _tree_cpu_seconds(server.proc.pid)
     out = subprocess.run(cmd, capture_output=True, text=True)
