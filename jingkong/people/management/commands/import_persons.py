@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from jingkong.core import jobs
+from jingkong.core.cli_report import report_rejections
 
 
 class Command(BaseCommand):
@@ -27,12 +28,4 @@ class Command(BaseCommand):
             f"{r['rejected']:,} rejected"
             f"{' (dry run: nothing written)' if r['dry_run'] else ''} in {r['seconds']:.1f} s [{r['encoding']}]"
         )
-        for e in r["errors_sample"]:
-            self.stdout.write(f"  line {e['line']}: {e['field'] or '-'}: {e['reason']}")
-        if r["errors"] > len(r["errors_sample"]):
-            self.stdout.write(f"  … {r['errors'] - len(r['errors_sample']):,} more")
-        if r["error_file"]:
-            self.stdout.write(f"rejected rows: {r['error_file']}")
-        if r["rejected"]:
-            # Good rows are committed; a non-zero exit lets scripts notice the rejected ones.
-            raise SystemExit(3)
+        report_rejections(self.stdout.write, r)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from jingkong.core import jobs
+from jingkong.core.cli_report import report_rejections
 
 
 class Command(BaseCommand):
@@ -29,11 +30,4 @@ class Command(BaseCommand):
             f"{' (dry run: nothing written)' if r['dry_run'] else ''} in {r['seconds']:.1f} s"
             f" [{r['format']}{' ' + r['encoding'] if r['encoding'] else ''}]"
         )
-        for e in r["errors_sample"]:
-            self.stdout.write(f"  line {e['line']}: {e['field'] or '-'}: {e['reason']}")
-        if r["errors"] > len(r["errors_sample"]):
-            self.stdout.write(f"  … {r['errors'] - len(r['errors_sample']):,} more")
-        if r["error_file"]:
-            self.stdout.write(f"rejected rows: {r['error_file']}")
-        if r["rejected"]:
-            raise SystemExit(3)  # good rows are committed; a non-zero exit lets scripts notice the rejected ones
+        report_rejections(self.stdout.write, r)
