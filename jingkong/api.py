@@ -46,12 +46,16 @@ def _validation_error(request: HttpRequest, exc: ValidationError):
 
 def _mount() -> None:
     from jingkong.access.api import router as access_router
+    from jingkong.codes.api import router as codes_router
+    from jingkong.command.api import router as command_router
     from jingkong.core.api import router as core_router
     from jingkong.geo.api import router as geo_router
+    from jingkong.isolation.api import router as isolation_router
     from jingkong.people.api import router as people_router
     from jingkong.policy.api import router as policy_router
     from jingkong.testing.api import router as testing_router
     from jingkong.tracing.api import router as tracing_router
+    from jingkong.zones.api import router as zones_router
 
     api.add_router("/core/", core_router)
     api.add_router("/access/", access_router)
@@ -60,6 +64,10 @@ def _mount() -> None:
     api.add_router("/people/", people_router)
     api.add_router("/testing/", testing_router)
     api.add_router("/tracing/", tracing_router)
+    api.add_router("/zones/", zones_router)
+    api.add_router("/codes/", codes_router)
+    api.add_router("/isolation/", isolation_router)
+    api.add_router("/command/", command_router)
 
 
 _mount()

@@ -80,6 +80,10 @@ INSTALLED_APPS = [
     "jingkong.synth",
     "jingkong.testing",
     "jingkong.tracing",
+    "jingkong.zones",
+    "jingkong.codes",
+    "jingkong.isolation",
+    "jingkong.command",
     "jingkong.analytics",
     "jingkong.dashboard",
 ]

@@ -11,6 +11,11 @@ SECTIONS = (
     ("/", _("Map"), Perm.MAP_VIEW),
     ("/testing/", _("Testing"), Perm.TESTING_VIEW),
     ("/tracing/", _("Tracing"), Perm.TRACING_VIEW),
+    ("/zones/", _("Zones"), Perm.ZONES_VIEW),
+    ("/codes/", _("Codes"), Perm.CODES_VIEW),
+    ("/codes/checkpoints/", _("Checkpoints"), Perm.CHECKPOINT_VERIFY),
+    ("/isolation/", _("Transfer & isolation"), Perm.ISOLATION_VIEW),
+    ("/command/", _("Command"), Perm.COMMAND_VIEW),
     ("/admin/", _("Back office"), Perm.USER_ADMIN),
 )
 
@@ -20,9 +25,8 @@ def navigation(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"nav_sections": []}
     path = request.path
-    sections = []
-    for url, label, perm in SECTIONS:
-        if user.has_role_perm(perm):
-            active = path == "/" if url == "/" else path.startswith(url)
-            sections.append({"url": url, "label": label, "active": active})
-    return {"nav_sections": sections}
+    visible = [(url, label) for url, label, perm in SECTIONS if user.has_role_perm(perm)]
+    # The longest matching prefix is the active section (/codes/checkpoints/ is not also /codes/).
+    matching = [url for url, _label in visible if (path == "/" if url == "/" else path.startswith(url))]
+    current = max(matching, key=len, default=None)
+    return {"nav_sections": [{"url": url, "label": label, "active": url == current} for url, label in visible]}

@@ -54,6 +54,30 @@ class Perm:
     # 快流调 tracing: cases, timelines, contacts, chains (person-level: holders also hold PERSON_VIEW).
     TRACING_VIEW = "tracing.view"
     TRACING_EDIT = "tracing.edit"
+    # 三区 zones and risk areas. Zone maps and counts are aggregates; residents lists also need PERSON_VIEW.
+    ZONES_VIEW = "zones.view"
+    ZONES_EDIT = "zones.edit"  # propose zones, edit proposals, import other places' risk-area lists
+    ZONES_APPROVE = "zones.approve"  # approve, upgrade, downgrade and lift zones; publish risk areas
+    # 健康码 health codes: a person's colour with its reasons (person-level), and manual overrides.
+    CODES_VIEW = "codes.view"
+    CODES_OVERRIDE = "codes.override"
+    CODES_RECOMPUTE = "codes.recompute"  # full recompute, signing-key rotation
+    # 卡口 checkpoints and venue entry.
+    CHECKPOINT_VERIFY = "checkpoint.verify"  # verify people and vehicles, log crossings, venue entry scans
+    CHECKPOINT_MANAGE = "checkpoint.manage"  # checkpoints, staff, passes (通行证)
+    # 快编组·快转运·快隔离: grouping, transfer, facilities, isolation orders, the five-stage clock.
+    ISOLATION_VIEW = "isolation.view"  # boards, routes, facility occupancy, the five-stage clock (aggregates)
+    TRANSFER_EDIT = "transfer.edit"  # group contacts, vehicles, plan and run transfers
+    FACILITY_EDIT = "facility.edit"  # facilities, rooms, assignments
+    ISOLATION_EDIT = "isolation.edit"  # isolation orders, symptom checks, release
+    # 指令 directives, tasks, problems; 暖服务 services and supplies.
+    COMMAND_VIEW = "command.view"  # directive chains and roll-ups, problem and service counts
+    DIRECTIVE_ISSUE = "directive.issue"  # issue directives to one's own subtree
+    TASK_WORK = "task.work"  # acknowledge, work and report one's tasks; reassign within one's scope
+    PROBLEM_REPORT = "problem.report"  # report a problem found (every field role)
+    PROBLEM_HANDLE = "problem.handle"  # route, work and resolve problems
+    SERVICE_HANDLE = "service.handle"  # service requests: triage, assign, deliver (person-level)
+    SUPPLY_EDIT = "supply.edit"  # stock, consumption, deliveries
 
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(
@@ -69,28 +93,52 @@ _OFFICER = _FIELD | {Perm.PERSON_VIEW, Perm.PERSON_EDIT, Perm.EVENT_VIEW}
 
 _TESTING_ALL = {Perm.TESTING_VIEW, Perm.TESTING_PLAN, Perm.TESTING_SAMPLE, Perm.TESTING_RESULT}
 _TRACING_ALL = {Perm.TRACING_VIEW, Perm.TRACING_EDIT}
+_ZONES_ALL = {Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.ZONES_APPROVE}
+_CODES_ALL = {Perm.CODES_VIEW, Perm.CODES_OVERRIDE, Perm.CODES_RECOMPUTE}
+_CHECKPOINT_ALL = {Perm.CHECKPOINT_VERIFY, Perm.CHECKPOINT_MANAGE}
+_ISOLATION_ALL = {Perm.ISOLATION_VIEW, Perm.TRANSFER_EDIT, Perm.FACILITY_EDIT, Perm.ISOLATION_EDIT}
+_COMMAND_ALL = {Perm.COMMAND_VIEW, Perm.DIRECTIVE_ISSUE, Perm.TASK_WORK, Perm.PROBLEM_REPORT, Perm.PROBLEM_HANDLE,
+                Perm.SERVICE_HANDLE, Perm.SUPPLY_EDIT}
+# What every officer of a street or community does in the loop: zones proposed, codes looked up, directives issued
+# to their own subtree, problems and services handled.
+_OFFICER_LOOP = {Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.CODES_VIEW, Perm.ISOLATION_VIEW, Perm.CHECKPOINT_MANAGE,
+                 Perm.CHECKPOINT_VERIFY} | _COMMAND_ALL
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.COMMANDER: frozenset(_OFFICER | _TESTING_ALL | _TRACING_ALL
+    Role.COMMANDER: frozenset(_OFFICER | _TESTING_ALL | _TRACING_ALL | _ZONES_ALL | _CODES_ALL | _CHECKPOINT_ALL
+                              | _ISOLATION_ALL | _COMMAND_ALL
                               | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
     # Aggregates only: no person lists, no event stream (it names individual records).
-    Role.ANALYST: frozenset(_FIELD | {Perm.TESTING_VIEW}),
-    # Officers organise the rounds in their street/community (campaigns, sites); they read cases and contacts.
-    Role.STREET_OFFICER: frozenset(_OFFICER | {Perm.TESTING_VIEW, Perm.TESTING_PLAN, Perm.TRACING_VIEW}),
-    Role.COMMUNITY_OFFICER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TESTING_PLAN,
-                                                  Perm.TRACING_VIEW}),
-    # Grid workers sweep their buildings for untested residents (扫楼) and help locate contacts.
-    Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TRACING_VIEW}),
+    Role.ANALYST: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.ZONES_VIEW, Perm.ISOLATION_VIEW, Perm.COMMAND_VIEW}),
+    # Officers organise the rounds in their street/community (campaigns, sites); they read cases and contacts,
+    # propose zones, issue directives to their subtree and handle problems and services there.
+    Role.STREET_OFFICER: frozenset(_OFFICER | _OFFICER_LOOP | {Perm.TESTING_VIEW, Perm.TESTING_PLAN,
+                                                               Perm.TRACING_VIEW}),
+    Role.COMMUNITY_OFFICER: frozenset(_OFFICER | _OFFICER_LOOP | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW,
+                                                                  Perm.TESTING_PLAN, Perm.TRACING_VIEW}),
+    # Grid workers sweep their buildings for untested residents (扫楼), help locate contacts, work their tasks and
+    # deliver services in their grid.
+    Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TRACING_VIEW,
+                                            Perm.ZONES_VIEW, Perm.CODES_VIEW, Perm.COMMAND_VIEW, Perm.TASK_WORK,
+                                            Perm.PROBLEM_REPORT, Perm.SERVICE_HANDLE}),
     # Samplers scan and see their site's progress, not person lists; lab technicians likewise for their lab.
-    Role.SAMPLER: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_SAMPLE}),
-    Role.LAB_TECHNICIAN: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_RESULT}),
-    Role.TRACER: frozenset(_FIELD | _PERSON_READ | _TRACING_ALL | {Perm.EVENT_VIEW, Perm.TESTING_VIEW}),
-    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ | {Perm.TRACING_VIEW}),
-    Role.FACILITY_MANAGER: frozenset(_FIELD | _PERSON_READ),
-    Role.CHECKPOINT_OFFICER: frozenset(_FIELD),
-    Role.SERVICE_VOLUNTEER: frozenset(_BASE),
+    Role.SAMPLER: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_SAMPLE, Perm.PROBLEM_REPORT}),
+    Role.LAB_TECHNICIAN: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_RESULT, Perm.PROBLEM_REPORT}),
+    Role.TRACER: frozenset(_FIELD | _PERSON_READ | _TRACING_ALL | {Perm.EVENT_VIEW, Perm.TESTING_VIEW,
+                                                                  Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.CODES_VIEW,
+                                                                  Perm.ISOLATION_VIEW, Perm.PROBLEM_REPORT}),
+    Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ | {Perm.TRACING_VIEW, Perm.ISOLATION_VIEW,
+                                                                 Perm.TRANSFER_EDIT, Perm.PROBLEM_REPORT}),
+    Role.FACILITY_MANAGER: frozenset(_FIELD | _PERSON_READ | {Perm.ISOLATION_VIEW, Perm.FACILITY_EDIT,
+                                                              Perm.ISOLATION_EDIT, Perm.PROBLEM_REPORT,
+                                                              Perm.SUPPLY_EDIT}),
+    # Checkpoint officers verify people and vehicles; the verification answer (colour and reasons) is all they see.
+    Role.CHECKPOINT_OFFICER: frozenset(_FIELD | {Perm.CHECKPOINT_VERIFY, Perm.ZONES_VIEW, Perm.PROBLEM_REPORT}),
+    # Volunteers see only the tasks and service requests assigned to them.
+    Role.SERVICE_VOLUNTEER: frozenset(_BASE | {Perm.TASK_WORK, Perm.PROBLEM_REPORT}),
     Role.ADMINISTRATOR: frozenset(
-        _OFFICER | _TESTING_ALL | _TRACING_ALL
+        _OFFICER | _TESTING_ALL | _TRACING_ALL | _ZONES_ALL | _CODES_ALL | _CHECKPOINT_ALL | _ISOLATION_ALL
+        | _COMMAND_ALL
         | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN}
     ),
 }
