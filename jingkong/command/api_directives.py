@@ -1,0 +1,7 @@
+"""/api/v1/command/ routes of the directives area."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["command"])

@@ -1,0 +1,7 @@
+"""/api/v1/isolation/ routes of the transfer area."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["isolation"])
