@@ -274,12 +274,20 @@ class ServiceRequest(models.Model):
     confirmed_at = models.DateTimeField(pgettext_lazy("time of", "confirmed"), null=True, blank=True)
     satisfaction = models.PositiveSmallIntegerField(_("satisfaction (1–5)"), null=True, blank=True)
     client_key = models.CharField(_("submission key"), max_length=64, blank=True, default="")
+    # Added with the services feature (migration 0002_services): the phone to call back (a relative's or the
+    # resident's own; the status page accepts it or the registry phone) and whether the closure was automatic
+    # (no answer from the resident within the profile's confirmation window).
+    contact_phone = models.CharField(_("phone to call back"), max_length=20, blank=True, default="")
+    auto_confirmed = models.BooleanField(_("closed without the resident's answer"), default=False)
 
     class Meta:
         verbose_name = _("service request")
         verbose_name_plural = _("service requests")
         ordering = ["priority", "deadline"]
-        indexes = [models.Index(fields=["status", "deadline"], name="command_service_status_due")]
+        indexes = [models.Index(fields=["status", "deadline"], name="command_service_status_due"),
+                   models.Index(fields=["assignee", "status"], name="command_service_assignee")]
+        constraints = [models.UniqueConstraint(fields=["person", "client_key"], condition=~models.Q(client_key=""),
+                                               name="command_service_once")]
 
     def __str__(self) -> str:
         return str(self.ref)
@@ -324,6 +332,11 @@ class SupplyItem(models.Model):
         return str(self.code)
 
 
+class DepotKind(models.TextChoices):
+    DEPOT = "depot", _("depot")
+    SITE = "site", _("site")
+
+
 class Depot(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=128)
@@ -332,6 +345,8 @@ class Depot(models.Model):
     lat = models.FloatField(_("latitude"), null=True, blank=True)
     sampling_site = models.ForeignKey("testing.SamplingSite", null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+", verbose_name=_("sampling site"))
+    kind = models.CharField(_("kind"), max_length=8, choices=DepotKind.choices, default=DepotKind.DEPOT)
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         verbose_name = _("depot")
@@ -373,9 +388,13 @@ class StockMovement(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     client_key = models.CharField(_("submission key"), max_length=64, blank=True, default="")
     note = models.TextField(_("note"), blank=True, default="")
+    # A transfer is a pair: the transfer_out row (holding the client_key) and its transfer_in row point at each other.
+    pair = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("other half of the transfer"))
 
     class Meta:
         ordering = ["-at"]
+        indexes = [models.Index(fields=["depot", "item", "kind", "at"], name="command_movement_daily")]
         constraints = [models.UniqueConstraint(fields=["client_key"], condition=~models.Q(client_key=""),
                                                name="command_movement_once")]
 
