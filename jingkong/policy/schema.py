@@ -276,6 +276,9 @@ class HealthCodeRule(_Section):
 class HealthCodeRules(_Section):
     colours: list[CodeColour] = Field(min_length=1, description="Colours in use, most restrictive first.")
     rules: list[HealthCodeRule] = Field(description="Evaluated in order; the first matching rule decides.")
+    # Added with the signed code tokens (jingkong/codes/tokens.py); older versions lack it (RulesIncomplete).
+    token_minutes: Minutes | None = Field(
+        default=None, description="Minutes a signed code token (the QR code of the 亮码 page) stays valid.")
 
     @model_validator(mode="after")
     def _consistent(self) -> HealthCodeRules:
@@ -324,11 +327,57 @@ class VulnerableGroupHours(_Section):
     limited_mobility: Hours
 
 
+ServiceCategoryId = Literal["medicine", "medical_visit", "food", "garbage", "psychological", "other"]
+Priority = Annotated[int, Field(ge=1, le=9)]
+
+
+class ServiceSubcategoryRule(_Section):
+    """One kind of need inside a category (e.g. ``medical_visit.dialysis``)."""
+
+    priority: Priority = Field(description="1 = served first.")
+    hours: Hours = Field(description="Hours from submission to delivery.")
+    escort: bool = Field(description="Urgent medical need: also request an escort/transfer (闭环转运) for the person.")
+
+
+class ServiceCategoryRule(_Section):
+    """A request category (暖服务): its priority and deadline, and its subcategories (identifiers; a request names one
+    of them or none)."""
+
+    priority: Priority = Field(description="1 = served first.")
+    hours: Hours = Field(description="Hours from submission to delivery.")
+    subcategories: dict[str, ServiceSubcategoryRule] = Field(max_length=30)
+
+    @model_validator(mode="after")
+    def _ids(self) -> ServiceCategoryRule:
+        for key in self.subcategories:
+            if not _ID_RE.match(key):
+                raise _fail(f"subcategories.{key}", "a subcategory is an identifier (a-z, 0-9, _)")
+        return self
+
+
+class VulnerableGroupPriority(_Section):
+    """Priority a request of a person in the group gets at least (identifiers match people.Vulnerable)."""
+
+    elderly: Priority
+    young_child: Priority
+    pregnant: Priority
+    chronic: Priority
+    limited_mobility: Priority
+
+
 class ServiceRules(_Section):
-    """Door-to-door service (上门服务) response targets, hours."""
+    """Door-to-door service (上门服务) response targets, hours.
+
+    The services feature (issue 7) added the optional ``categories``, ``priority_by_group`` and
+    ``confirmation_window_hours``; see jingkong/command/service_rules.py for how they combine."""
 
     priority_hours_by_category: ServiceCategoryHours
     priority_hours_by_group: VulnerableGroupHours
+    categories: dict[ServiceCategoryId, ServiceCategoryRule] | None = None
+    priority_by_group: VulnerableGroupPriority | None = None
+    confirmation_window_hours: Hours | None = Field(
+        default=None, description="Hours after delivery for the resident to confirm; then the request closes itself."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -351,6 +400,104 @@ class TransmissionRules(_Section):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# directives — escalation of overdue tasks, deadlines of the loop's automatic tasks, problems found (added by the
+# directives feature, issue 7; read by jingkong/command/rules.py).
+
+DirectiveLevel = Literal["grid", "community", "street", "district"]
+GraceHours = Annotated[int, Field(ge=0, le=168)]
+
+
+class TaskEscalationHours(_Section):
+    """Hours after its deadline that an unfinished task of each level escalates to the level above (0: at once)."""
+
+    grid: GraceHours
+    community: GraceHours
+    street: GraceHours
+
+
+class AutoTaskHours(_Section):
+    """Deadline, in hours from creation, of each kind of task the loop creates by itself."""
+
+    sweep_untested: Hours
+    retest_pool: Hours
+    locate_contact: Hours
+    deliver: Hours
+
+
+class UrgencyHours(_Section):
+    normal: Hours
+    urgent: Hours
+    critical: Hours
+
+
+class UrgencyLevels(_Section):
+    normal: DirectiveLevel
+    urgent: DirectiveLevel
+    critical: DirectiveLevel
+
+
+class ProblemRouting(_Section):
+    """Which level a problem found goes to: the higher of the level named for its category and for its urgency
+    (categories not listed: ``default_level``). Identifiers match command.ProblemCategory / command.Urgency."""
+
+    default_level: DirectiveLevel
+    by_category: dict[Literal["movement_in_lockdown", "unmanned_post", "queue_too_long", "supply_shortage",
+                              "data_error", "other"], DirectiveLevel] = Field(max_length=6)
+    by_urgency: UrgencyLevels
+
+
+class DirectiveRules(_Section):
+    """指令一贯到底: when overdue tasks escalate, deadlines of automatic tasks, problem deadlines and routing."""
+
+    task_escalation_hours: TaskEscalationHours
+    auto_task_hours: AutoTaskHours
+    problem_hours_by_urgency: UrgencyHours
+    problem_escalation_hours: GraceHours = Field(
+        description="Hours after its deadline that an unresolved problem moves up one level (new deadline from then).")
+    problem_routing: ProblemRouting
+
+    @model_validator(mode="after")
+    def _urgent_first(self) -> DirectiveRules:
+        h = self.problem_hours_by_urgency
+        if not (h.critical <= h.urgent <= h.normal):
+            raise _fail("problem_hours_by_urgency", "a more urgent problem cannot have a later deadline")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# isolation — quarantine facilities, room assignment, reserve and isolation orders (added with the facilities feature).
+
+
+class IsolationReserve(_Section):
+    """储备充足: free quarantine rooms a district keeps in reserve, and when to warn that they run out."""
+
+    rooms_per_10k_residents: int | None = Field(
+        default=None, ge=0, le=1000, description="Free rooms to keep per 10,000 residents; null: not used.")
+    days_of_inflow: int | None = Field(
+        default=None, ge=0, le=60, description="Free beds to keep, in days of the current inflow; null: not used.")
+    inflow_window_days: PositiveDays = Field(description="Arrivals per day are averaged over these last days.")
+    alert_threshold_days: PositiveDays = Field(description="Alert when free beds last fewer days than this.")
+
+    @model_validator(mode="after")
+    def _some_target(self) -> IsolationReserve:
+        if self.rooms_per_10k_residents is None and self.days_of_inflow is None:
+            raise _fail("rooms_per_10k_residents", "give a reserve target (rooms per 10,000 residents or days of inflow)")
+        return self
+
+
+class IsolationRules(_Section):
+    """Facilities and orders: floor mixing, the reserve, extension after a positive room mate, symptom checks."""
+
+    tiers_may_mix_on_floor: bool = Field(description="Close and secondary contacts may share a floor of a site.")
+    reserve: IsolationReserve
+    extension: Literal["restart_from_new_exposure", "none"] = Field(
+        description="A room mate or household member of a new positive: the stage restarts from that exposure.")
+    fever_threshold_c: float = Field(ge=36.0, le=40.0, description="A symptom check at or above this is a fever.")
+    hospital_review_days: PositiveDays = Field(
+        description="A designated-hospital order is reviewed after these days (discharge is a clinical decision).")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The rule set.
 
 
@@ -369,6 +516,8 @@ class PolicyRules(_Section):
     clock_targets: ClockTargets
     services: ServiceRules
     transmission: TransmissionRules | None = None  # added by the tracing feature (chains)
+    isolation: IsolationRules | None = None  # added by the facilities and orders feature
+    directives: DirectiveRules | None = None  # added by the directives feature (issue 7)
 
     @model_validator(mode="after")
     def _across_sections(self) -> PolicyRules:
