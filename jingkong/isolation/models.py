@@ -57,6 +57,9 @@ class TransferBatch(models.Model):
     due_at = models.DateTimeField(_("transfer due"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"))
     updated_at = models.DateTimeField(_("updated"))
+    # Added by the transfer feature: a vulnerable member without a carer in the batch, and why a batch still waits.
+    needs_carer = models.BooleanField(_("needs a carer"), default=False)
+    wait_reason = models.CharField(_("why still waiting"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("transfer batch")
@@ -188,6 +191,7 @@ class TransferStop(models.Model):
     lat = models.FloatField()
     eta = models.DateTimeField(_("expected"), null=True, blank=True)
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    arrived_at = models.DateTimeField(_("vehicle at the stop"), null=True, blank=True)  # added by the transfer feature
 
     class Meta:
         ordering = ["transfer", "seq"]
@@ -195,6 +199,21 @@ class TransferStop(models.Model):
 
     def __str__(self) -> str:
         return f"TransferStop {self.pk}"
+
+
+class TransferRefCounter(models.Model):
+    """Last number handed out per kind ("TB" batches, "TR" runs) and local day; locked while numbers are taken (which
+    also serialises grouping runs, so two at once never put a person into two batches)."""
+
+    kind = models.CharField(max_length=4)
+    day = models.DateField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "day"], name="isolation_transfer_ref_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day}: {self.last}"
 
 
 class FacilityKind(models.TextChoices):
