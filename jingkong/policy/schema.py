@@ -531,6 +531,80 @@ class IsolationRules(_Section):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# checkpoints — 卡口 verification and venue entry (测温+亮码+戴口罩) (added by the checkpoints feature, issue 5; read by
+# jingkong/codes/checkpoint_rules.py).
+
+Verdict = Literal["refer", "deny"]
+CheckpointKindId = Literal["highway_exit", "road", "zone_boundary", "port"]  # identifiers match codes.CheckpointKind
+PassKindId = Literal["medical", "essential_supply", "transfer", "official"]  # identifiers match codes.PassKind
+
+
+class CheckpointRules(_Section):
+    """What a checkpoint or venue device decides: allow, refer (to a second check, on-site sampling, the fever clinic)
+    or deny (turned back)."""
+
+    deny_colours: list[CodeColour] = Field(description="Code colours that are turned back (红码禁).")
+    refer_colours: list[CodeColour] = Field(description="Code colours referred to a second check (黄码管).")
+    negative_test_hours: Hours = Field(description="A negative test sampled at most this many hours before counts.")
+    negative_test_kinds: list[CheckpointKindId] = Field(description="Checkpoint kinds that ask for a negative test.")
+    negative_test_directions: list[Literal["in", "out"]] = Field(
+        min_length=1, description="Directions of travel in which those checkpoints ask for it.")
+    no_negative_test: Verdict = Field(description="Without a recent negative test.")
+    origin_risk: dict[Literal["high", "medium"], Verdict] = Field(
+        description="Arriving from a published high/medium-risk area (a level not listed: allowed).")
+    no_exit_zone_types: list[ZoneType] = Field(description="Residents of these zones may not leave them (封控区).")
+    zone_exit: Verdict = Field(description="A resident of such a zone leaving it.")
+    flowing_pass_kinds: list[PassKindId] = Field(
+        description="Passes (通行证) that keep a vehicle flowing whatever its occupants' checks say.")
+    pass_driver_deny_colours: list[CodeColour] = Field(description="A driver of these colours stops even a pass.")
+    expired_token: Verdict = Field(description="An expired code (ask for a fresh one or the ID card).")
+    invalid_token: Verdict = Field(description="A forged, altered or unreadable code.")
+    unknown_person: Verdict = Field(description="An ID number or code of nobody on the register.")
+    fever_threshold_celsius: float = Field(ge=36.0, le=40.0, description="At or above: fever (yellow, fever clinic).")
+    mask_required: bool = Field(description="Venue entry asks for a mask (戴口罩).")
+    no_mask: Verdict = Field(description="Venue entry without a mask (when required).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CheckpointRules:
+        both = sorted(set(self.deny_colours) & set(self.refer_colours))
+        if both:
+            raise _fail("refer_colours", f"{both[0]!r} is both denied and referred")
+        if "green" in self.deny_colours or "green" in self.refer_colours:
+            raise _fail("deny_colours" if "green" in self.deny_colours else "refer_colours",
+                        "'green' (no restriction) cannot be denied or referred")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# transfer — 快编组 · 快转运: where each tier goes and the figures the route planner uses (added by the transfer
+# feature; read by jingkong/isolation/grouping.py and jingkong/isolation/transfers.py).
+
+TransferDestination = Literal["hospital", "central", "home", "separate_site", "none"]  # identifiers: isolation.Destination
+
+
+class TransferDestinations(_Section):
+    """Destination type per tier: a case goes to the designated hospital; ``home`` means the person stays at home (a
+    batch is recorded but no vehicle is sent); ``none``: the tier is not grouped at all."""
+
+    case: Literal["hospital"]
+    close: TransferDestination
+    secondary: TransferDestination
+
+
+class TransferRules(_Section):
+    destination_by_tier: TransferDestinations
+    case_transfer_hours: Hours = Field(description="A case is due at the designated hospital this many hours after "
+                                                   "it was registered (contacts: quarantine.transfer_deadline_hours).")
+    max_batch_size: Annotated[int, Field(ge=1, le=80)] = Field(
+        description="A pickup point's group is split into batches of at most this many people (households whole).")
+    detour_factor: Annotated[float, Field(ge=1.0, le=3.0)] = Field(
+        description="Road distance ≈ great-circle distance × this factor when no road graph is loaded.")
+    average_speed_kmh: Annotated[int, Field(ge=5, le=120)] = Field(description="Average vehicle speed, km/h.")
+    pickup_minutes: Minutes = Field(description="Time at a pickup point (boarding, checks).")
+    dropoff_minutes: Minutes = Field(description="Time at the destination (handover to the facility).")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The rule set.
 
 
@@ -549,6 +623,7 @@ class PolicyRules(_Section):
     clock_targets: ClockTargets
     services: ServiceRules
     transmission: TransmissionRules | None = None  # added by the tracing feature (chains)
+    checkpoints: CheckpointRules | None = None  # added by the checkpoints feature (issue 5)
     isolation: IsolationRules | None = None  # added by the facilities and orders feature
     isolation: IsolationRules | None = None  # added by the facilities and orders feature
     directives: DirectiveRules | None = None  # added by the directives feature (issue 7)
