@@ -202,9 +202,24 @@ class ZoneRules(_Section):
     smallest_control_unit: ControlUnit
     lifting: ZoneLifting | None = Field(default=None, description="Required for 'three_zones'.")
     downgrade: RiskAreaDowngrade | None = Field(default=None, description="Required for 'risk_areas'.")
+    # Added by the zones feature (proposal from a case); optional: stored versions predate them.
+    control_ring: Literal["grid", "community", "street"] | None = Field(
+        default=None, description="Control zone (管控区 / medium risk) = the rest of this region around the lockdown.")
+    prevention_area: Literal["street", "district"] | None = Field(
+        default=None, description="Prevention zone (防范区 / low risk) = the rest of this region.")
+    frequent_place_min_visits: Annotated[int, Field(ge=1, le=100)] | None = Field(
+        default=None, description="A venue of the case's timeline visited at least this often is a frequent place.")
+    frequent_place_min_hours: Annotated[int, Field(ge=1, le=336)] | None = Field(
+        default=None, description="A venue where the case stayed at least these hours in all is a frequent place.")
 
     @model_validator(mode="after")
     def _consistent(self) -> ZoneRules:
+        rank = {"grid": 4, "community": 5, "street": 6, "district": 7}
+        if self.control_ring and self.prevention_area and rank[self.prevention_area] <= rank[self.control_ring]:
+            raise _fail("prevention_area", "the prevention area must be larger than the control ring")
+        if self.control_ring and self.smallest_control_unit in ("community", "street") \
+                and rank[self.control_ring] <= rank[self.smallest_control_unit]:
+            raise _fail("control_ring", "the control ring must be larger than the smallest control unit")
         order = ZONE_SCHEMES[self.scheme]
         foreign = [t for t in self.types if t not in order]
         if foreign:
