@@ -642,6 +642,7 @@ class PolicyRules(_Section):
     isolation: IsolationRules | None = None  # added by the facilities and orders feature
     isolation: IsolationRules | None = None  # added by the facilities and orders feature
     directives: DirectiveRules | None = None  # added by the directives feature (issue 7)
+    transfer: TransferRules | None = None  # added by the transfer feature (grouping and routing)
 
     @model_validator(mode="after")
     def _across_sections(self) -> PolicyRules:
