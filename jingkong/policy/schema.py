@@ -288,9 +288,33 @@ class HealthCodeRule(_Section):
     reason: str = Field(min_length=1, max_length=200, description="Shown to the person and to officers.")
 
 
+def _health_code_facts() -> frozenset[str]:
+    """The condition vocabulary of health-code rules (what each fact means and where it comes from:
+    docs/health-codes.md; how it is gathered: jingkong/codes/facts.py)."""
+    from typing import get_args
+
+    base = {
+        "case.confirmed", "case.asymptomatic",
+        "test.initial_screen_positive", "test.pool_positive", "test.resample",
+        "contact.close.quarantine", "contact.close.central_quarantine", "contact.close.home_phase",
+        "contact.secondary.quarantine", "companion.space_time",
+        "arrival.high_risk", "arrival.medium_risk",
+        "fever.referred", "person.symptoms_reported", "key_industry.overdue",
+        "isolation.central", "isolation.hospital", "isolation.home_quarantine", "isolation.home_monitoring",
+    }
+    return frozenset(base | {f"zone.{t}.resident" for t in get_args(ZoneType)})
+
+
+HEALTH_CODE_FACTS: frozenset[str] = _health_code_facts()
+
+
 class HealthCodeRules(_Section):
     colours: list[CodeColour] = Field(min_length=1, description="Colours in use, most restrictive first.")
     rules: list[HealthCodeRule] = Field(description="Evaluated in order; the first matching rule decides.")
+    # Added with the health-code engine (optional: stored versions predate them).
+    arrival_window_days: PositiveDays | None = Field(
+        default=None, description="An arrival from a medium/high-risk area counts for this many days (arrival.*)."
+    )
     # Added with the signed code tokens (jingkong/codes/tokens.py); older versions lack it (RulesIncomplete).
     token_minutes: Minutes | None = Field(
         default=None, description="Minutes a signed code token (the QR code of the 亮码 page) stays valid.")
@@ -308,7 +332,24 @@ class HealthCodeRules(_Section):
             seen.add(rule.id)
             if rule.colour not in self.colours:
                 raise _fail(f"rules[{i}].colour", f"{rule.colour!r} is not among the colours in use {self.colours}")
+            facts = _check_condition(f"rules[{i}].condition", rule.condition)
+            if self.arrival_window_days is None and any(f.startswith("arrival.") for f in facts):
+                raise _fail(f"rules[{i}].condition", "arrival facts need 'arrival_window_days' (health_codes)")
         return self
+
+
+def _check_condition(path: str, condition: str) -> frozenset[str]:
+    """Parse a health-code condition (jingkong.codes.rules is pure: no Django, no database) against the vocabulary."""
+    from jingkong.codes.rules import ConditionError, evaluate, facts_of, parse
+
+    try:
+        tree = parse(condition, vocabulary=HEALTH_CODE_FACTS)
+    except ConditionError as exc:
+        raise _fail(path, str(exc)) from None
+    if evaluate(tree, {})[0]:
+        raise _fail(path, "the condition holds for a person without any fact (everybody); "
+                          "combine 'not' with a fact that must hold")
+    return facts_of(tree)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
