@@ -6,3 +6,11 @@ class ZonesConfig(AppConfig):
     name = "jingkong.zones"
     label = "zones"
     verbose_name = _("Zones (三区)")
+
+    def ready(self) -> None:
+        from jingkong.core.events import subscribe
+        from jingkong.zones import jobs  # noqa: F401 - registers the job kinds
+        from jingkong.zones.subscribers import on_case_created, on_individual_positive
+
+        subscribe("tracing.case_created", on_case_created)
+        subscribe("testing.individual_positive", on_individual_positive)

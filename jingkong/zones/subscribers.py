@@ -1,0 +1,63 @@
+"""Reacting to new infections (registered in ZonesConfig.ready), inside the emitting transaction.
+
+``tracing.case_created`` (payload person_id; a case made from a positive or entered by a tracer) and
+``testing.individual_positive`` (subject the person; payload sampled_at) both mean a new infection: the zones the person
+lives in get their last infection moved, and a positive living in an approved control zone gets a proposed lockdown
+zone for its unit (at most one open proposal per person). Both events arrive for one positive; the second is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _time(value, fallback: dt.datetime) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        return fallback
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _apply(person_times: dict[int, dt.datetime], actor) -> None:
+    from jingkong.zones.models import ZoneResident
+    from jingkong.zones.services import infections_inside
+
+    if not person_times or not ZoneResident.objects.filter(person_id__in=list(person_times)).exists():
+        return
+    infections_inside(person_times, actor=actor)
+
+
+def on_individual_positive(events) -> None:
+    found: dict[int, dt.datetime] = {}
+    for e in events:
+        pid = _int(e.subject_id)
+        if e.subject_type != "people.person" or pid is None:
+            continue
+        t = _time((e.payload or {}).get("sampled_at"), e.occurred_at)
+        found[pid] = min(found.get(pid, t), t)
+    _apply(found, getattr(events[0], "actor", None) if events else None)
+
+
+def on_case_created(events) -> None:
+    from jingkong.tracing.models import Case
+
+    ids = [i for i in (_int(e.subject_id) for e in events) if i is not None]
+    found: dict[int, dt.datetime] = {}
+    for case in Case.objects.filter(pk__in=ids).only("person_id", "first_positive_at", "created_at"):
+        found[case.person_id] = case.first_positive_at or case.created_at
+    _apply(found, getattr(events[0], "actor", None) if events else None)
