@@ -1,0 +1,334 @@
+"""Health codes for the whole population, set-based.
+
+* :func:`recompute_all` — every person (``people_person``) gets a ``codes_healthcode`` row. The facts are gathered
+  with one SQL query per source (:mod:`jingkong.codes.facts`); only people having a fact (or an active manual
+  override) are evaluated, in Python, against their profile's rules (:mod:`jingkong.codes.rules`); everybody else is
+  green. Writes are set-based: the evaluated codes go into a temporary table, one ``INSERT … SELECT … ON CONFLICT``
+  writes those that changed, one ``UPDATE`` turns back to green the codes that cite rules nobody matches any more, one
+  ``INSERT … SELECT`` gives a green code to people who have none, and one ``UPDATE … FROM`` follows people who moved to
+  another grid. Rows that did not change are not written.
+* :func:`recompute_people` — the same for a list of people (event handlers: a pool turns positive → its members).
+
+A colour change is audited per person (``codes.colour``) and announced with one ``codes.changed`` event per recompute
+(payload ``{"count", "by_colour", "person_ids"}`` with at most 500 ids), inside the transaction.
+
+Manual overrides (:class:`~jingkong.codes.models.CodeOverride`, active: started, not expired, not revoked) win over
+the rules while active: the override's colour, ``rule_id`` ``"override"``, and the override listed first among the
+reasons (the rules' reasons follow, for the officer's information).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from django.db import connection, transaction
+
+from jingkong.codes import facts as F
+from jingkong.codes import rules as R
+from jingkong.core import bulk, clock
+
+OVERRIDE_RULE = "override"
+EVENT = "codes.changed"
+EVENT_IDS = 500
+NEW = "_codes_new"
+_COLUMNS = ("person_id", "colour", "rule_id", "reasons", "green_on", "region_code", "profile_id", "overridden",
+            "cites")
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _json(value) -> str:
+    # The text Django's JSONField writes (json.dumps defaults), so SQLite compares stored and new reasons as equal text.
+    return json.dumps(value)
+
+
+def cites_of(reasons: list[dict]) -> str:
+    ids = [r["rule"] for r in reasons]
+    return f" {' '.join(ids)} " if ids else ""
+
+
+# --- overrides ---------------------------------------------------------------------------------------------------------
+
+
+def active_overrides(at: dt.datetime, people: Sequence[int] | None = None) -> dict[int, tuple]:
+    """The latest active override per person: ``{person_id: (colour, reason, expires_at, id)}``."""
+    sql = ("SELECT person_id, colour, reason, expires_at, id, starts_at FROM codes_codeoverride "
+           "WHERE revoked_at IS NULL AND starts_at <= %s AND (expires_at IS NULL OR expires_at > %s) {people}")
+    when = bulk.db_datetime(at)
+    out: dict[int, tuple] = {}
+    latest: dict[int, tuple] = {}
+    for pid, colour, reason, expires, oid, starts in F._rows(sql, "person_id", people, [when, when]):
+        key = (F._aware(starts), oid)
+        if pid not in latest or key > latest[pid]:
+            latest[pid] = key
+            out[pid] = (colour, reason, F._aware(expires), oid)
+    return out
+
+
+def apply_override(decision: R.Decision, override: tuple) -> R.Decision:
+    colour, reason, expires, oid = override
+    until = F.local_date(expires) if expires else None
+    first = {"rule": OVERRIDE_RULE, "colour": colour, "reason": reason, "until": until.isoformat() if until else None,
+             "override_id": oid}
+    green_on = until if colour != R.GREEN else None
+    return R.Decision(colour=colour, rule_id=OVERRIDE_RULE, reasons=[first, *decision.reasons], green_on=green_on)
+
+
+# --- evaluation --------------------------------------------------------------------------------------------------------
+
+
+def _regions_of(ids: Sequence[int]) -> dict[int, str]:
+    sql = ("SELECT p.id, COALESCE(g.code, '') FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id "
+           "WHERE 1 = 1 {people}")
+    return dict(F._rows(sql, "p.id", ids))
+
+
+def evaluate(*, at: dt.datetime, people: Sequence[int] | None, policies: F.Policies,
+             progress: Callable[[str], None] | None = None) -> tuple[dict[int, tuple], dict]:
+    """``({person_id: row}, stats)`` for the people having a fact or an override (all of ``people`` when given)."""
+    gathered = F.gather(at=at, people=people, policies=policies, progress=progress)
+    overrides = active_overrides(at, people)
+    ids = set(gathered.facts) | set(overrides)
+    if people is not None:
+        ids |= set(people)
+    regions = _regions_of(sorted(ids)) if ids else {}
+    rows: dict[int, tuple] = {}
+    for pid in ids:
+        if pid not in regions:
+            continue  # the person no longer exists
+        region = regions[pid]
+        person_facts = gathered.facts.get(pid)
+        policy = policies.for_region(region) if person_facts else None
+        if person_facts and policy is not None:
+            decision = R.decide(policy.rules, person_facts)
+        else:
+            decision = R.default_decision()
+        if pid in overrides:
+            decision = apply_override(decision, overrides[pid])
+        rows[pid] = (pid, decision.colour, decision.rule_id, decision.reasons, decision.green_on, region,
+                     policy.profile_id if policy is not None and decision.reasons else None,
+                     decision.rule_id == OVERRIDE_RULE, cites_of(decision.reasons))
+    stats = {"facts": sum(len(f) for f in gathered.facts.values()), "people_with_facts": len(gathered.facts),
+             "overrides": len(overrides), "evaluated": len(rows), "by_source": gathered.per_source}
+    return rows, stats
+
+
+# --- writing -----------------------------------------------------------------------------------------------------------
+
+
+def _stage(rows: list[tuple]) -> None:
+    """(Re)create the temporary table of evaluated codes and fill it (COPY on PostgreSQL, executemany on SQLite)."""
+    with connection.cursor() as c:
+        c.execute(f"DROP TABLE IF EXISTS {NEW}")
+        if _pg():
+            c.execute(f"CREATE TEMP TABLE {NEW} (person_id bigint PRIMARY KEY, colour varchar(8), rule_id varchar(64), "
+                      "reasons jsonb, green_on date, region_code varchar(32), profile_id bigint, overridden boolean, "
+                      "cites varchar(1000)) ON COMMIT DROP")
+            bulk.copy_rows(c.cursor, NEW, _COLUMNS,
+                           ((r[0], r[1], r[2], _json(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows))
+        else:
+            c.execute(f"CREATE TEMP TABLE {NEW} (person_id integer PRIMARY KEY, colour text, rule_id text, "
+                      "reasons text, green_on date, region_code text, profile_id integer, overridden bool, cites text)")
+            c.executemany(f"INSERT INTO {NEW} VALUES ({', '.join(['%s'] * len(_COLUMNS))})",
+                          [(r[0], r[1], r[2], _json(r[3]), r[4].isoformat() if r[4] else None, r[5], r[6],
+                            1 if r[7] else 0, r[8]) for r in rows])
+
+
+_DIFFERS = ("h.colour <> n.colour OR h.rule_id <> n.rule_id OR h.reasons <> n.reasons "
+            "OR h.green_on IS DISTINCT FROM n.green_on OR h.region_code <> n.region_code "
+            "OR h.overridden <> n.overridden OR h.profile_id IS DISTINCT FROM n.profile_id")
+
+
+def _write_staged(now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
+    """Write the staged codes that differ from the stored ones; returns ``(person_id, old colour, new colour,
+    region)`` of every written row (old colour None: the person had no code)."""
+    when = bulk.db_datetime(now)
+    with connection.cursor() as c:
+        c.execute(f"SELECT n.person_id, h.colour, n.colour, n.region_code FROM {NEW} n "
+                  f"LEFT JOIN codes_healthcode h ON h.person_id = n.person_id "
+                  f"WHERE h.person_id IS NULL OR {_DIFFERS}")
+        changed = c.fetchall()
+        if not changed:
+            return []
+        excluded = "EXCLUDED" if _pg() else "excluded"
+        sets = ", ".join(f"{col} = {excluded}.{col}" for col in
+                         ("colour", "rule_id", "reasons", "green_on", "region_code", "profile_id", "overridden",
+                          "cites", "computed_at"))
+        c.execute(
+            f"INSERT INTO codes_healthcode (person_id, colour, rule_id, reasons, green_on, region_code, profile_id, "
+            f"overridden, cites, computed_at, changed_at) "
+            f"SELECT n.person_id, n.colour, n.rule_id, n.reasons, n.green_on, n.region_code, n.profile_id, "
+            f"n.overridden, n.cites, %s, %s FROM {NEW} n "
+            f"LEFT JOIN codes_healthcode h ON h.person_id = n.person_id WHERE h.person_id IS NULL OR {_DIFFERS} "
+            f"ON CONFLICT (person_id) DO UPDATE SET {sets}, changed_at = CASE WHEN codes_healthcode.colour = "
+            f"{excluded}.colour THEN codes_healthcode.changed_at ELSE {excluded}.changed_at END",
+            [when, when])
+    return [(pid, old, new, region) for pid, old, new, region in changed]
+
+
+def _green_sql() -> str:
+    empty = "'[]'::jsonb" if _pg() else "'[]'"
+    false = "FALSE" if _pg() else "0"
+    return (f"colour = 'green', rule_id = '', reasons = {empty}, green_on = NULL, profile_id = NULL, "
+            f"overridden = {false}, cites = ''")
+
+
+def _reset_unmatched(now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
+    """Full recompute: codes that are not the plain green default and whose person was not evaluated (no fact, no
+    override any more) turn green."""
+    when = bulk.db_datetime(now)
+    with connection.cursor() as c:
+        c.execute(f"SELECT h.person_id, h.colour, h.region_code FROM codes_healthcode h "
+                  f"WHERE h.cites <> '' "  # every code but the plain green default cites a rule (or an override)
+                  f"AND NOT EXISTS (SELECT 1 FROM {NEW} n WHERE n.person_id = h.person_id)")
+        stale = c.fetchall()
+        if not stale:
+            return []
+        ids = [r[0] for r in stale]
+        for i in range(0, len(ids), F.CHUNK):
+            part = ids[i:i + F.CHUNK]
+            c.execute(f"UPDATE codes_healthcode SET {_green_sql()}, computed_at = %s, changed_at = CASE WHEN "
+                      f"colour = 'green' THEN changed_at ELSE %s END "
+                      f"WHERE person_id IN ({', '.join(['%s'] * len(part))})", [when, when, *part])
+    return [(pid, colour, "green", region) for pid, colour, region in stale]
+
+
+def _insert_missing(now: dt.datetime) -> int:
+    """A green code for every person without one: one INSERT … SELECT."""
+    when = bulk.db_datetime(now)
+    empty = "'[]'::jsonb" if _pg() else "'[]'"
+    false = "FALSE" if _pg() else "0"
+    with connection.cursor() as c:
+        c.execute("SELECT (SELECT COUNT(*) FROM people_person), (SELECT COUNT(*) FROM codes_healthcode)")
+        people, codes = c.fetchone()
+        if people == codes:
+            return 0  # codes are deleted with their person (CASCADE): equal counts, nobody is missing
+        c.execute(
+            "INSERT INTO codes_healthcode (person_id, colour, rule_id, reasons, green_on, region_code, profile_id, "
+            "overridden, cites, computed_at, changed_at) "
+            f"SELECT p.id, 'green', '', {empty}, NULL, COALESCE(g.code, ''), NULL, {false}, '', %s, %s "
+            "FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id "
+            "WHERE NOT EXISTS (SELECT 1 FROM codes_healthcode h WHERE h.person_id = p.id)",
+            [when, when])
+        return c.rowcount or 0
+
+
+def _follow_moves() -> int:
+    """Codes keep their person's grid code (the scope of code lists): one UPDATE … FROM for people who moved."""
+    with connection.cursor() as c:
+        c.execute("UPDATE codes_healthcode SET region_code = COALESCE(g.code, '') "
+                  "FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id "
+                  "WHERE p.id = codes_healthcode.person_id AND codes_healthcode.region_code <> COALESCE(g.code, '')")
+        return c.rowcount or 0
+
+
+def _announce(changes: list[tuple[int, str | None, str, str]], *, actor, at: dt.datetime, full: bool) -> dict:
+    """Audit colour changes per person and emit one ``codes.changed`` event (inside the transaction)."""
+    from jingkong.access import audit
+    from jingkong.core.events import emit
+
+    moved = [(pid, old, new, region) for pid, old, new, region in changes
+             if (old is None and new != R.GREEN) or (old is not None and old != new)]
+    by_colour = Counter(new for _, _, new, _ in moved)
+    if moved:
+        for (old, new), items in _group(moved).items():
+            audit.record_many(actor=actor, action="codes.colour", object_type="people.person", items=items,
+                              detail={"from": old, "to": new, "full": full})
+        regions = {r for *_, r in moved}
+        common = _common_prefix(regions)
+        emit(EVENT, subject_type="codes.healthcode", subject_id="", region_code=common, actor=actor, at=at,
+             payload={"count": len(moved), "by_colour": dict(by_colour),
+                      "person_ids": [pid for pid, *_ in moved[:EVENT_IDS]]})
+    return {"colour_changes": len(moved), "by_colour": dict(by_colour)}
+
+
+def _group(moved) -> dict[tuple, list[tuple[int, str]]]:
+    out: dict[tuple, list] = {}
+    for pid, old, new, region in moved:
+        out.setdefault((old, new), []).append((pid, region))
+    return out
+
+
+def _common_prefix(codes: set[str]) -> str:
+    import os
+
+    return os.path.commonprefix(sorted(codes)) if codes else ""
+
+
+# --- entry points ------------------------------------------------------------------------------------------------------
+
+
+def recompute_people(person_ids, *, at: dt.datetime | None = None, actor=None, policies: F.Policies | None = None) -> dict:
+    """Recompute the codes of ``person_ids`` (incremental, set-based); returns counts. Runs in the caller's
+    transaction (or its own)."""
+    at = at or clock.now()
+    ids = sorted({int(p) for p in person_ids})
+    if not ids:
+        return {"people": 0, "written": 0, "colour_changes": 0, "by_colour": {}}
+    policies = policies or F.Policies(at)
+    with transaction.atomic():
+        rows, stats = evaluate(at=at, people=ids, policies=policies)
+        _stage(list(rows.values()))
+        written = _write_staged(at)
+        announced = _announce(written, actor=actor, at=at, full=False)
+    return {"people": len(ids), "written": len(written), **announced}
+
+
+def recompute_all(*, at: dt.datetime | None = None, progress: Callable[[int, int, str], None] | None = None,
+                  actor=None, policies: F.Policies | None = None) -> dict:
+    """Recompute every person's code (see the module docstring). ``progress(done, total, message)`` is called after
+    each step. Raises ``PolicyNotActive`` when no profile is in force for the district."""
+    from jingkong.policy.selectors import PolicyNotActive
+
+    at = at or clock.now()
+    policies = policies or F.Policies(at)
+    if policies.for_region("") is None and not policies.in_force():
+        raise PolicyNotActive("no policy profile is in force for the district: health codes have no rules")
+    steps = len(F.SOURCES) + 5
+    done = 0
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def step(message: str) -> None:
+        nonlocal done
+        done += 1
+        timings[message] = round(time.perf_counter() - t0, 3)
+        if progress:
+            progress(done, steps, message)
+
+    with transaction.atomic():
+        rows, stats = evaluate(at=at, people=None, policies=policies, progress=lambda name: step(f"facts: {name}"))
+        step("evaluated")
+        _stage(list(rows.values()))
+        written = _write_staged(at)
+        step("codes written")
+        reset = _reset_unmatched(at)
+        step("codes cleared")
+        inserted = _insert_missing(at)
+        step("green codes added")
+        moved = _follow_moves()
+        step("moves followed")
+        announced = _announce(written + reset, actor=actor, at=at, full=True)
+    return {**stats, "written": len(written), "cleared": len(reset), "inserted_green": inserted,
+            "region_moves": moved, "seconds": round(time.perf_counter() - t0, 3), "steps": timings, **announced}
+
+
+def people_citing(rule_ids: Sequence[str], *, extra_where: str = "", params: Sequence = ()) -> list[int]:
+    """People whose stored code cites one of ``rule_ids`` (the partial index on ``cites``)."""
+    if not rule_ids:
+        return []
+    likes = " OR ".join(["cites LIKE %s"] * len(rule_ids))
+    with connection.cursor() as c:
+        c.execute(f"SELECT person_id FROM codes_healthcode WHERE cites <> '' AND ({likes}) {extra_where}",
+                  [*(f"% {r} %" for r in rule_ids), *params])
+        return [r[0] for r in c.fetchall()]
