@@ -6,3 +6,10 @@ class IsolationConfig(AppConfig):
     name = "jingkong.isolation"
     label = "isolation"
     verbose_name = _("Grouping, transfer and isolation")
+
+    def ready(self) -> None:
+        from jingkong.core.events import subscribe
+        from jingkong.isolation.subscribers_facilities import on_arrived, on_individual_positive
+
+        subscribe("isolation.arrived", on_arrived)
+        subscribe("testing.individual_positive", on_individual_positive)
