@@ -124,10 +124,10 @@ def facility_capacity(facilities, *, at: dt.datetime | None = None, window_days:
         since = at - dt.timedelta(days=window)
         these = [fid for fid, (w, _t) in by_rules.items() if w == window]
         stays = RoomStay.objects.filter(room__facility_id__in=these)
-        for fid, n in (stays.filter(checked_in_at__gte=since, checked_in_at__lt=at)
+        for fid, n in (stays.filter(checked_in_at__gt=since, checked_in_at__lte=at)
                        .values_list("room__facility_id").annotate(n=Count("id"))):
             out[fid].arrivals_per_day = round(n / window, 2)
-        for fid, n in (stays.filter(checked_out_at__gte=since, checked_out_at__lt=at)
+        for fid, n in (stays.filter(checked_out_at__gt=since, checked_out_at__lte=at)
                        .values_list("room__facility_id").annotate(n=Count("id"))):
             out[fid].departures_per_day = round(n / window, 2)
     for f in facilities:

@@ -187,10 +187,10 @@ class TestDay:
         outcomes = [r.outcome for r in self.results]
         if POSITIVE_OUTCOME in outcomes:
             return POSITIVE_OUTCOME
+        if "" in outcomes:
+            return "pending"  # a result still at the lab could be positive: wait for it
         if NEGATIVE in outcomes:
             return NEGATIVE
-        if "" in outcomes:
-            return "pending"
         if INVALID in outcomes:
             return INVALID
         return "missing"
