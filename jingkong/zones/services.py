@@ -478,6 +478,7 @@ def zone_edit(zone: Zone, *, actor, scope: Scope, name: str | None = None, type:
     residents refreshed and ``zones.zone_changed`` emitted."""
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000)
+    zone = Zone.objects.get(pk=zone.pk)  # the current status decides who may edit
     if zone.status not in IN_FORCE:
         raise Conflict(_("zone %(ref)s is %(status)s: it cannot be edited") % {"ref": zone.ref,
                                                                                "status": zone.get_status_display()})
@@ -606,19 +607,35 @@ def zone_lift(zone: Zone, *, actor, reason: str, at: dt.datetime | None = None, 
 
 
 def _publish(zone: Zone, *, actor, at: dt.datetime) -> None:
-    """Withdraw the zone's published areas and publish its current ones (approved lockdown/high → high,
-    control/medium → medium), one per division code of its units."""
-    RiskArea.objects.filter(zone=zone, source=RiskAreaSource.DISTRICT, withdrawn_at__isnull=True).update(withdrawn_at=at)
+    """Bring the zone's published areas in line with it: approved lockdown/high → high, control/medium → medium, one
+    per division code of its units; areas no longer wanted are withdrawn at ``at``."""
     level = rules.RISK_LEVEL.get(zone.type)
-    if zone.status != ZoneStatus.APPROVED or level is None:
-        return
-    codes = sorted(set(unit_codes(_units(zone))))
-    names = dict(Region.objects.filter(code__in=codes).values_list("code", "name"))
-    for code in codes:
+    wanted = set()
+    if zone.status == ZoneStatus.APPROVED and level is not None:
+        wanted = {(code, level) for code in unit_codes(_units(zone))}
+    current = list(RiskArea.objects.filter(zone=zone, source=RiskAreaSource.DISTRICT, withdrawn_at__isnull=True))
+    for area in current:
+        if (area.area_code, area.level) in wanted:
+            wanted.discard((area.area_code, area.level))
+        else:
+            area.withdrawn_at = at
+            area.save(update_fields=["withdrawn_at"])
+    names = dict(Region.objects.filter(code__in=[c for c, _lvl in wanted]).values_list("code", "name"))
+    for code, lvl in sorted(wanted):
         published = at
-        while RiskArea.objects.filter(source=RiskAreaSource.DISTRICT, area_code=code, published_at=published).exists():
-            published += dt.timedelta(microseconds=1)  # the same code published by another zone at the same instant
-        RiskArea.objects.create(source=RiskAreaSource.DISTRICT, area_code=code, level=level, zone=zone,
+        while True:
+            clash = RiskArea.objects.filter(source=RiskAreaSource.DISTRICT, area_code=code,
+                                            published_at=published).first()
+            if clash is None:
+                break
+            if clash.zone_id == zone.pk:  # withdrawn at this same instant (e.g. an upgrade): published again
+                clash.level, clash.withdrawn_at = lvl, None
+                clash.save(update_fields=["level", "withdrawn_at"])
+                break
+            published -= dt.timedelta(microseconds=1)  # another zone published this code at the same instant
+        if clash is not None and clash.zone_id == zone.pk:
+            continue
+        RiskArea.objects.create(source=RiskAreaSource.DISTRICT, area_code=code, level=lvl, zone=zone,
                                 name=f"{names.get(code, code)} · {zone.name}"[:255], list_name=zone.ref,
                                 published_at=published, created_by=actor if getattr(actor, "pk", None) else None)
 

@@ -48,3 +48,273 @@ def test_approve_materialises_residents(town, case, commander):
     assert selectors.risk_level_of(town.regions["grid_a2"].code) == "medium"
     assert selectors.risk_level_of(town.regions["grid_b1"].code) is None
     assert Zone.objects.count() == 3
+
+
+def _approved(case, commander):
+    zones = _by_type(services.propose_from_case(case, actor=commander))
+    for t in ("lockdown", "control", "prevention"):
+        zones[t] = services.zone_approve(zones[t], actor=commander)
+    return zones
+
+
+def _events(kind):
+    from jingkong.core.models import DomainEvent
+
+    return list(DomainEvent.objects.filter(type=kind).order_by("pk"))
+
+
+def test_events_history_and_audit(town, case, commander):
+    from jingkong.access.models import AuditLog
+
+    zones = _approved(case, commander)
+    assert [e.payload["type"] for e in _events("zones.zone_proposed")] == ["lockdown", "control", "prevention"]
+    approved = _events("zones.zone_approved")
+    assert [e.payload["people"] for e in approved] == [3, 5, 2]
+    assert approved[0].subject_type == "zones.zone" and approved[0].payload["ref"] == zones["lockdown"].ref
+    assert list(zones["lockdown"].changes.values_list("action", flat=True)) == ["propose", "approve"]
+    assert AuditLog.objects.filter(action="zone.approve").count() == 3
+
+
+def test_edit_units_of_an_approved_zone_refreshes_residents_and_the_ring(town, case, commander):
+    zones = _approved(case, commander)
+    lock, ctrl = zones["lockdown"], zones["control"]
+    services.zone_edit(lock, actor=commander, scope=selectors.Scope(""),
+                       add_units=[services.UnitIn(kind="building", building_id=town.buildings["BA2"].pk)],
+                       reason="2幢 too")
+    lock.refresh_from_db()
+    ctrl.refresh_from_db()
+    assert lock.people == 5 and ctrl.people == 3  # 楼1/楼2 moved from the ring into the lockdown
+    types = selectors.zone_types_for_people([town.people["楼1"].pk])
+    assert types[town.people["楼1"].pk] == ["lockdown"]
+    changed = _events("zones.zone_changed")
+    assert changed[-1].payload["ref"] == lock.ref and changed[-1].payload["people"] == 5
+    # Removing the unit again puts them back in the ring.
+    unit = lock.units.get(building=town.buildings["BA2"])
+    services.zone_edit(lock, actor=commander, scope=selectors.Scope(""), remove_unit_ids=[unit.pk])
+    ctrl.refresh_from_db()
+    assert ctrl.people == 5
+
+
+def test_edit_refuses_bad_units_and_scope(town, case, commander, officer_a, officer_b):
+    from jingkong.core.exceptions import NotFound, PermissionDenied, ValidationFailed
+
+    lock = _by_type(services.propose_from_case(case, actor=commander))["lockdown"]
+    scope_a = selectors.Scope(town.regions["street_a"].code)
+    with pytest.raises(ValidationFailed, match="unknown building"):
+        services.zone_edit(lock, actor=officer_a, scope=scope_a,
+                           add_units=[services.UnitIn(kind="building", building_id=999999)])
+    with pytest.raises(NotFound):  # a building of street B
+        services.zone_edit(lock, actor=officer_a, scope=scope_a,
+                           add_units=[services.UnitIn(kind="building", building_id=town.buildings["BB1"].pk)])
+    with pytest.raises(ValidationFailed, match="is a community"):
+        services.zone_edit(lock, actor=officer_a, scope=scope_a,
+                           add_units=[services.UnitIn(kind="grid", region_code=town.regions["community_a"].code)])
+    with pytest.raises(ValidationFailed, match="NUL"):
+        services.zone_edit(lock, actor=officer_a, scope=scope_a, name="a\x00b")
+    with pytest.raises(ValidationFailed, match="at least one unit"):
+        services.zone_edit(lock, actor=officer_a, scope=scope_a,
+                           remove_unit_ids=list(lock.units.values_list("pk", flat=True)))
+    services.zone_approve(lock, actor=commander)
+    with pytest.raises(PermissionDenied):  # a zone in force is changed by a commander only
+        services.zone_edit(lock, actor=officer_a, scope=scope_a, name="改名")
+    assert lock.units.count() == 1
+
+
+def test_upgrade_downgrade_lift_and_risk_areas(town, case, commander):
+    from jingkong.core.exceptions import Conflict, ValidationFailed
+    from jingkong.zones.models import RiskArea
+
+    zones = _approved(case, commander)
+    lock, ctrl = zones["lockdown"], zones["control"]
+    a2 = town.regions["grid_a2"].code
+    with pytest.raises(ValidationFailed):
+        services.zone_regrade(ctrl, actor=commander, direction=-1, reason="")
+    with pytest.raises(Conflict):
+        services.zone_regrade(lock, actor=commander, direction=-1, reason="already the most severe")
+    services.zone_regrade(ctrl, actor=commander, direction=-1, reason="spread in the community")
+    ctrl.refresh_from_db()
+    assert ctrl.type == "lockdown" and selectors.risk_level_of(a2) == "high"
+    assert selectors.zone_types_for_people([town.people["路1"].pk])[town.people["路1"].pk] == ["lockdown"]
+    services.zone_regrade(ctrl, actor=commander, direction=1, reason="contained")
+    ctrl.refresh_from_db()
+    assert ctrl.type == "control" and selectors.risk_level_of(a2) == "medium"
+    ev = _events("zones.zone_changed")
+    assert [(e.payload["from_type"], e.payload["to_type"]) for e in ev] == [("control", "lockdown"),
+                                                                             ("lockdown", "control")]
+    services.zone_lift(lock, actor=commander, reason="14 days clear")
+    lock.refresh_from_db()
+    ctrl.refresh_from_db()
+    assert lock.status == "lifted" and not lock.residents.exists()
+    assert ctrl.people == 8  # the lifted lockdown's residents are back in the control ring
+    assert selectors.risk_level_of(town.regions["grid_a1"].code) == "medium"  # the ring's community area
+    services.zone_lift(ctrl, actor=commander, reason="clear")
+    assert selectors.risk_level_of(a2) is None
+    assert RiskArea.objects.filter(withdrawn_at__isnull=True, source="district").count() == 0
+    assert _events("zones.zone_lifted")[-1].payload["ref"] == ctrl.ref
+    history = list(ctrl.changes.values_list("action", flat=True))
+    assert history == ["propose", "approve", "upgrade", "downgrade", "lift"]
+    with pytest.raises(Conflict):
+        services.zone_lift(ctrl, actor=commander, reason="again")
+
+
+def test_reject_needs_a_reason(town, case, commander):
+    from jingkong.core.exceptions import ValidationFailed
+
+    lock = _by_type(services.propose_from_case(case, actor=commander))["lockdown"]
+    with pytest.raises(ValidationFailed):
+        services.zone_reject(lock, actor=commander, reason="  ")
+    services.zone_reject(lock, actor=commander, reason="wrong building")
+    lock.refresh_from_db()
+    assert lock.status == "rejected" and _events("zones.zone_rejected")[0].payload["ref"] == lock.ref
+
+
+def test_control_and_prevention_zones_are_reused_by_a_second_case(town, case, commander):
+    from jingkong.tracing.tests.helpers import at, make_cases
+
+    first = _by_type(services.propose_from_case(case, actor=commander))
+    second_case = make_cases((town.people["楼1"], at(4, 20)))[0]
+    second = _by_type(services.propose_from_case(second_case, actor=commander))
+    assert second["control"].pk == first["control"].pk and second["prevention"].pk == first["prevention"].pk
+    assert second["lockdown"].pk != first["lockdown"].pk
+    assert Zone.objects.count() == 4
+
+
+def test_a_positive_in_a_control_zone_proposes_an_upgrade_and_moves_the_clock(town, case, commander):
+    from jingkong.tracing.tests.helpers import at, make_cases
+
+    zones = _approved(case, commander)
+    ctrl = zones["control"]
+    make_cases((town.people["路1"], at(5, 8)))
+    ctrl.refresh_from_db()
+    assert ctrl.last_infection_at == at(5, 8)
+    upgrade = Zone.objects.get(status="proposed", type="lockdown")
+    assert upgrade.units.get().kind == "entrance" and upgrade.people == 1
+    assert upgrade.changes.get().action == "propose_upgrade"
+    ev = _events("zones.zone_proposed")[-1]
+    assert (ev.payload["from_type"], ev.payload["to_type"]) == ("control", "lockdown")
+    # Approving it takes 路1 out of the ring.
+    services.zone_approve(upgrade, actor=commander)
+    ctrl.refresh_from_db()
+    assert ctrl.people == 4
+    # A positive inside a lockdown zone proposes nothing more.
+    make_cases((town.people["妻"], at(5, 9)))
+    assert Zone.objects.filter(status="proposed").count() == 0
+
+
+def test_clock_inputs_exposure_and_screening(town, case, commander):
+    from jingkong.core import clock
+    from jingkong.testing.models import PersonTestState
+    from jingkong.tracing.models import Contact, ContactReason
+    from jingkong.tracing.tests.helpers import at
+
+    zones = _approved(case, commander)
+    lock = zones["lockdown"]
+    now = clock.now()
+    contact = Contact.objects.create(person=town.people["乙1"], tier="close", region_code="330206004001001",
+                                     queue_region_code="330206004", last_exposure_at=at(3, 18),
+                                     first_identified_at=now, created_at=now, updated_at=now)
+    ContactReason.objects.create(contact=contact, case=case, tier="close", kind="venue", key="k", created_at=now)
+    for name in ("甲", "妻", "老人"):
+        PersonTestState.objects.create(person=town.people[name], region_code=lock.region_code, status="negative",
+                                       last_negative_sampled_at=at(5, 6) if name != "老人" else at(5, 7),
+                                       updated_at=now)
+    result = services.review_all()
+    lock.refresh_from_db()
+    assert lock.last_exposure_at == at(3, 18)  # a contact of the zone's case, living elsewhere
+    assert lock.last_screening_at == at(5, 6)  # the earliest of everyone's latest negative
+    assert result["zones"] == 3 and result["ready"] == [] or all(r["ref"] != lock.ref for r in result["ready"])
+    PersonTestState.objects.filter(person=town.people["妻"]).update(status="pool_positive")
+    services.review_all()
+    lock.refresh_from_db()
+    assert lock.last_screening_at is None
+    cd = selectors.countdown_of(lock)
+    assert {b.code for b in cd.blockers} >= {"new_infection", "last_exposure", "screening"}
+
+
+def test_lifting_countdown_becomes_ready(town, case, commander):
+    from jingkong.core import clock
+    from jingkong.testing.models import PersonTestState
+    from jingkong.tracing.tests.helpers import at
+
+    zones = _approved(case, commander)
+    lock = zones["lockdown"]
+    later = at(18, 12)  # 14 days after the case's positive sampling (day 4 09:00) and beyond
+    for name in ("甲", "妻", "老人"):
+        PersonTestState.objects.create(person=town.people[name], region_code=lock.region_code, status="negative",
+                                       last_negative_sampled_at=at(17, 9), updated_at=later)
+    with clock.frozen(later):
+        result = services.review_all()
+    assert lock.ref in {r["ref"] for r in result["ready"]}
+    lock.refresh_from_db()
+    assert selectors.countdown_of(lock, at=later).ready
+
+
+def test_risk_areas_2022_profile_compound(regions, now, commander):
+    from jingkong.geo.models import Building
+    from jingkong.people.models import Household
+    from jingkong.tracing.tests.helpers import activate, at, make_cases
+    from jingkong.zones.tests.conftest import _person
+
+    activate("cn-9th-2022")
+    g = regions["grid_a1"]
+    b1 = Building.objects.create(code="C1", grid=g, address="明州花园1幢", lon=121.803, lat=29.903)
+    b2 = Building.objects.create(code="C2", grid=g, address="明州花园2幢", lon=121.804, lat=29.904)
+    b3 = Building.objects.create(code="C3", grid=g, address="银杏苑1幢", lon=121.806, lat=29.906)
+    people = []
+    for i, b in enumerate((b1, b2, b3)):
+        hh = Household.objects.create(code=f"K{i}", building=b, grid=g, unit="1")
+        people.append(_person(f"住户{i}", hh, b))
+    case = make_cases((people[0], at(4, 9)))[0]
+    zones = _by_type(services.propose_from_case(case, actor=commander))
+    high = zones["high_risk"]
+    assert sorted(u.building_id for u in high.units.all()) == [b1.pk, b2.pk]  # the compound 明州花园
+    assert {u.kind for u in high.units.all()} == {"compound"}
+    assert high.people == 2 and zones["medium_risk"].people == 1
+    high = services.zone_approve(high, actor=commander)
+    assert selectors.risk_level_of(g.code) == "high"
+    cd = selectors.countdown_of(high)
+    assert cd.action == "downgrade" and cd.to_type == "medium_risk"
+
+
+# --- imported risk-area lists --------------------------------------------------------------------------------------------
+
+CSV = ("code,name,level,published_at\n"
+       "310115,上海市浦东新区,high,2021-12-01\n"
+       "330212003,鄞州区某街道,中风险,2021-12-02T10:00:00+08:00\n"
+       "abc,坏代码,high,\n"
+       "330213,,high,\n"
+       "330211,镇海区,extreme,\n"
+       "330282,慈溪市,low,yesterday\n")
+
+
+def test_import_risk_areas_utf8_gbk_errors_and_idempotence(db, now, tmp_path):
+    from jingkong.zones.models import RiskArea
+
+    r = services.risk_areas_import(CSV.encode("utf-8"), list_name="上海", error_file=tmp_path / "e.csv")
+    assert (r["rows"], r["created"], r["rejected"]) == (6, 2, 4)
+    assert [(e["line"], e["field"]) for e in r["errors_sample"]] == [(4, "code"), (5, "name"), (6, "level"),
+                                                                     (7, "published_at")]
+    assert (tmp_path / "e.csv").read_text(encoding="utf-8").startswith("line,field,reason,value")
+    assert selectors.risk_level_of("310115004001") == "high"  # county code covers the whole county
+    assert selectors.risk_level_of("330212003002") == "medium"
+    assert selectors.risk_level_of("330212004") is None
+    again = services.risk_areas_import(CSV.encode("gb18030"), list_name="上海")
+    assert (again["created"], again["unchanged"], again["encoding"]) == (0, 2, "gb18030")
+    assert RiskArea.objects.count() == 2
+    newer = services.risk_areas_import("code,name,level,published_at\n310115,浦东,medium,2021-12-20\n".encode())
+    assert newer["created"] == 1
+    assert selectors.risk_level_of("310115") == "medium"
+    import datetime as dt
+
+    assert selectors.risk_level_of("310115", dt.datetime(2021, 12, 10, tzinfo=dt.UTC)) == "high"
+
+
+def test_import_refuses_a_file_without_the_columns(db, now):
+    from jingkong.core.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="missing column"):
+        services.risk_areas_import(b"foo,bar\n1,2\n")
+    with pytest.raises(ValidationFailed, match="empty"):
+        services.risk_areas_import(b"")
+    r = services.risk_areas_import(b"code,name,level\n330212,a\x00b,high\n")
+    assert r["rejected"] == 1 and "NUL" in r["errors_sample"][0]["reason"]
