@@ -6,3 +6,8 @@ class CommandConfig(AppConfig):
     name = "jingkong.command"
     label = "command"
     verbose_name = _("Directives and services")
+
+    def ready(self) -> None:
+        from jingkong.command import jobs_directives, subscribers  # noqa: F401 - jobs_directives registers job kinds
+
+        subscribers.register()
