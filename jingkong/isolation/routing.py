@@ -51,6 +51,7 @@ class BatchIn:
     priority: int = 5
     due_s: int | None = None  # seconds after the plan's start by which the batch should arrive
     accessible: bool = False
+    group: str = ""  # batches of different groups (tiers: case / close / secondary) never share a vehicle's run
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def _greedy_routes(inst: _Instance) -> list[list[int]]:
     pickups = np.array([inst.pickup(i) for i in range(nb)], dtype=np.int64)
     sizes = np.array([b.size for b in inst.batches], dtype=np.int64)
     accessible = np.array([b.accessible for b in inst.batches], dtype=bool)
+    groups = np.array([b.group for b in inst.batches], dtype=object)
     routes: list[list[int]] = [[] for _ in inst.vehicles]
     order = sorted(range(len(inst.vehicles)), key=lambda v: (-inst.vehicles[v].seats, inst.vehicles[v].id))
     for v in order:
@@ -272,6 +274,8 @@ def _greedy_routes(inst: _Instance) -> list[list[int]]:
         taken: list[int] = []
         while True:
             ok = ~served & (sizes <= room) & (veh.accessible | ~accessible)
+            if taken:
+                ok &= groups == groups[taken[0]]
             if not ok.any():
                 break
             cand = np.flatnonzero(ok)
@@ -315,7 +319,9 @@ def _evaluate(inst: _Instance, routes: list[list[int]]) -> tuple[int, int, int]:
 
 
 def _late_weight(b: BatchIn) -> int:
-    return max(1, 7 - b.priority)  # cents of a metre per second late: priority 1 → 6, priority 5 → 2
+    """Objective units (metres driven) per second late: a deadline outweighs a detour — a second late for a case
+    (priority 1) costs as much as 120 m of driving, for a secondary contact (priority 5) 40 m."""
+    return 20 * max(1, 7 - b.priority)
 
 
 def _drop_penalty(b: BatchIn) -> int:
@@ -358,6 +364,19 @@ def _solve_ortools(inst: _Instance, initial: list[list[int]], time_limit_s: floa
                 routing.VehicleVar(d).RemoveValue(v)
         if b.due_s is not None:
             time_dim.SetCumulVarSoftUpperBound(d, max(0, b.due_s), _late_weight(b))
+    kinds = sorted({b.group for b in inst.batches})
+    if len(kinds) > 1:  # one group per run: count each group's pickups, at most one count above zero per vehicle
+        counts = []
+        for g in kinds:
+            vector = [0] * n
+            for b_i, b in enumerate(inst.batches):
+                if b.group == g:
+                    vector[inst.pickup(b_i)] = 1
+            routing.AddDimension(routing.RegisterUnaryTransitVector(vector), 0, n, True, f"group_{g}")
+            counts.append(routing.GetDimensionOrDie(f"group_{g}"))
+        for v in range(nv):
+            end = routing.End(v)
+            solver.Add(solver.Sum([solver.IsGreaterCstVar(d.CumulVar(end), 0) for d in counts]) <= 1)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH

@@ -161,10 +161,13 @@ def plan_transfers(*, actor, scope, region_code: str = "", vehicle_ids: list[int
         batches = list(TransferBatch.objects.select_for_update().filter(
             scope.q("region_code"), region_code__startswith=region, status=BatchStatus.WAITING).order_by("pk"))
         due_base = at
+        roles = dict(BatchMember.objects.filter(batch__in=batches, removed_at__isnull=True)
+                     .exclude(role="carer").values_list("batch_id", "role").distinct())
         b_in = [routing.BatchIn(id=b.pk, size=b.size, lon=b.pickup_lon, lat=b.pickup_lat,
                                 destination=b.destination_type, priority=b.priority,
                                 due_s=int((b.due_at - due_base).total_seconds()) if b.due_at else None,
-                                accessible=b.needs_accessible) for b in batches if b.size > 0]
+                                accessible=b.needs_accessible, group=roles.get(b.pk, ""))
+                for b in batches if b.size > 0]
         v_in = [routing.VehicleIn(id=v.pk, seats=v.seats, lon=v.depot_lon, lat=v.depot_lat, accessible=v.accessible)
                 for v in vehicles]
         f_in = [routing.FacilityIn(id=f.pk, lon=f.lon, lat=f.lat, free=free.get(f.pk, 0),
