@@ -16,6 +16,7 @@ through jingkong/codes/checkpoints.py.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -67,6 +68,11 @@ def _field(data, name: str, *, limit: int = 255) -> str:
 def _day(request) -> dt.date:
     day = parse_date(_field(request.GET, "day", limit=10)) if request.GET.get("day") else None
     return day or clock.now().astimezone(_tz()).date()
+
+
+def _new_client_id() -> str:
+    """A record id for the form being shown: submitting the same form twice logs one record (a replay)."""
+    return "web:" + uuid.uuid4().hex
 
 
 def _error(request, exc: ApplicationError) -> None:
@@ -181,7 +187,7 @@ def checkpoint_verify(request, code: str):
         form = {k: _field(data, k, limit=2048) for k in ("subject", "who", "plate", "driver", "passengers",
                                                          "pass_number", "direction", "origin_code")}
         raw = {"subject": form["subject"] or "person", "direction": form["direction"],
-               "origin_code": form["origin_code"]}
+               "origin_code": form["origin_code"], "client_id": _field(data, "client_id", limit=64) or None}
         if raw["subject"] == "vehicle":
             raw.update(plate=form["plate"], driver=form["driver"] or None, passengers=_whos(form["passengers"]),
                        pass_number=form["pass_number"])
@@ -197,6 +203,7 @@ def checkpoint_verify(request, code: str):
             form = {"subject": raw["subject"], "direction": form["direction"], "origin_code": form["origin_code"]}
     return _render(request, "codes/checkpoint_verify.html", {
         "cp": cp, "result": result, "form": form, "directions": DIRECTIONS, "reason_labels": REASON_LABELS,
+        "client_id": _new_client_id(),
     })
 
 
@@ -278,7 +285,7 @@ def venue_entry(request, venue_code: str):
         data = request.POST
         masked = _field(data, "masked")
         raw = {"person": _field(data, "who", limit=2048), "temperature": _field(data, "temperature", limit=8) or None,
-               "masked": {"yes": True, "no": False}.get(masked)}
+               "masked": {"yes": True, "no": False}.get(masked), "client_id": _field(data, "client_id", limit=64) or None}
         try:
             outcome, _created = services.venue_entry_record(actor=request.jk_user, scope=request.scope,
                                                             venue_code=venue.code, raw=raw, request=request)
@@ -292,6 +299,7 @@ def venue_entry(request, venue_code: str):
         pass
     return _render(request, "codes/venue_entry.html", {
         "venue": venue, "result": result, "reason_labels": REASON_LABELS, "threshold": threshold,
+        "client_id": _new_client_id(),
     })
 
 
