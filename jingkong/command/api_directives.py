@@ -154,12 +154,13 @@ def directives_cancel(request, directive_id: int, payload: CancelIn):
 @require(Perm.TASK_WORK)
 def tasks_list(request, status: TaskStatusFilterT = "", open: bool = False, mine: bool = False,
                source: SourceFilterT = "", region: RegionCode = "", directive_id: int | None = None,
-               overdue: bool = False, escalated: bool = False, page: int = 1, page_size: int = 50):
+               overdue: bool = False, escalated: bool = False, work_items: bool = False, page: int = 1,
+               page_size: int = 50):
     """Tasks in your region, earliest deadline first (``mine``: those assigned to you; a volunteer always sees only
-    theirs)."""
+    theirs; ``work_items``: only tasks without sub-tasks, the ones the roll-up counts)."""
     qs = selectors.task_list(scope=request.scope, user=request.jk_user, status=status, open_only=open, mine=mine,
                              source=source, region=region, directive_id=directive_id, overdue=overdue,
-                             escalated=escalated)
+                             escalated=escalated, leaves_only=work_items)
     count, page, page_size, items = _paged(qs, page, page_size)
     now = clock.now()
     return {"count": count, "page": page, "page_size": page_size, "items": [task_out(t, now=now) for t in items]}
