@@ -10,7 +10,9 @@ class ZonesConfig(AppConfig):
     def ready(self) -> None:
         from jingkong.core.events import subscribe
         from jingkong.zones import jobs  # noqa: F401 - registers the job kinds
-        from jingkong.zones.subscribers import on_case_created, on_individual_positive
+        from jingkong.zones.subscribers import on_case_created, on_contacts, on_individual_positive
 
         subscribe("tracing.case_created", on_case_created)
+        subscribe("tracing.contacts_identified", on_contacts)
+        subscribe("tracing.contacts_raised", on_contacts)
         subscribe("testing.individual_positive", on_individual_positive)

@@ -674,6 +674,35 @@ def infections_inside(person_times: dict[int, dt.datetime], *, actor=None, at: d
     return {"zones": touched, "upgrades": upgrades}
 
 
+def exposures_found(items: list[dict]) -> int:
+    """Contacts found (``{"person_id", "cases": [refs], "last_exposure_at"}``): approved zones they live in, or whose
+    case they were exposed to, get their last exposure moved forward. Returns the number of zones changed."""
+    by_person: dict[int, dt.datetime] = {}
+    by_case: dict[str, dt.datetime] = {}
+    for item in items:
+        t = _as_dt(item.get("last_exposure_at")) if item.get("last_exposure_at") else None
+        if t is None:
+            continue
+        if isinstance(item.get("person_id"), int):
+            by_person[item["person_id"]] = max(by_person.get(item["person_id"], t), t)
+        for ref in item.get("cases") or []:
+            by_case[str(ref)] = max(by_case.get(str(ref), t), t)
+    latest: dict[int, dt.datetime] = {}
+    for zone_id, person_id in ZoneResident.objects.filter(person_id__in=list(by_person)).values_list("zone_id",
+                                                                                                      "person_id"):
+        latest[zone_id] = max(latest.get(zone_id, by_person[person_id]), by_person[person_id])
+    for zone_id, ref in Zone.objects.filter(status=ZoneStatus.APPROVED, case__ref__in=list(by_case)).values_list(
+            "pk", "case__ref"):
+        latest[zone_id] = max(latest.get(zone_id, by_case[ref]), by_case[ref])
+    changed = 0
+    for zone in Zone.objects.filter(pk__in=list(latest), status=ZoneStatus.APPROVED):
+        if zone.last_exposure_at is None or latest[zone.pk] > zone.last_exposure_at:
+            zone.last_exposure_at = latest[zone.pk]
+            zone.save(update_fields=["last_exposure_at"])
+            changed += 1
+    return changed
+
+
 def _propose_upgrade(person_id: int, target: str, *, actor, at: dt.datetime) -> Zone | None:
     from jingkong.people.models import Person
     from jingkong.tracing.models import Case

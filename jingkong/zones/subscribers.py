@@ -34,12 +34,35 @@ def _int(value) -> int | None:
 
 
 def _apply(person_times: dict[int, dt.datetime], actor) -> None:
+    from django.db import transaction
+
     from jingkong.zones.models import ZoneResident
     from jingkong.zones.services import infections_inside
 
     if not person_times or not ZoneResident.objects.filter(person_id__in=list(person_times)).exists():
         return
-    infections_inside(person_times, actor=actor)
+    try:
+        with transaction.atomic():  # a savepoint: a failure here must not lose the lab results that emitted the event
+            infections_inside(person_times, actor=actor)
+    except Exception:  # noqa: BLE001 - logged; the review job (jingkong zones review) catches up
+        log.exception("zones: could not record infections inside zones for %d people", len(person_times))
+
+
+def on_contacts(events) -> None:
+    """``tracing.contacts_identified`` / ``tracing.contacts_raised``: move the last exposure of the approved zones the
+    contacts live in or whose case they were exposed to (the review job recomputes it in full)."""
+    from django.db import transaction
+
+    from jingkong.zones.services import exposures_found
+
+    items = [c for e in events for c in (e.payload or {}).get("contacts", []) if isinstance(c, dict)]
+    if not items:
+        return
+    try:
+        with transaction.atomic():
+            exposures_found(items)
+    except Exception:  # noqa: BLE001 - logged; the review job catches up
+        log.exception("zones: could not record contact exposures")
 
 
 def on_individual_positive(events) -> None:

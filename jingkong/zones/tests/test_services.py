@@ -318,3 +318,29 @@ def test_import_refuses_a_file_without_the_columns(db, now):
         services.risk_areas_import(b"")
     r = services.risk_areas_import(b"code,name,level\n330212,a\x00b,high\n")
     assert r["rejected"] == 1 and "NUL" in r["errors_sample"][0]["reason"]
+
+
+def test_contacts_found_move_the_last_exposure(town, case, commander):
+    from django.db import transaction
+
+    from jingkong.core.events import emit
+    from jingkong.tracing.tests.helpers import at
+
+    zones = _approved(case, commander)
+    item = {"id": 1, "person_id": town.people["乙1"].pk, "tier": "close", "cases": [case.ref],
+            "last_exposure_at": at(4, 8).isoformat(), "due_at": None}
+    with transaction.atomic():
+        emit("tracing.contacts_identified", subject_type="tracing.contact", region_code="330206004001001",
+             payload={"count": 1, "contacts": [item]})
+    for z in zones.values():
+        z.refresh_from_db()
+    assert zones["lockdown"].last_exposure_at == at(4, 8)  # the zone's case
+    assert zones["control"].last_exposure_at == at(4, 8)  # drawn for the same case
+    assert zones["prevention"].last_exposure_at == at(4, 8)  # and the contact lives there
+    # A later exposure of somebody living in the prevention zone only, exposed to another case, moves it alone.
+    later = {**item, "cases": ["BL-OTHER"], "last_exposure_at": at(5, 8).isoformat()}
+    with transaction.atomic():
+        emit("tracing.contacts_raised", subject_type="tracing.contact", payload={"count": 1, "contacts": [later]})
+    for z in zones.values():
+        z.refresh_from_db()
+    assert zones["prevention"].last_exposure_at == at(5, 8) and zones["lockdown"].last_exposure_at == at(4, 8)
