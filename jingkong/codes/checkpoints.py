@@ -307,6 +307,9 @@ def identify(whos: Sequence[Who], *, at: dt.datetime, ats: Sequence[dt.datetime]
                 person.facts = cr.PersonFacts(person_id=row[0], found=True)
         if person.person_id and person.person_id in by_id:
             person.region_code = by_id[person.person_id][4] or ""
+        elif person.person_id:  # a genuine token of a person no longer on the register
+            person.person_id = None
+            person.facts = cr.PersonFacts(found=False)
     known = sorted({p.person_id for p in out if p.person_id})
     if offline or not known:
         return out
