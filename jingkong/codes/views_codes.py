@@ -111,8 +111,8 @@ def _expiry(value: str) -> dt.datetime | None:
     return parsed
 
 
-@require_POST
 @require(Perm.CODES_OVERRIDE)
+@require_POST
 def override_create(request, person_id: int):
     form = {k: _field(request.POST, k) for k in ("colour", "reason", "expires_at")}
     try:
@@ -130,8 +130,8 @@ def override_create(request, person_id: int):
     return redirect(reverse("codes:codes_person", args=[person_id]))
 
 
-@require_POST
 @require(Perm.CODES_OVERRIDE)
+@require_POST
 def override_revoke(request, override_id: int):
     row = selectors.override_get(request.scope, override_id)
     try:
@@ -145,8 +145,8 @@ def override_revoke(request, override_id: int):
     return redirect(reverse("codes:codes_person", args=[row.person_id]))
 
 
-@require_POST
 @require(Perm.CODES_RECOMPUTE)
+@require_POST
 def recompute(request):
     job = services.recompute_start(actor=request.jk_user, scope=request.scope)
     messages.success(request, _("Recompute started (job %(id)s).") % {"id": job.pk})
