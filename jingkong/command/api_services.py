@@ -267,7 +267,7 @@ def stock_list(request, region: RegionCode = "", low: bool = False):
 @require(Perm.SUPPLY_EDIT)
 def stock_totals(request, region: RegionCode = ""):
     """Stock per item summed over the region's depots."""
-    return [{"item": r["item__code"], "name": r["item__name"], "unit": r["item__unit"], "quantity": r["quantity"] or 0,
+    return [{"item": r["item__code"], "name": r["item__name"], "unit": r["item__unit"], "quantity": r["total"] or 0,
              "depots": r["depots"], "low": r["low"]} for r in selectors.stock_totals(scope=request.scope, region=region)]
 
 

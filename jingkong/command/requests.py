@@ -277,7 +277,7 @@ def person_for_staff(*, scope: Scope, person_id: int | None = None, id_number: s
 
 
 def _locked(req: ServiceRequest) -> ServiceRequest:
-    return ServiceRequest.objects.select_for_update().select_related("person", "assignee").get(pk=req.pk)
+    return ServiceRequest.objects.select_for_update(of=("self",)).select_related("person", "assignee").get(pk=req.pk)
 
 
 @transaction.atomic

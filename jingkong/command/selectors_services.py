@@ -224,7 +224,7 @@ def stock_totals(*, scope: Scope, region: str = "") -> list[dict]:
     """Stock per item over every depot of the subtree (sum of the depots' rows)."""
     qs = stock_list(scope=scope, region=region).order_by()
     rows = qs.values("item__code", "item__name", "item__unit").annotate(
-        quantity=Sum("quantity"), depots=Count("depot", distinct=True),
+        total=Sum("quantity"), depots=Count("depot", distinct=True),
         low=Count("id", filter=Q(low_threshold__gt=0, quantity__lte=F("low_threshold")))).order_by("item__code")
     return list(rows)
 

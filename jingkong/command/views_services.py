@@ -321,8 +321,8 @@ def service_new(request):
         "client_key": secrets.token_urlsafe(18)}, status=status)
 
 
-@require_POST
 @require(Perm.SERVICE_HANDLE)
+@require_POST
 def service_assign(request, ref: str):
     req = selectors.request_get_by_ref(scope=request.scope, ref=ref)
     raw = _field(request.POST, "worker_id", limit=12)
@@ -337,8 +337,8 @@ def service_assign(request, ref: str):
     return redirect("command:service_detail", ref=req.ref)
 
 
-@require_POST
 @require(Perm.SERVICE_HANDLE)
+@require_POST
 def service_status(request, ref: str):
     req = selectors.request_get_by_ref(scope=request.scope, ref=ref)
     try:
@@ -364,8 +364,8 @@ def service_mine(request):
     })
 
 
-@require_POST
 @require(Perm.TASK_WORK)
+@require_POST
 def service_mine_status(request, pk: int):
     req = selectors.my_request_get(scope=request.scope, user=request.jk_user, request_id=pk)
     target = _field(request.POST, "status", limit=16)
@@ -450,8 +450,8 @@ def _int(data, name: str) -> int | None:
     return None
 
 
-@require_POST
 @require(Perm.SUPPLY_EDIT)
+@require_POST
 def supply_movement(request, code: str):
     depot = selectors.depot_get(scope=request.scope, code=code)
     try:
@@ -472,8 +472,8 @@ def supply_movement(request, code: str):
     return redirect("command:supply_depot", code=depot.code)
 
 
-@require_POST
 @require(Perm.SUPPLY_EDIT)
+@require_POST
 def supply_threshold(request, code: str):
     depot = selectors.depot_get(scope=request.scope, code=code)
     try:
@@ -488,8 +488,8 @@ def supply_threshold(request, code: str):
     return redirect("command:supply_depot", code=depot.code)
 
 
-@require_POST
 @require(Perm.SUPPLY_EDIT)
+@require_POST
 def supply_new(request):
     """Add a catalogue item (``what=item``) or a depot/site (``what=depot``) from the board."""
     what = _field(request.POST, "what", limit=8)
@@ -512,8 +512,8 @@ def supply_new(request):
     return redirect("command:supply_board")
 
 
-@require_POST
 @require(Perm.SUPPLY_EDIT)
+@require_POST
 def supply_import(request):
     upload = request.FILES.get("file")
     if upload is None:
