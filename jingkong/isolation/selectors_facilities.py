@@ -44,7 +44,12 @@ def facility_list(*, scope: Scope, user=None, kind: str = "", active_only: bool 
     return qs.order_by("code")
 
 
+MAX_ID = 2**63  # ids beyond a 64-bit integer name nothing (and must not reach the database)
+
+
 def facility_get(*, scope: Scope, user=None, facility_id: int) -> Facility:
+    if not 0 < facility_id < MAX_ID:
+        raise NotFound(_("facility not found"))
     try:
         return facility_list(scope=scope, user=user).get(pk=facility_id)
     except Facility.DoesNotExist:
@@ -59,6 +64,8 @@ def facility_get_by_code(*, scope: Scope, user=None, code: str) -> Facility:
 
 
 def room_get(*, facility: Facility, room_id: int) -> Room:
+    if not 0 < room_id < MAX_ID:
+        raise NotFound(_("room not found"))
     try:
         return Room.objects.select_related("facility").get(pk=room_id, facility=facility)
     except Room.DoesNotExist:
@@ -118,6 +125,8 @@ def order_list(*, scope: Scope, user=None, facility: Facility | None = None, reg
 
 
 def order_get(*, scope: Scope, user=None, order_id: int) -> IsolationOrder:
+    if not 0 < order_id < MAX_ID:
+        raise NotFound(_("order not found"))
     try:
         return order_list(scope=scope, user=user).get(pk=order_id)
     except IsolationOrder.DoesNotExist:
