@@ -56,7 +56,7 @@ class TransferWorld:
         b = self.building(building, side=side) if address else None
         now = clock.now()
         return Person.objects.create(
-            id_hash=f"transfer-{n:058d}", id_masked=f"330206********{n:04d}", name=name, sex="M",
+            id_hash=f"transfer-{n:055d}", id_masked=f"330206********{n:04d}", name=name, sex="M",
             birth_date=birth, phone=f"1380000{n:04d}", grid=b.grid if b else self.regions[f"grid_{side}1"],
             building=b, household=self.household(household, b) if household and b else None, vulnerable=vulnerable,
             created_at=now, updated_at=now)
