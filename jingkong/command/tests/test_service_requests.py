@@ -248,3 +248,16 @@ def test_the_requester_finds_the_request_by_number_and_phone(sv_world):
     with pytest.raises(svc.NotIdentified) as unknown:
         svc.request_for_requester(ref="FW000000-XXXXXX", phone="13800002222", request=_req())
     assert wrong.value.message == unknown.value.message
+
+
+def test_autoclose_command(sv_world, officer_a, capsys):
+    from django.core.management import call_command
+
+    from jingkong.core import clock
+
+    person, _ = make_resident(sv_world["regions"]["grid_a1"])
+    req, _ = svc.request_submit(person=person, category="food")
+    svc.request_status(actor=officer_a, req=req, status="delivered")
+    with clock.frozen(NOW + dt.timedelta(days=30)):
+        call_command("services_autoclose")
+    assert "1 delivered request(s) closed" in capsys.readouterr().out

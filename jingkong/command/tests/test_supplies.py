@@ -191,3 +191,17 @@ def test_supplies_pages(stock, officer_a, client_for):
     assert not Depot.objects.filter(code="D-NEW").exists()  # another street
     c.post("/command/supplies/new/", {"what": "depot", "code": "D-NEW", "name": "新仓", "region_code": "330206002001"})
     assert Depot.objects.filter(code="D-NEW").exists()
+
+
+def test_stock_count_command(stock, tmp_path, capsys):
+    from django.core.management import call_command
+
+    good = tmp_path / "good.csv"
+    good.write_bytes("depot,item,counted\nD-A1,KIT,7\n".encode("gbk"))
+    call_command("supplies_import", str(good))
+    assert qty(stock["d1"], stock["kit"]) == 7 and "1 applied" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("depot,item,counted\nD-A1,KIT,x\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        call_command("supplies_import", str(bad))
+    assert exc.value.code == 3 and "line 2: counted" in capsys.readouterr().out
