@@ -223,25 +223,37 @@ def _members_sql(zone: Zone, units: list[ZoneUnit], *, preview: bool) -> tuple[s
     zones it is drawn around (the proposal's lockdown), as they will be once the proposal is approved.
     """
     where, params = _unit_sql(units)
+    join_household = any(u.kind == "entrance" for u in units) or any(
+        u.kind == "entrance" for inner in _around_chain(zone) for u in _units(inner)) if preview else \
+        any(u.kind == "entrance" for u in units)
     sql = (f"SELECT p.id, p.household_id, p.vulnerable, g.code FROM {_q('people_person')} p "
            f"JOIN {_q('geo_region')} g ON g.id = p.grid_id "
-           f"LEFT JOIN {_q('people_household')} h ON h.id = p.household_id WHERE {where}")
+           + (f"LEFT JOIN {_q('people_household')} h ON h.id = p.household_id " if join_household else "")
+           + f"WHERE {where}")
     severe = rules.more_severe(zone.type)
-    if severe:
+    # Only when somebody lives in a more severe zone in force (the common first approval skips the anti-join).
+    if severe and Zone.objects.filter(status=ZoneStatus.APPROVED, type__in=severe).exclude(pk=zone.pk).exists():
         sql += (f" AND NOT EXISTS (SELECT 1 FROM {_q('zones_zoneresident')} r WHERE r.person_id = p.id AND r.zone_id <> %s"
                 f" AND r.zone_type IN ({', '.join(['%s'] * len(severe))}))")
         params += [zone.pk or 0, *severe]
     if preview:
-        seen = set()
-        inner = zone.around if zone.around_id else None
-        while inner is not None and inner.pk not in seen:
-            seen.add(inner.pk)
-            if inner.status in IN_FORCE:
-                cond, more = _unit_sql(_units(inner))
-                sql += f" AND NOT {cond}"
-                params += more
-            inner = inner.around if inner.around_id else None
+        for inner in _around_chain(zone):
+            cond, more = _unit_sql(_units(inner))
+            sql += f" AND NOT {cond}"
+            params += more
     return sql, params
+
+
+def _around_chain(zone: Zone) -> list[Zone]:
+    """The zones (in force) a zone is drawn around, innermost last."""
+    out, seen = [], set()
+    inner = zone.around if zone.around_id else None
+    while inner is not None and inner.pk not in seen:
+        seen.add(inner.pk)
+        if inner.status in IN_FORCE:
+            out.append(inner)
+        inner = inner.around if inner.around_id else None
+    return out
 
 
 def _counts_from(sql: str, params: list) -> tuple[int, int, int]:
