@@ -204,6 +204,8 @@ class CrossingIn:
     pass_number: str = ""
     decision: str = ""  # offline: what the device decided
     given_id: bool = True
+    risk: str | None = None  # the origin's risk level, once looked up
+    risk_known: bool = False
 
 
 def parse_crossing(raw: Mapping, *, now: dt.datetime, offline: bool = False) -> CrossingIn:
@@ -628,7 +630,7 @@ def _replay(result: CrossingResult, c: Crossing) -> None:
 def _judge(cp: Checkpoint, item: CrossingIn, rules, *, offline: bool) -> tuple[cr.Verdict, list[Person], Pass | None]:
     """Identify everybody and decide (no writes)."""
     facts = cr.CheckpointFacts(kind=cp.kind, direction=item.direction, zone_id=cp.zone_id)
-    risk = None if offline else origin_risk(item.origin_code, item.at)
+    risk = None if offline else _item_risk(item)
     if item.subject == "person":
         people = identify([item.person], at=item.at, offline=offline)
         verdict = cr.judge_person(people[0].facts, facts, rules, at=item.at, origin_risk=risk, offline=offline)
@@ -666,7 +668,14 @@ def _arrivals(cp: Checkpoint, item: CrossingIn, people: list[Person], decision: 
     return rows
 
 
-def _write_arrivals(rows: list[Arrival], at: dt.datetime) -> int:
+def _item_risk(item: CrossingIn) -> str | None:
+    """The origin's risk level at the crossing time (looked up once per record)."""
+    if not item.risk_known:
+        item.risk, item.risk_known = origin_risk(item.origin_code, item.at), True
+    return item.risk
+
+
+def _write_arrivals(rows: list[Arrival], at: dt.datetime, item: CrossingIn) -> int:
     """Insert arrivals (an arrival already recorded is kept once) and recompute the codes of those from a risk area."""
     if not rows:
         return 0
@@ -674,7 +683,7 @@ def _write_arrivals(rows: list[Arrival], at: dt.datetime) -> int:
                  .values_list("person_id", "origin_code", "arrived_at"))
     Arrival.objects.bulk_create(rows, ignore_conflicts=True)
     new = [r for r in rows if (r.person_id, r.origin_code, r.arrived_at) not in before]
-    risky = sorted({r.person_id for r in new if origin_risk(r.origin_code, r.arrived_at)})
+    risky = sorted({r.person_id for r in new}) if new and _item_risk(item) else []
     if risky:
         from jingkong.codes import engine
 
@@ -749,7 +758,7 @@ def _log(actor, request, cp: Checkpoint, item: CrossingIn, verdict: cr.Verdict, 
                 passengers=passengers, pass_used=pass_row, origin_code=item.origin_code, colour=verdict.colour,
                 decision=decision, reasons=reasons, offline=offline,
                 recorded_by=actor if getattr(actor, "pk", None) else None, received_at=now)
-            result.arrivals = _write_arrivals(_arrivals(cp, item, people, decision, now), now)
+            result.arrivals = _write_arrivals(_arrivals(cp, item, people, decision, now), now, item)
             _audit_people(actor, request, cp, people, decision)
             if not offline:
                 emit("codes.crossing_recorded", subject=c, region_code=cp.region_code, actor=actor, at=now,
