@@ -83,6 +83,14 @@ def _escalate(request) -> None:
         log.exception("escalation on page load failed")
 
 
+def _render(request, template: str, context: dict, status: int = 200):
+    """Render with what the viewer's role may open (the area's sub-navigation shows only those)."""
+    user = request.jk_user
+    context["can_nav"] = {"view": user.has_role_perm(Perm.COMMAND_VIEW), "work": user.has_role_perm(Perm.TASK_WORK),
+                          "report": user.has_role_perm(Perm.PROBLEM_REPORT)}
+    return render(request, template, context, status=status)
+
+
 def _error(request, exc: ApplicationError) -> None:
     messages.error(request, exc.message)
 
@@ -111,7 +119,7 @@ def index(request):
     for row in breakdown["rows"]:
         row["label"] = labels.get(row["category"], row["category"])
         row["cells"] = [row["by_street"].get(s, 0) for s in breakdown["streets"]]
-    return render(request, "command/index.html", {
+    return _render(request, "command/index.html", {
         "data": data, "chain": chain, "source": source, "sources": TaskSource.choices,
         "drill": data["level"] != top["level"],
         "directives": [{"d": d, "p": progress[d.pk]} for d in open_directives],
@@ -132,7 +140,7 @@ def directive_list(request):
     page = Paginator(selectors.directive_list(scope=request.scope, status=status, category=category), 50) \
         .get_page(request.GET.get("page"))
     progress = rollup.directive_progress(scope=request.scope, directive_ids=[d.pk for d in page.object_list])
-    return render(request, "command/directive_list.html", {
+    return _render(request, "command/directive_list.html", {
         "page": page, "rows": [{"d": d, "p": progress[d.pk]} for d in page.object_list], "status": status,
         "category": category, "statuses": DirectiveStatus.choices, "categories": DirectiveCategory.choices,
         "can_issue": request.jk_user.has_role_perm(Perm.DIRECTIVE_ISSUE),
@@ -193,7 +201,7 @@ def directive_new(request):
         except ApplicationError as exc:
             _error(request, exc)
             status = 422 if exc.status_code in (400, 409, 422) else exc.status_code
-    return render(request, "command/directive_new.html", {
+    return _render(request, "command/directive_new.html", {
         "form": form, "categories": DirectiveCategory.choices, "regions": _regions_for_form(request.scope),
         "campaigns": _campaigns_for_form(request.scope),
     }, status=status)
@@ -227,7 +235,7 @@ def directive_detail(request, ref: str):
             walk(n["children"], depth + 1)
 
     walk(tree, 0)
-    return render(request, "command/directive_detail.html", {
+    return _render(request, "command/directive_detail.html", {
         "d": d, "rows": flat, "progress": progress, "targets": selectors.directive_targets(d),
         "links": attachments.resolve(d.attachments, request.scope.prefix or d.region_code),
         "can_cancel": (request.jk_user.has_role_perm(Perm.DIRECTIVE_ISSUE) and d.status == DirectiveStatus.OPEN
@@ -268,7 +276,7 @@ def task_list(request):
     rows = [{"t": t, "overdue": t.status in rules.OPEN_TASK and t.deadline < now,
              "progress": rules.task_progress(status=t.status, done_count=t.done_count, target_count=t.target_count)}
             for t in page.object_list]
-    return render(request, "command/task_list.html", {
+    return _render(request, "command/task_list.html", {
         "page": page, "rows": rows, "status": status, "source": source, "mine": mine, "overdue": overdue,
         "statuses": TaskStatus.choices, "sources": TaskSource.choices,
         "own_only": selectors.only_own_tasks(request.jk_user), "worker": workers.worker_of_user(request.jk_user),
@@ -285,7 +293,7 @@ def task_detail(request, task_id: int):
     if task.status not in rules.FINISHED_TASK:
         candidates = [w for w in selectors.worker_list(scope=request.scope, active=True)[:500]
                       if rules.nested(w.region_code, task.region_code) and w.pk != task.assignee_id]
-    return render(request, "command/task_detail.html", {
+    return _render(request, "command/task_detail.html", {
         "t": task, "now": now, "overdue": task.status in rules.OPEN_TASK and task.deadline < now,
         "progress": rules.task_progress(status=task.status, done_count=task.done_count,
                                         target_count=task.target_count),
@@ -369,7 +377,7 @@ def problem_list(request):
                "category": str(ProblemCategory(p.category).label), "url": reverse("command:problem_detail",
                                                                                     args=[p.ref])}
               for p in qs.filter(lon__isnull=False, lat__isnull=False)[:2000]]
-    return render(request, "command/problem_list.html", {
+    return _render(request, "command/problem_list.html", {
         "page": page, "rows": [{"p": p, "overdue": p.status in rules.OPEN_PROBLEM and p.deadline < now}
                                for p in page.object_list],
         "status": status, "category": category, "urgency": urgency, "region": region,
@@ -428,7 +436,7 @@ def problem_new(request):
 
     grids = list(request.scope.filter(Region.objects.filter(level="grid"), "code").order_by("code")
                  .values_list("code", "name")[:300])
-    return render(request, "command/problem_new.html", {
+    return _render(request, "command/problem_new.html", {
         "form": form, "categories": ProblemCategory.choices, "urgencies": Urgency.choices, "grids": grids,
         "outlines": _outlines(request.scope),
     }, status=status)
@@ -454,7 +462,7 @@ def problem_detail(request, ref: str):
 
     ladder = [p.region_code[:n] for n in (15, 12, 9, 6) if len(p.region_code) >= n]
     names = dict(Region.objects.filter(code__in=ladder).values_list("code", "name"))
-    return render(request, "command/problem_detail.html", {
+    return _render(request, "command/problem_detail.html", {
         "p": p, "overdue": p.status in rules.OPEN_PROBLEM and p.deadline < now,
         "history": selectors.problem_history(p),
         "can_handle": request.jk_user.has_role_perm(Perm.PROBLEM_HANDLE),
@@ -503,7 +511,7 @@ def worker_list(request):
     show_phone = request.jk_user.has_role_perm(Perm.PERSON_VIEW_PHONE)
     rows = [{"w": w, "phone": w.phone if show_phone else phone_mask(w.phone), "open": open_tasks.get(w.pk, 0),
              "buildings": len(buildings.get(w.pk, []))} for w in items]
-    return render(request, "command/worker_list.html", {
+    return _render(request, "command/worker_list.html", {
         "page": page, "rows": rows, "role": role, "region": region, "q": q, "roles": WorkerRole.choices,
         "can_edit": request.jk_user.has_role_perm(Perm.DIRECTIVE_ISSUE),
     })
@@ -587,7 +595,7 @@ def _worker_form(request, worker):
 
     areas = list(request.scope.filter(Region.objects.filter(level__in=["community", "grid"]), "code")
                  .order_by("code").values_list("code", "name", "level")[:1000])
-    return render(request, "command/worker_form.html", {
+    return _render(request, "command/worker_form.html", {
         "form": form, "worker": worker, "roles": WorkerRole.choices, "areas": areas,
         "buildings": _buildings_for(request.scope, form["region_code"]),
     }, status=status)

@@ -209,6 +209,8 @@ def test_volunteer_sees_only_their_tasks(regions, officer_a, volunteer_a, policy
     assert c.get(f"/api/v1/command/tasks/{own.pk}").status_code == 200
     page = c.get("/command/tasks/")
     assert page.status_code == 200 and own.title in page.content.decode()
+    assert "/command/directives/" not in page.content.decode()  # no links to pages the role may not open
+    assert c.get(f"/command/tasks/{own.pk}/").status_code == 200
     assert c.get(f"/command/tasks/{other.pk}/").status_code == 404
 
 
