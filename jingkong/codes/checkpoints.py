@@ -842,8 +842,11 @@ def crossings_sync(*, actor, scope: Scope, checkpoint_code: str, items: Sequence
             continue
         seen[item.client_id] = (i, item)
         verdict, people, pass_row = _judge(cp, item, rules, offline=True)
-        if _log(actor, request, cp, item, verdict, people, pass_row, r, now=now, offline=True):
-            written += 1
+        try:
+            if _log(actor, request, cp, item, verdict, people, pass_row, r, now=now, offline=True):
+                written += 1
+        except Conflict as exc:  # another device's request stored this id a moment ago, with other content
+            r.status, r.field, r.reason = REJECTED, exc.extra.get("field", "client_id"), exc.message
     counts = {RECORDED: 0, REPLAYED: 0, REJECTED: 0}
     for r in results:
         counts[r.status] += 1
@@ -957,7 +960,7 @@ def _entry_replay(r: EntryResult, e: VenueEntry) -> None:
 
 
 def _record_entries(actor, request, venue, items: list[tuple[int, EntryIn]], results: list[EntryResult], *,
-                    now, offline: bool) -> int:
+                    now, offline: bool, retry: bool = True) -> int:
     """Judge and write entries (one transaction): entries, fever referrals, recomputed codes, audit, events; the lake
     is appended after commit. Returns the number of entries written."""
     from jingkong.codes import checkpoint_lake
@@ -1015,10 +1018,18 @@ def _record_entries(actor, request, venue, items: list[tuple[int, EntryIn]], res
         if cr.is_fever(item.temperature, rules):
             fevers.append((i, row))
     if new_rows:
-        with transaction.atomic():
-            _write_entries(actor, request, venue, new_rows, fevers, results, now=now, offline=offline)
-            rows = [(row.person_id, venue.pk, row.at) for _, row in new_rows]
-            transaction.on_commit(lambda: checkpoint_lake.append_checkins(rows))
+        try:
+            with transaction.atomic():
+                _write_entries(actor, request, venue, new_rows, fevers, results, now=now, offline=offline)
+                rows = [(row.person_id, venue.pk, row.at) for _, row in new_rows]
+                transaction.on_commit(lambda: checkpoint_lake.append_checkins(rows))
+        except IntegrityError:
+            if not retry:
+                raise
+            # a concurrent request stored one of these ids meanwhile: classify again (now a replay or a clash)
+            for i, _item in items:
+                results[i].__init__(index=i, status=RECORDED)  # in place: callers hold these objects
+            return _record_entries(actor, request, venue, items, results, now=now, offline=offline, retry=False)
     for i, fi in repeats:
         first = results[fi]
         results[i].status = REPLAYED if first.status in (RECORDED, REPLAYED) else first.status
