@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
-from jingkong.core import clock
+from jingkong.core import bulk, clock
 from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 from jingkong.isolation import assignment
@@ -28,6 +29,12 @@ from jingkong.isolation.models import Facility, FacilityKind, Room, RoomKind, Ro
 from jingkong.people.models import Person, Vulnerable
 
 log = logging.getLogger(__name__)
+try:  # COPY on PostgreSQL raises the driver's own error, not Django's wrapper
+    import psycopg
+
+    _UNIQUE = (IntegrityError, psycopg.IntegrityError)
+except ImportError:  # pragma: no cover - SQLite-only installs
+    _UNIQUE = (IntegrityError,)
 
 TRANSITIONS: dict[str, set[str]] = {
     RoomState.FREE: {RoomState.RESERVED, RoomState.OCCUPIED, RoomState.OUT_OF_SERVICE},
@@ -325,13 +332,14 @@ def _assign(*, facility, ids, actor, at, check_in, tiers, request, alert) -> Ass
     report.unassigned.update(result.unassigned)
     report.flags.update(result.flags)
     report.assigned = dict(result.rooms)
-    stays = [RoomStay(room_id=room_id, person_id=pid, tier=tiers.get(pid, "other"), region_code=persons[pid][2] or "",
-                      reserved_at=at, checked_in_at=at if check_in else None)
+    when = bulk.db_datetime(at)
+    stays = [(room_id, pid, tiers.get(pid, "other"), persons[pid][2] or "", when, when if check_in else None)
              for pid, room_id in sorted(result.rooms.items())]
     try:
         with transaction.atomic():
-            RoomStay.objects.bulk_create(stays, batch_size=2000)
-    except IntegrityError:
+            bulk.bulk_insert(RoomStay._meta.db_table, ["room_id", "person_id", "tier", "region_code", "reserved_at",
+                                                       "checked_in_at"], stays)
+    except _UNIQUE:
         raise Conflict(_("someone was given a room meanwhile; try again")) from None
     state = RoomState.OCCUPIED if check_in else RoomState.RESERVED
     if result.rooms:
@@ -345,17 +353,23 @@ def _assign(*, facility, ids, actor, at, check_in, tiers, request, alert) -> Ass
         report.checked_in = sorted(to_check_in)
     touched = sorted(set(report.assigned) | set(report.checked_in))
     if touched:
-        audit.record_many(actor=actor, action="facility.assign", object_type="people.person", request=request,
-                          items=[(pid, persons[pid][2] or "") for pid in touched],
-                          detail={"facility": facility.code, "check_in": check_in})
+        # Like a bulk import: one audit record per grid naming its people, one event for the whole assignment
+        # (the per-person events of an arrival are the transfer's isolation.arrived and the orders' order_started).
+        by_grid: dict[str, list[int]] = defaultdict(list)
+        for pid in touched:
+            by_grid[persons[pid][2] or ""].append(pid)
+        for grid, pids in sorted(by_grid.items()):
+            audit.record(actor=actor, action="facility.assign", object_type="people.person",
+                         object_id=pids[0] if len(pids) == 1 else "", region_code=grid, request=request,
+                         detail={"facility": facility.code, "check_in": check_in, "person_ids": pids})
         room_of = dict(report.assigned)
         if report.checked_in:
             room_of.update(dict(RoomStay.objects.filter(person_id__in=report.checked_in, checked_out_at__isnull=True)
                                 .values_list("person_id", "room_id")))
-        emit_many([{"type": "isolation.room_assigned", "subject_type": "people.person", "subject_id": pid,
-                    "region_code": persons[pid][2] or "", "at": at,
-                    "payload": {"facility_id": facility.pk, "room_id": room_of.get(pid), "checked_in": check_in,
-                                "flag": report.flags.get(pid, "")}} for pid in touched], actor=_user(actor))
+        emit("isolation.rooms_assigned", subject=facility, region_code=facility.region_code, actor=_user(actor), at=at,
+             payload={"facility_id": facility.pk, "check_in": check_in, "count": len(touched),
+                      "assignments": [[pid, room_of.get(pid)] for pid in touched],
+                      "flags": {str(p): f for p, f in sorted(report.flags.items())}})
     if alert:
         from jingkong.isolation import reserve
 

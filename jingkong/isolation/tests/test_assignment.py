@@ -158,7 +158,12 @@ def test_assign_service_writes_stays_and_room_states_set_based(regions, commande
     assert Room.objects.filter(facility=f, state="occupied").count() == 41  # the family shares one room
     family_rooms = {report.assigned[p.pk] for p in people[:3]}
     assert len(family_rooms) == 1 and Room.objects.get(pk=family_rooms.pop()).kind == "family"
-    assert DomainEvent.objects.filter(type="isolation.room_assigned").count() == 43
+    event = DomainEvent.objects.get(type="isolation.rooms_assigned")
+    assert sorted(p for p, _room in event.payload["assignments"]) == sorted(p.pk for p in people)
+    from jingkong.access.models import AuditLog
+
+    audited = AuditLog.objects.get(action="facility.assign")  # one record per grid, naming its people
+    assert sorted(audited.detail["person_ids"]) == sorted(p.pk for p in people)
     again = facilities.assign(facility=f, person_ids=[people[0].pk], actor=commander)
     assert not again.assigned and not again.unassigned  # already in a room here: nothing happens
 
