@@ -259,7 +259,7 @@ def _fits(v: VehicleIn, b: BatchIn) -> bool:
 
 def _greedy_routes(inst: _Instance) -> tuple[list[list[int]], list[str | None]]:
     """The baseline: whichever vehicle is free first (larger first on ties) loads the nearest unserved batch that
-    fits, then the nearest next ones while seats remain, drops them off in nearest-neighbour order and goes again
+    fits (an accessible vehicle: the nearest batch needing one, if any), then the nearest next ones while seats remain, drops them off in nearest-neighbour order and goes again
     from there (several loads per run), until nothing left fits. A vehicle keeps the tier (group) of its first load.
     Returns node routes and each vehicle's group (None: not used)."""
     nb = len(inst.batches)
@@ -285,6 +285,8 @@ def _greedy_routes(inst: _Instance) -> tuple[list[list[int]], list[str | None]]:
                 ok &= groups == group
             if not ok.any():
                 break
+            if veh.accessible and not taken and (ok & accessible).any():
+                ok &= accessible  # an accessible vehicle starts with a batch only it can carry
             cand = np.flatnonzero(ok)
             i = int(cand[int(np.argmin(inst.dist[pos, pickups[cand]]))])
             served[i] = True
