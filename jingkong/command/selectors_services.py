@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Substr
 from django.utils.translation import gettext as _
 
@@ -23,6 +23,7 @@ from jingkong.command.models import (
     FieldWorker,
     MovementKind,
     ServiceRequest,
+    ServiceUpdate,
     StockLevel,
     StockMovement,
     SupplyItem,
@@ -42,7 +43,8 @@ def request_queue(*, scope: Scope, status: str = "", category: str = "", region:
                   overdue: bool = False, unassigned: bool = False, escort: bool = False,
                   now: dt.datetime | None = None) -> QuerySet[ServiceRequest]:
     """Requests in the caller's subtree, most urgent first (priority, then deadline)."""
-    qs = ServiceRequest.objects.filter(scope.q("region_code")).select_related("person", "assignee")
+    qs = ServiceRequest.objects.filter(scope.q("region_code")).select_related("person", "person__building",
+                                                                              "assignee")
     if region:
         qs = qs.filter(region_code__startswith=region)
     if status:
@@ -89,7 +91,8 @@ def my_requests(*, scope: Scope, user, open_only: bool = True) -> QuerySet[Servi
     if worker is None:
         return ServiceRequest.objects.none()
     qs = ServiceRequest.objects.filter(scope.q("region_code"), assignee=worker).select_related(
-        "person", "person__building", "assignee")
+        "person", "person__building", "assignee").prefetch_related(
+        Prefetch("updates", queryset=ServiceUpdate.objects.select_related("by").order_by("at", "id")))
     if open_only:
         qs = qs.filter(status__in=(*service_rules.OPEN_STATUSES, "delivered"))
     return qs.order_by("priority", "deadline", "pk")
@@ -103,6 +106,9 @@ def my_request_get(*, scope: Scope, user, request_id: int) -> ServiceRequest:
 
 
 def request_history(req: ServiceRequest):
+    """The request's updates, oldest first (from the prefetch of :func:`my_requests` when there is one)."""
+    if "updates" in getattr(req, "_prefetched_objects_cache", {}):
+        return list(req.updates.all())
     return list(req.updates.select_related("by").order_by("at", "id"))
 
 
