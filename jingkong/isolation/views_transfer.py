@@ -49,9 +49,10 @@ def _can_edit(request) -> bool:
 def _other_pages() -> list[tuple[str, str]]:
     """Links to the facilities and clock pages when those areas have them (their URL names are theirs)."""
     out = []
-    for names, label in ((("facility_list", "facilities", "facility_board", "reserve"), _("Facilities and rooms")),
+    for names, label in ((("facility_list", "facilities"), _("Facilities and rooms")),
+                         (("facility_reserve", "reserve"), _("Reserve capacity")),
                          (("order_list", "orders"), _("Isolation orders")),
-                         (("clock", "clock_board", "five_fast"), _("Five-stage clock"))):
+                         (("clock", "clock_index", "clock_board", "clock_report", "five_fast"), _("Five-stage clock"))):
         for name in names:
             try:
                 out.append((reverse(f"isolation:{name}"), label))
