@@ -382,7 +382,7 @@ def checkout(*, actor, person_ids: Sequence[int], at: dt.datetime | None = None,
              request=None) -> int:
     """End the open stays of these people; rooms left empty go to cleaning. Returns the number of stays ended."""
     at = at or clock.now()
-    stays = list(RoomStay.objects.select_for_update().filter(person_id__in=list(person_ids),
+    stays = list(RoomStay.objects.select_for_update(of=("self",)).filter(person_id__in=list(person_ids),
                                                              checked_out_at__isnull=True)
                  .values_list("pk", "person_id", "room_id", "region_code", "room__facility_id"))
     if not stays:

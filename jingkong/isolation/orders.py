@@ -411,7 +411,7 @@ def orders_release(orders: Sequence[IsolationOrder], *, actor=None, at: dt.datet
     """
     at = at or clock.now()
     with transaction.atomic():
-        locked = list(IsolationOrder.objects.select_for_update().filter(pk__in=[o.pk for o in orders],
+        locked = list(IsolationOrder.objects.select_for_update(of=("self",)).filter(pk__in=[o.pk for o in orders],
                                                                         status=OrderStatus.ACTIVE)
                       .select_related("profile"))
         return _release(locked, actor=actor, at=at, override_note=override_note.strip(), request=request)
