@@ -72,6 +72,7 @@ class Params:
     dropoff_s: int
     time_limit_s: float = 20.0
     graph: RoadGraph | None = None
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"  # an OR-Tools LocalSearchMetaheuristic name
 
 
 @dataclass
@@ -351,7 +352,7 @@ def _drop_penalty(b: BatchIn) -> int:
 
 
 def _solve_ortools(inst: _Instance, initial: list[list[int]], vehicle_groups: list[str | None],
-                   time_limit_s: float) -> list[list[int]] | None:
+                   time_limit_s: float, metaheuristic: str = "GUIDED_LOCAL_SEARCH") -> list[list[int]] | None:
     try:
         from ortools.constraint_solver import pywrapcp, routing_enums_pb2
     except ImportError:  # pragma: no cover - ortools is a dependency; the greedy plan still works without it
@@ -404,7 +405,7 @@ def _solve_ortools(inst: _Instance, initial: list[list[int]], vehicle_groups: li
                     routing.VehicleVar(d).RemoveValue(v)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
     params.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
     start_routes = [[manager.NodeToIndex(node) for node in route] for route in initial]
     routing.CloseModelWithParameters(params)
@@ -488,7 +489,7 @@ def plan(vehicles: Sequence[VehicleIn], batches: Sequence[BatchIn], facilities: 
     routes, solver = greedy_routes, "greedy"
     if use_solver:
         remaining = params.time_limit_s - (time.monotonic() - started)
-        solved = _solve_ortools(inst, greedy_routes, vehicle_groups, max(0.5, remaining))
+        solved = _solve_ortools(inst, greedy_routes, vehicle_groups, max(0.5, remaining), params.metaheuristic)
         if solved is not None and _evaluate(inst, solved)[3] <= g_obj:
             routes, solver = solved, "ortools"
     served = _served(inst, routes)
