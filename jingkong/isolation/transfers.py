@@ -514,6 +514,7 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
         _person_events("isolation.arrived", members, {"transfer_id": transfer.pk, "facility_id": stop.facility_id,
                                                       "stop_id": stop.pk}, at=when, actor=actor)
         _contacts_in_quarantine(members, actor=actor, at=when, request=request)
+        _cases_at_hospital(members, facility_id=stop.facility_id, actor=actor, request=request)
         all_done = all(s.done_at is not None or s.pk == stop.pk for s in stops)
         if all_done:
             transfer.status, transfer.arrived_at = TransferStatus.ARRIVED, when
@@ -537,6 +538,23 @@ def _contacts_in_quarantine(members: list[BatchMember], *, actor, at, request) -
     for contact in Contact.objects.filter(pk__in=ids, status__in=[ContactStatus.LOCATED, ContactStatus.HANDED_OVER]):
         tracing_services.contact_status_set(actor=actor, contact=contact, status=ContactStatus.IN_QUARANTINE, at=at,
                                             request=request)
+        n += 1
+    return n
+
+
+def _cases_at_hospital(members: list[BatchMember], *, facility_id: int | None, actor, request) -> int:
+    """Cases that arrived: their current place becomes the facility (through the tracing service; the isolation time
+    stays the tracer's to set, as it moves the case's window)."""
+    from jingkong.tracing import services as tracing_services
+    from jingkong.tracing.models import Case
+
+    ids = [m.case_id for m in members if m.case_id]
+    facility = Facility.objects.filter(pk=facility_id).first() if facility_id else None
+    if not ids or facility is None:
+        return 0
+    n = 0
+    for case in Case.objects.filter(pk__in=ids):
+        tracing_services.case_update(actor=actor, case=case, request=request, current_place=facility.name[:255])
         n += 1
     return n
 

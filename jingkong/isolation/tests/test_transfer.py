@@ -159,6 +159,19 @@ def test_status_flow_with_events_timestamps_and_contacts_in_quarantine(grouped, 
             transfers.transfer_status(actor=dispatcher_a, transfer=run, status="arrived")
 
 
+def test_a_case_arriving_at_the_hospital_is_placed_there(grouped, dispatcher_a):
+    from jingkong.core import clock
+    from jingkong.isolation import transfers
+    from jingkong.tracing.models import Case
+
+    _plan(dispatcher_a)
+    run = _run_of("hospital")
+    with clock.frozen(NOW + dt.timedelta(minutes=30)):
+        for status in ("dispatched", "picked_up", "arrived"):
+            transfers.transfer_status(actor=dispatcher_a, transfer=run, status=status)
+    assert Case.objects.get(person=grouped.case_person).current_place == grouped.hospital.name
+
+
 def test_arrival_needs_the_pickup_first_and_times_cannot_be_in_the_future(grouped, dispatcher_a):
     from jingkong.core import clock
     from jingkong.core.exceptions import Conflict, ValidationFailed
