@@ -17,10 +17,10 @@ from jingkong.access import audit
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
 from jingkong.core import clock
-from jingkong.core.exceptions import NotFound
+from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 from jingkong.isolation import facilities, orders, reserve
 from jingkong.isolation import selectors_facilities as sel
-from jingkong.isolation.models import FacilityKind, IsolationOrder
+from jingkong.isolation.models import FacilityKind, IsolationOrder, RoomStay
 from jingkong.isolation.schemas_facilities import (
     AssignIn,
     AssignOut,
@@ -204,8 +204,6 @@ def facilities_assign(request, facility_id: int, payload: AssignIn):
         try:
             tiers[int(key)] = tier
         except ValueError:
-            from jingkong.core.exceptions import ValidationFailed
-
             raise ValidationFailed(_("tiers: keys are person ids"), extra={"field": "tiers"}) from None
     report = facilities.assign(facility=f, person_ids=ids, actor=request.jk_user, check_in=payload.check_in,
                                tiers=tiers or None, request=request)
@@ -216,8 +214,6 @@ def facilities_assign(request, facility_id: int, payload: AssignIn):
 @require(Perm.FACILITY_EDIT)
 def facilities_checkout(request, facility_id: int, payload: CheckoutIn):
     """End the stays of these people at this facility (their rooms go to cleaning)."""
-    from jingkong.isolation.models import RoomStay
-
     f = _facility(request, facility_id)
     here = set(RoomStay.objects.filter(person_id__in=payload.person_ids, room__facility=f,
                                        checked_out_at__isnull=True).values_list("person_id", flat=True))
@@ -276,8 +272,7 @@ def orders_list(request, facility_id: int | None = None, region: RegionCode = ""
 def orders_create(request, payload: OrdersIn):
     """Start orders (e.g. home quarantine ordered by the community; centralised orders also start on arrival).
     Dates and test days come from the profile; ``last_exposure`` defaults to the contact's."""
-    ids = _people_in_scope(request, [i.person_id for i in payload.items])
-    del ids
+    _people_in_scope(request, [i.person_id for i in payload.items])
     for item in payload.items:
         if item.facility_id is not None:
             _facility(request, item.facility_id)
@@ -379,8 +374,6 @@ def orders_release(request, order_id: int, payload: ReleaseIn):
     stage (home phase) starts at once. ``override_note`` records a physician's decision (never past a positive)."""
     order = _order(request, order_id)
     if order.status != "active":
-        from jingkong.core.exceptions import Conflict
-
         raise Conflict(_("the order is not active"), extra={"field": "status"})
     return orders.orders_release([order], actor=request.jk_user, override_note=payload.override_note,
                                  request=request).as_dict()
