@@ -146,7 +146,6 @@ def plan_transfers(*, actor, scope, region_code: str = "", vehicle_ids: list[int
     region = _check_region(scope, region_code)
     rules = transfer_rules(region, at)
     params = params_from(rules, time_limit_s=time_limit_s)
-    busy = _busy_vehicle_ids()
     vq = Vehicle.objects.filter(scope.q("region_code"), region_code__startswith=region, available=True)
     if vehicle_ids is not None:
         vq = vq.filter(pk__in=vehicle_ids)
@@ -154,10 +153,13 @@ def plan_transfers(*, actor, scope, region_code: str = "", vehicle_ids: list[int
         unknown = sorted(set(vehicle_ids) - found)
         if unknown:
             raise NotFound(_("vehicle not found: %(ids)s") % {"ids": unknown}, extra={"field": "vehicle_ids"})
-    vehicles = [v for v in vq.order_by("pk") if v.pk not in busy]
     facilities = list(Facility.objects.filter(facility_q(scope), active=True))
-    free = facility_free([f.pk for f in facilities])
     with transaction.atomic():
+        # the vehicles are locked first (a concurrent plan of the same region waits, then finds them busy)
+        locked = list(vq.select_for_update().order_by("pk"))
+        busy = _busy_vehicle_ids()
+        vehicles = [v for v in locked if v.pk not in busy]
+        free = facility_free([f.pk for f in facilities])
         batches = list(TransferBatch.objects.select_for_update().filter(
             scope.q("region_code"), region_code__startswith=region, status=BatchStatus.WAITING).order_by("pk"))
         due_base = at
