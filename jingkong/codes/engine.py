@@ -136,6 +136,7 @@ def _stage(rows: list[tuple]) -> None:
                       "cites varchar(1000)) ON COMMIT DROP")
             bulk.copy_rows(c.cursor, NEW, _COLUMNS,
                            ((r[0], r[1], r[2], _json(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows))
+            c.execute(f"ANALYZE {NEW}")  # without statistics the planner may scan every code to join a few rows
         else:
             c.execute(f"CREATE TEMP TABLE {NEW} (person_id integer PRIMARY KEY, colour text, rule_id text, "
                       "reasons text, green_on date, region_code text, profile_id integer, overridden bool, cites text)")
@@ -203,8 +204,17 @@ def _reset_unmatched(now: dt.datetime) -> list[tuple[int, str | None, str, str]]
     return [(pid, colour, "green", region) for pid, colour, region in stale]
 
 
+BULK_MISSING = 100_000  # from this many missing codes on, the first-load path below is used
+
+
 def _insert_missing(now: dt.datetime) -> int:
-    """A green code for every person without one: one INSERT … SELECT."""
+    """A green code for every person without one: one INSERT … SELECT.
+
+    Many missing codes (the first recompute of a population, a large import): the secondary indexes of an empty
+    table are dropped and rebuilt after the insert (one sort each instead of a random insert per row), and on
+    PostgreSQL the foreign keys are dropped and re-added ``NOT VALID`` then validated — one anti-join scan instead
+    of a deferred trigger per row at commit. All inside the recompute's transaction (DDL is transactional there), so
+    the table is never left without them."""
     when = bulk.db_datetime(now)
     empty = "'[]'::jsonb" if _pg() else "'[]'"
     false = "FALSE" if _pg() else "0"
@@ -213,6 +223,9 @@ def _insert_missing(now: dt.datetime) -> int:
         people, codes = c.fetchone()
         if people == codes:
             return 0  # codes are deleted with their person (CASCADE): equal counts, nobody is missing
+        restore: list[str] = []
+        if people - codes >= BULK_MISSING:
+            restore = _unconstrain(c, drop_indexes=codes == 0)
         c.execute(
             "INSERT INTO codes_healthcode (person_id, colour, rule_id, reasons, green_on, region_code, profile_id, "
             "overridden, cites, computed_at, changed_at) "
@@ -220,7 +233,41 @@ def _insert_missing(now: dt.datetime) -> int:
             "FROM people_person p LEFT JOIN geo_region g ON g.id = p.grid_id "
             "WHERE NOT EXISTS (SELECT 1 FROM codes_healthcode h WHERE h.person_id = p.id)",
             [when, when])
-        return c.rowcount or 0
+        inserted = c.rowcount or 0
+        for sql in restore:
+            c.execute(sql)
+        return inserted
+
+
+def _unconstrain(c, *, drop_indexes: bool) -> list[str]:
+    """Drop what slows a bulk insert into codes_healthcode; return the statements that restore it."""
+    restore: list[str] = []
+    if _pg():
+        # Codes written earlier in this transaction left deferred foreign-key checks pending, and a table with pending
+        # trigger events cannot be altered: run them now, defer again afterwards (Django's constraints are all
+        # DEFERRABLE INITIALLY DEFERRED).
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        c.execute("SET CONSTRAINTS ALL DEFERRED")
+        c.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                  "WHERE conrelid = 'codes_healthcode'::regclass AND contype = 'f'")
+        for name, definition in c.fetchall():
+            c.execute(f'ALTER TABLE codes_healthcode DROP CONSTRAINT "{name}"')
+            restore += [f'ALTER TABLE codes_healthcode ADD CONSTRAINT "{name}" {definition} NOT VALID',
+                        f'ALTER TABLE codes_healthcode VALIDATE CONSTRAINT "{name}"']
+        if drop_indexes:
+            c.execute("SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                      "LEFT JOIN pg_constraint con ON con.conindid = i.oid "
+                      "WHERE x.indrelid = 'codes_healthcode'::regclass AND NOT x.indisprimary AND con.oid IS NULL")
+            for name, definition in c.fetchall():
+                c.execute(f'DROP INDEX "{name}"')
+                restore.insert(0, definition)
+    elif drop_indexes:
+        c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'codes_healthcode' "
+                  "AND sql IS NOT NULL")
+        for name, definition in c.fetchall():
+            c.execute(f'DROP INDEX "{name}"')
+            restore.append(definition)
+    return restore
 
 
 def _follow_moves() -> int:

@@ -78,15 +78,32 @@ class Policies:
         self.at = at
         self._fixed = fixed
         self._by_region: dict[str, Policy | None] = {}
+        self._by_key: dict[tuple, Policy | None] = {}
         self._by_profile: dict[int, Policy] = {}
+        self._codes: list[str] | None = None
+
+    def _activation_codes(self) -> list[str]:
+        if self._codes is None:
+            from jingkong.policy.models import PolicyActivation
+
+            self._codes = sorted(set(PolicyActivation.objects.filter(activated_at__lte=self.at)
+                                     .values_list("region__code", flat=True)))
+        return self._codes
 
     def for_region(self, region_code: str | None) -> Policy | None:
+        """The policy of a region. Regions under the same activations share one lookup: the answer depends only on
+        which activated regions contain it (thousands of grids, a handful of activations)."""
         if self._fixed is not None:
             return self._fixed
-        key = region_code or ""
-        if key not in self._by_region:
-            self._by_region[key] = self._load(key)
-        return self._by_region[key]
+        code = region_code or ""
+        found = self._by_region.get(code, False)
+        if found is not False:
+            return found
+        key = (bool(code), *(c for c in self._activation_codes() if code and code.startswith(c)))
+        if key not in self._by_key:
+            self._by_key[key] = self._load(code)
+        self._by_region[code] = self._by_key[key]
+        return self._by_key[key]
 
     def _load(self, region_code: str) -> Policy | None:
         from jingkong.policy.schema import RulesIncomplete
@@ -111,11 +128,7 @@ class Policies:
         """Every policy a region may be under at ``at`` (for the loosest SQL bounds)."""
         if self._fixed is not None:
             return [self._fixed]
-        from jingkong.policy.models import PolicyActivation
-
-        codes = {""} | set(PolicyActivation.objects.filter(activated_at__lte=self.at)
-                           .values_list("region__code", flat=True))
-        found = [self.for_region(c) for c in sorted(codes)]
+        found = [self.for_region(c) for c in ["", *self._activation_codes()]]
         out, seen = [], set()
         for p in found:
             if p is not None and id(p) not in seen:

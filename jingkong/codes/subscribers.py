@@ -20,6 +20,7 @@ zones.zone_approved/changed/lifted the zone's residents now, and everybody whose
 zones.risk_areas_imported          people with an arrival inside the longest arrival window
 isolation.order_*                  the person (subject)
 codes.fever_referred, arrivals     the person (subject), for the checkpoint and venue features
+people.person_created/updated      the person (a new person gets a code at once; a move follows the person's grid)
 =================================  ===================================================================================
 """
 
@@ -39,7 +40,8 @@ CONTACT_STATUSES = ("identified", "notified", "located", "handed_over", "in_quar
 ISOLATION_EVENTS = ("isolation.order_started", "isolation.order_released", "isolation.order_converted",
                     "isolation.order_cancelled", "isolation.order_extended", "isolation.order_changed")
 PERSON_SUBJECT_EVENTS = ("testing.individual_positive", *ISOLATION_EVENTS, "codes.fever_referred",
-                         "codes.fever_referral_closed", "codes.arrival_recorded")
+                         "codes.fever_referral_closed", "codes.arrival_recorded", "people.person_created",
+                         "people.person_updated")
 
 
 def _int(value) -> int | None:

@@ -404,3 +404,30 @@ def test_the_job_and_the_command_report_progress(district, capsys):
     assert "1 people with facts" in out.replace(",", "") or "(1 with facts" in out
     job = Job.objects.get(kind="codes.recompute")
     assert job.status == "succeeded" and job.progress == job.total and job.result["colour_changes"] == 1
+
+
+def test_the_first_load_path_restores_indexes_and_foreign_keys(district, monkeypatch):
+    from django.db import IntegrityError, connection, transaction
+
+    def shape():
+        with connection.cursor() as c:
+            if connection.vendor == "postgresql":
+                c.execute("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'codes_healthcode'")
+                indexes = c.fetchone()[0]
+                c.execute("SELECT COUNT(*) FROM pg_constraint WHERE conrelid = 'codes_healthcode'::regclass "
+                          "AND contype = 'f' AND convalidated")
+                return indexes, c.fetchone()[0]
+            c.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'codes_healthcode'")
+            return c.fetchone()[0], None
+
+    before = shape()
+    monkeypatch.setattr(engine, "BULK_MISSING", 2)
+    people = [person(district["grid_a1"]) for _ in range(4)]
+    case(people[0])
+    result = engine.recompute_all()
+    assert result["inserted_green"] == 3 and code_of(people[0]).colour == "red"
+    assert shape() == before
+    if connection.vendor == "postgresql":
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as c:
+            c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            c.execute("UPDATE codes_healthcode SET person_id = 999999999 WHERE person_id = %s", [people[1].pk])
