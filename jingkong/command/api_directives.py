@@ -71,8 +71,10 @@ def _page(page: int, page_size: int) -> tuple[int, int]:
 
 def _paged(qs, page: int, page_size: int) -> tuple[int, int, int, list]:
     page, page_size = _page(page, page_size)
-    count = qs.count()
-    return count, page, page_size, list(qs[(page - 1) * page_size: page * page_size])
+    items = list(qs[(page - 1) * page_size: page * page_size])
+    # A first page that is not full holds everything: no COUNT query (a field worker's list, usually).
+    count = len(items) if page == 1 and len(items) < page_size else qs.count()
+    return count, page, page_size, items
 
 
 # --- roll-up --------------------------------------------------------------------------------------------------------
