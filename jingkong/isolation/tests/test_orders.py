@@ -180,3 +180,21 @@ def test_reserve_forecast_and_one_alert_a_day(regions, commander):
     assert len(alerts) == 2  # the second arrival the same day did not alert again
     district = reserve.district_capacity("330206", facilities=[f], at=at(3, 12))
     assert district.target_beds == 4 and district.below_target is True  # 3 days × 4/3 per day
+
+
+def test_cli_release_due_and_reserve(regions, capsys):
+    from django.core.management import call_command
+
+    h.activate("cn-9th-2022")
+    f = h.facility(regions, code="CLI-HOTEL")
+    p = h.person(regions)
+    h.contact(p, last_exposure=at(1, 8))
+    arrive([p], f, at(2, 9))
+    for day in (2, 3, 4, 6, 8):
+        h.sample(p, at(day, 10))
+    with clock.frozen(at(8, 20)):
+        call_command("orders_release_due", facility="CLI-HOTEL")
+        call_command("facilities_reserve", alert=True)
+    out = capsys.readouterr().out
+    assert "1 orders due: 1 released, 0 blocked" in out and "330206" in out
+    assert IsolationOrder.objects.get(person=p, previous__isnull=True).status == "released"
