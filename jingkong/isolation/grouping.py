@@ -38,6 +38,8 @@ NEEDS_CARER = ELDERLY | YOUNG_CHILD | LIMITED_MOBILITY
 ADULT_AGE = 18
 
 BASE_PRIORITY = {CASE: 1, CLOSE: 3, SECONDARY: 5}
+HAND_OVER_SYNC = 60  # contacts moved to "handed over" in the grouping request; more: a background job
+HAND_OVER_JOB = "isolation.hand_over_contacts"
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,16 @@ def waiting_candidates(*, scope, region_code: str = "", at: dt.datetime, case_ho
     return out
 
 
+def profile_region(code: str) -> str:
+    """The region whose policy profile applies: the given one, or for platform-wide users (no region) the first
+    district (a platform serves one district)."""
+    if code:
+        return code
+    from jingkong.geo.models import Region
+
+    return Region.objects.filter(level="district").order_by("code").values_list("code", flat=True).first() or ""
+
+
 def refs_allocate(kind: str, n: int, *, at: dt.datetime) -> list[str]:
     """``n`` numbers KIND-YYYYMMDD-NNNN for the local day of ``at``; the counter row is locked meanwhile."""
     from zoneinfo import ZoneInfo
@@ -233,13 +245,13 @@ def group_waiting(*, actor, scope, region_code: str = "", at: dt.datetime | None
     from django.db import transaction
 
     from jingkong.access import audit
-    from jingkong.core import clock
+    from jingkong.core import clock, jobs
     from jingkong.core.events import emit_many
     from jingkong.isolation.models import BatchMember, TransferBatch
     from jingkong.policy.selectors import active_profile
 
     at = at or clock.now()
-    profile = active_profile(region_code=region_code or scope.prefix or "", at=at)
+    profile = active_profile(region_code=profile_region(region_code or scope.prefix or ""), at=at)
     rules = profile.rules.section("transfer")
     destinations = {CASE: rules.destination_by_tier.case, CLOSE: rules.destination_by_tier.close,
                     SECONDARY: rules.destination_by_tier.secondary}
@@ -268,14 +280,23 @@ def group_waiting(*, actor, scope, region_code: str = "", at: dt.datetime | None
                     "region_code": m.region_code, "at": at,
                     "payload": {"batch_id": m.batch_id, "batch_ref": ref_of[m.batch_id], "role": m.role}}
                    for ref_of in [{v: k for k, v in ids.items()}] for m in members], actor=actor)
-        handed = _hand_over_contacts([m.contact_id for m in members if m.contact_id], actor=actor, at=at,
-                                     request=request)
+        contact_ids = [m.contact_id for m in members if m.contact_id]
+        handed, job_queued = 0, False
+        if len(contact_ids) <= HAND_OVER_SYNC:
+            handed = _hand_over_contacts(contact_ids, actor=actor, at=at, request=request)
+        else:  # one tracing status change per contact (each audited, each recomputing codes): in the background
+            job_queued = True
+            region = profile_region(region_code or scope.prefix or "")
+            transaction.on_commit(lambda: jobs.enqueue(HAND_OVER_JOB, {"contact_ids": contact_ids,
+                                                                       "at": at.isoformat()},
+                                                       actor=actor, region_code=region))
     by_dest: dict[str, int] = defaultdict(int)
     for g in groups:
         by_dest[g.destination] += g.size
     return {"batches": len(groups), "people": len(members), "by_destination": dict(by_dest),
             "skipped": [{"person_id": s.person_id, "reason": s.reason} for s in skipped][:200],
-            "skipped_count": len(skipped), "contacts_handed_over": handed, "refs": refs[:200]}
+            "skipped_count": len(skipped), "contacts_handed_over": handed, "hand_over_queued": job_queued,
+            "refs": refs[:200]}
 
 
 def _hand_over_contacts(contact_ids: list[int], *, actor, at: dt.datetime, request=None) -> int:
@@ -291,3 +312,26 @@ def _hand_over_contacts(contact_ids: list[int], *, actor, at: dt.datetime, reque
                                             handed_to=HandedTo.GROUPING, at=at, request=request)
         n += 1
     return n
+
+
+def _register_job() -> None:
+    from jingkong.core import jobs
+
+    @jobs.register(HAND_OVER_JOB)
+    def hand_over_job(ctx, contact_ids: list[int], at: str) -> dict:
+        """located → handed over (grouping) for the contacts of a large grouping run."""
+        from jingkong.core import clock
+
+        when = dt.datetime.fromisoformat(at) if at else clock.now()
+        done = 0
+        ctx.progress(0, len(contact_ids), "handing contacts over")
+        for i in range(0, len(contact_ids), 200):
+            from django.db import transaction
+
+            with transaction.atomic():
+                done += _hand_over_contacts(contact_ids[i:i + 200], actor=ctx.actor, at=when)
+            ctx.progress(min(i + 200, len(contact_ids)), len(contact_ids), "handing contacts over")
+        return {"contacts": len(contact_ids), "handed_over": done}
+
+
+_register_job()

@@ -29,7 +29,7 @@ from jingkong.core import clock, jobs
 from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 from jingkong.isolation import routing
-from jingkong.isolation.grouping import refs_allocate
+from jingkong.isolation.grouping import profile_region, refs_allocate
 from jingkong.isolation.models import (
     BatchMember,
     BatchStatus,
@@ -144,7 +144,7 @@ def plan_transfers(*, actor, scope, region_code: str = "", vehicle_ids: list[int
     """Plan runs for the waiting batches under ``region_code`` (default: the caller's whole region)."""
     at = at or clock.now()
     region = _check_region(scope, region_code)
-    rules = transfer_rules(region, at)
+    rules = transfer_rules(profile_region(region), at)
     params = params_from(rules, time_limit_s=time_limit_s)
     vq = Vehicle.objects.filter(scope.q("region_code"), region_code__startswith=region, available=True)
     if vehicle_ids is not None:

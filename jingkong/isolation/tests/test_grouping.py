@@ -194,3 +194,23 @@ def test_service_2022_profile_sends_secondary_contacts_home(regions, dispatcher_
         g.group_waiting(actor=dispatcher_a, scope=_scope(dispatcher_a))
     b = TransferBatch.objects.get()
     assert (b.destination_type, b.wait_reason) == ("home", "home")
+
+
+def test_large_runs_hand_contacts_over_in_a_background_job(world, dispatcher_a, monkeypatch,
+                                                           django_capture_on_commit_callbacks):
+    from jingkong.core import jobs
+    from jingkong.core.models import Job
+    from jingkong.tracing.models import Contact
+
+    monkeypatch.setattr(g, "HAND_OVER_SYNC", 1)
+    for i in range(3):
+        world.contact(world.person(f"密{i}", household="H9"))
+    with django_capture_on_commit_callbacks(execute=True):
+        out = g.group_waiting(actor=dispatcher_a, scope=_scope(dispatcher_a))
+    assert out["people"] == 3 and out["hand_over_queued"] and out["contacts_handed_over"] == 0
+    assert set(Contact.objects.values_list("status", flat=True)) == {"located"}
+    job = Job.objects.get(kind=g.HAND_OVER_JOB)
+    assert jobs.work(once=True) == 1
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.result["handed_over"] == 3
+    assert set(Contact.objects.values_list("status", flat=True)) == {"handed_over"}
