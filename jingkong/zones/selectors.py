@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -128,9 +129,14 @@ def risk_level_of(division_code: str, at: dt.datetime | None = None) -> str | No
     if not code or not code.isdigit():
         return None
     at = at or clock.now()
-    prefixes = [code[:i] for i in range(2, len(code) + 1)]
-    levels = set(RiskArea.objects.filter(_in_force(at), area_code__in=prefixes, level__in=("high", "medium"))
-                 .values_list("level", flat=True))
+    prefixes = [code[:i] for i in range(2, min(len(code), 32) + 1)]
+    # One raw statement: this is called per verification at checkpoints (the ORM cost more than the query).
+    when = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as c:
+        c.execute(f"SELECT DISTINCT level FROM {connection.ops.quote_name(RiskArea._meta.db_table)} "
+                  f"WHERE area_code IN ({', '.join(['%s'] * len(prefixes))}) AND level IN ('high', 'medium') "
+                  "AND published_at <= %s AND (withdrawn_at IS NULL OR withdrawn_at > %s)", [*prefixes, when, when])
+        levels = {row[0] for row in c.fetchall()}
     if "high" in levels:
         return "high"
     return "medium" if "medium" in levels else None

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from jingkong.access import audit
@@ -208,9 +209,14 @@ def _unit_sql(units: list[ZoneUnit]) -> tuple[str, list]:
     for building_id, entrance in entrances:
         parts.append("(p.building_id = %s AND (p.unit = %s OR (p.unit = '' AND h.unit = %s)))")
         params += [building_id, entrance, entrance]
-    for code in regions:
-        parts.append("g.code LIKE %s")
-        params.append(code + "%")
+    if regions:
+        # Region units as the ids of their grids: the person's grid index answers, not a scan of everyone's grid code.
+        q = Q()
+        for code in regions:
+            q |= Q(code__startswith=code)
+        grid_ids = sorted(Region.objects.filter(q, level="grid").values_list("pk", flat=True))
+        if grid_ids:
+            parts.append(f"p.grid_id IN ({', '.join(str(int(i)) for i in grid_ids)})")
     if not parts:
         return "1 = 0", []
     return "(" + " OR ".join(parts) + ")", params
@@ -231,11 +237,16 @@ def _members_sql(zone: Zone, units: list[ZoneUnit], *, preview: bool) -> tuple[s
            + (f"LEFT JOIN {_q('people_household')} h ON h.id = p.household_id " if join_household else "")
            + f"WHERE {where}")
     severe = rules.more_severe(zone.type)
-    # Only when somebody lives in a more severe zone in force (the common first approval skips the anti-join).
-    if severe and Zone.objects.filter(status=ZoneStatus.APPROVED, type__in=severe).exclude(pk=zone.pk).exists():
-        sql += (f" AND NOT EXISTS (SELECT 1 FROM {_q('zones_zoneresident')} r WHERE r.person_id = p.id AND r.zone_id <> %s"
-                f" AND r.zone_type IN ({', '.join(['%s'] * len(severe))}))")
-        params += [zone.pk or 0, *severe]
+    # Nobody inside a more severe zone in force is a resident here (the first approval has none: no anti-join).
+    severe_ids = list(Zone.objects.filter(status=ZoneStatus.APPROVED, type__in=severe).exclude(pk=zone.pk or 0)
+                      .values_list("pk", flat=True)) if severe else []
+    if severe_ids:
+        ids = ", ".join(str(int(i)) for i in severe_ids)
+        if connection.vendor == "sqlite":  # SQLite builds the small set once (3.5x faster than a correlated probe)
+            sql += f" AND p.id NOT IN (SELECT r.person_id FROM {_q('zones_zoneresident')} r WHERE r.zone_id IN ({ids}))"
+        else:  # PostgreSQL plans a hash anti-join whatever the set's size
+            sql += (f" AND NOT EXISTS (SELECT 1 FROM {_q('zones_zoneresident')} r WHERE r.person_id = p.id"
+                    f" AND r.zone_id IN ({ids}))")
     if preview:
         for inner in _around_chain(zone):
             cond, more = _unit_sql(_units(inner))
@@ -335,15 +346,26 @@ def _clock_inputs(zone: Zone, units: list[ZoneUnit], *, at: dt.datetime) -> None
 
     case_t, contact_t, reason_t, state_t = (_q(m._meta.db_table) for m in (Case, Contact, ContactReason,
                                                                              PersonTestState))
+    if zone.status == ZoneStatus.APPROVED:
+        # Cases and contacts are few, residents many: probe the residents' (zone, person) index from their side.
+        def inside(column: str) -> tuple[str, list]:
+            return (f"EXISTS (SELECT 1 FROM {_q('zones_zoneresident')} r WHERE r.zone_id = %s "
+                    f"AND r.person_id = {column})", [zone.pk])
+    else:
+        def inside(column: str) -> tuple[str, list]:
+            return f"{column} IN ({members})", list(mparams)
+    case_in, case_params = inside("person_id")
     with connection.cursor() as c:
-        c.execute(f"SELECT MAX(COALESCE(first_positive_at, created_at)) FROM {case_t} "
-                  f"WHERE person_id IN ({members}) OR id = %s", [*mparams, zone.case_id or 0])
-        infection = _as_dt(c.fetchone()[0])
-        c.execute(f"SELECT id FROM {case_t} WHERE person_id IN ({members}) OR id = %s", [*mparams, zone.case_id or 0])
-        case_ids = [r[0] for r in c.fetchall()] or [0]
+        c.execute(f"SELECT id, COALESCE(first_positive_at, created_at) FROM {case_t} WHERE id = %s OR {case_in}",
+                  [zone.case_id or 0, *case_params])
+        case_rows = c.fetchall()
+        infection = max((_as_dt(t) for _, t in case_rows), default=None)
+        case_ids = [r[0] for r in case_rows] or [0]
         marks = ", ".join(["%s"] * len(case_ids))
-        c.execute(f"SELECT MAX(last_exposure_at) FROM {contact_t} WHERE person_id IN ({members}) OR id IN "
-                  f"(SELECT contact_id FROM {reason_t} WHERE case_id IN ({marks}))", [*mparams, *case_ids])
+        contact_in, contact_params = inside("person_id")
+        c.execute(f"SELECT MAX(last_exposure_at) FROM {contact_t} WHERE id IN "
+                  f"(SELECT contact_id FROM {reason_t} WHERE case_id IN ({marks})) OR {contact_in}",
+                  [*case_ids, *contact_params])
         exposure = _as_dt(c.fetchone()[0])
         c.execute(f"SELECT COUNT(*), COUNT(s.last_negative_sampled_at), MIN(s.last_negative_sampled_at), "
                   f"COALESCE(SUM(CASE WHEN s.status IN ('positive', 'pool_positive', 'resample') "
