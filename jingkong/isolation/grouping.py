@@ -313,25 +313,3 @@ def _hand_over_contacts(contact_ids: list[int], *, actor, at: dt.datetime, reque
         n += 1
     return n
 
-
-def _register_job() -> None:
-    from jingkong.core import jobs
-
-    @jobs.register(HAND_OVER_JOB)
-    def hand_over_job(ctx, contact_ids: list[int], at: str) -> dict:
-        """located → handed over (grouping) for the contacts of a large grouping run."""
-        from jingkong.core import clock
-
-        when = dt.datetime.fromisoformat(at) if at else clock.now()
-        done = 0
-        ctx.progress(0, len(contact_ids), "handing contacts over")
-        for i in range(0, len(contact_ids), 200):
-            from django.db import transaction
-
-            with transaction.atomic():
-                done += _hand_over_contacts(contact_ids[i:i + 200], actor=ctx.actor, at=when)
-            ctx.progress(min(i + 200, len(contact_ids)), len(contact_ids), "handing contacts over")
-        return {"contacts": len(contact_ids), "handed_over": done}
-
-
-_register_job()

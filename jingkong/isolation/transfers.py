@@ -29,7 +29,8 @@ from jingkong.core import clock, jobs
 from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 from jingkong.isolation import routing
-from jingkong.isolation.grouping import profile_region, refs_allocate
+from jingkong.isolation.grouping import HAND_OVER_JOB, profile_region, refs_allocate
+from jingkong.isolation.grouping import _hand_over_contacts as hand_over_contacts
 from jingkong.isolation.models import (
     BatchMember,
     BatchStatus,
@@ -650,3 +651,16 @@ def plan_job(ctx, region_code: str = "", scope_prefix: str = "", vehicle_ids: li
                             vehicle_ids=vehicle_ids, time_limit_s=time_limit_s)
     ctx.progress(1, 1, "done")
     return result
+
+
+@jobs.register(HAND_OVER_JOB)
+def hand_over_job(ctx, contact_ids: list[int], at: str = "") -> dict:
+    """located → handed over (grouping) for the contacts of a large grouping run (jingkong.isolation.grouping)."""
+    when = dt.datetime.fromisoformat(at) if at else clock.now()
+    done = 0
+    ctx.progress(0, len(contact_ids), "handing contacts over")
+    for i in range(0, len(contact_ids), 200):
+        with transaction.atomic():
+            done += hand_over_contacts(contact_ids[i:i + 200], actor=ctx.actor, at=when)
+        ctx.progress(min(i + 200, len(contact_ids)), len(contact_ids), "handing contacts over")
+    return {"contacts": len(contact_ids), "handed_over": done}

@@ -200,6 +200,7 @@ def test_large_runs_hand_contacts_over_in_a_background_job(world, dispatcher_a, 
                                                            django_capture_on_commit_callbacks):
     from jingkong.core import jobs
     from jingkong.core.models import Job
+    from jingkong.isolation import transfers  # noqa: F401 - registers the job kind (as the URLconf does)
     from jingkong.tracing.models import Contact
 
     monkeypatch.setattr(g, "HAND_OVER_SYNC", 1)
