@@ -300,7 +300,6 @@ def worker(args) -> dict:
     with connection.cursor() as c:
         c.execute("DELETE FROM codes_healthcode")
         c.execute("DELETE FROM core_domainevent WHERE type = 'codes.changed'")
-        c.execute("DELETE FROM access_auditlog WHERE action = 'codes.colour'")
         if connection.vendor == "postgresql":
             c.execute("VACUUM ANALYZE codes_healthcode")
     base_insert = _baseline_insert(connection)

@@ -3,10 +3,12 @@
 * :func:`recompute_all` — every person (``people_person``) gets a ``codes_healthcode`` row. The facts are gathered
   with one SQL query per source (:mod:`jingkong.codes.facts`); only people having a fact (or an active manual
   override) are evaluated, in Python, against their profile's rules (:mod:`jingkong.codes.rules`); everybody else is
-  green. Writes are set-based: the evaluated codes go into a temporary table, one ``INSERT … SELECT … ON CONFLICT``
-  writes those that changed, one ``UPDATE`` turns back to green the codes that cite rules nobody matches any more, one
-  ``INSERT … SELECT`` gives a green code to people who have none, and one ``UPDATE … FROM`` follows people who moved to
-  another grid. Rows that did not change are not written.
+  green. Writes are set-based: the evaluated codes are compared with the stored ones (read by primary key), those
+  that changed go into a temporary table and one ``INSERT … SELECT … ON CONFLICT`` writes them; one ``UPDATE`` turns
+  back to green the codes that cite rules nobody matches any more (found through the partial index on ``cites``);
+  one ``INSERT … SELECT`` gives a green code to people who have none. Rows that did not change are not written.
+  Moves between grids are followed as they happen (``people.person_updated``; ``people.imported`` →
+  :func:`sync_population`), or with ``follow_moves=True`` (one ``UPDATE … FROM`` over everybody).
 * :func:`recompute_people` — the same for a list of people (event handlers: a pool turns positive → its members).
 
 A colour change is audited per person (``codes.colour``) and announced with one ``codes.changed`` event per recompute
@@ -145,36 +147,42 @@ def _stage(rows: list[tuple]) -> None:
                             1 if r[7] else 0, r[8]) for r in rows])
 
 
-_DIFFERS = ("h.colour <> n.colour OR h.rule_id <> n.rule_id OR h.reasons <> n.reasons "
-            "OR h.green_on IS DISTINCT FROM n.green_on OR h.region_code <> n.region_code "
-            "OR h.overridden <> n.overridden OR h.profile_id IS DISTINCT FROM n.profile_id")
+def _stored(ids: Sequence[int]) -> dict[int, tuple]:
+    """The stored codes of ``ids`` (index lookups by primary key, chunked): ``{person_id: comparable row}``."""
+    sql = ("SELECT person_id, colour, rule_id, reasons, green_on, region_code, profile_id, overridden, cites "
+           "FROM codes_healthcode WHERE 1 = 1 {people}")
+    out = {}
+    for pid, colour, rule_id, reasons, green_on, region, profile_id, overridden, cites in F._rows(sql, "person_id", ids):
+        if isinstance(reasons, str | bytes):
+            reasons = json.loads(reasons)
+        out[pid] = (pid, colour, rule_id, reasons, F._date(green_on), region, profile_id, bool(overridden), cites)
+    return out
 
 
-def _write_staged(now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
-    """Write the staged codes that differ from the stored ones; returns ``(person_id, old colour, new colour,
-    region)`` of every written row (old colour None: the person had no code)."""
+def _write(rows: dict[int, tuple], now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
+    """Write the evaluated codes that differ from the stored ones (compared in Python over the few evaluated rows,
+    then one INSERT … ON CONFLICT from a staged table); returns ``(person_id, old colour, new colour, region)`` of
+    every written row (old colour None: the person had no code)."""
+    stored = _stored(sorted(rows))
+    changed = [row for pid, row in rows.items() if stored.get(pid) != row]
+    if not changed:
+        return []
+    _stage(changed)
     when = bulk.db_datetime(now)
+    excluded = "EXCLUDED" if _pg() else "excluded"
+    sets = ", ".join(f"{col} = {excluded}.{col}" for col in
+                     ("colour", "rule_id", "reasons", "green_on", "region_code", "profile_id", "overridden", "cites",
+                      "computed_at"))
     with connection.cursor() as c:
-        c.execute(f"SELECT n.person_id, h.colour, n.colour, n.region_code FROM {NEW} n "
-                  f"LEFT JOIN codes_healthcode h ON h.person_id = n.person_id "
-                  f"WHERE h.person_id IS NULL OR {_DIFFERS}")
-        changed = c.fetchall()
-        if not changed:
-            return []
-        excluded = "EXCLUDED" if _pg() else "excluded"
-        sets = ", ".join(f"{col} = {excluded}.{col}" for col in
-                         ("colour", "rule_id", "reasons", "green_on", "region_code", "profile_id", "overridden",
-                          "cites", "computed_at"))
         c.execute(
             f"INSERT INTO codes_healthcode (person_id, colour, rule_id, reasons, green_on, region_code, profile_id, "
             f"overridden, cites, computed_at, changed_at) "
             f"SELECT n.person_id, n.colour, n.rule_id, n.reasons, n.green_on, n.region_code, n.profile_id, "
-            f"n.overridden, n.cites, %s, %s FROM {NEW} n "
-            f"LEFT JOIN codes_healthcode h ON h.person_id = n.person_id WHERE h.person_id IS NULL OR {_DIFFERS} "
+            f"n.overridden, n.cites, %s, %s FROM {NEW} n WHERE 1 = 1 "
             f"ON CONFLICT (person_id) DO UPDATE SET {sets}, changed_at = CASE WHEN codes_healthcode.colour = "
             f"{excluded}.colour THEN codes_healthcode.changed_at ELSE {excluded}.changed_at END",
             [when, when])
-    return [(pid, old, new, region) for pid, old, new, region in changed]
+    return [(row[0], stored[row[0]][1] if row[0] in stored else None, row[1], row[5]) for row in changed]
 
 
 def _green_sql() -> str:
@@ -184,17 +192,13 @@ def _green_sql() -> str:
             f"overridden = {false}, cites = ''")
 
 
-def _reset_unmatched(now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
-    """Full recompute: codes that are not the plain green default and whose person was not evaluated (no fact, no
-    override any more) turn green."""
+def _reset_unmatched(evaluated: set[int], now: dt.datetime) -> list[tuple[int, str | None, str, str]]:
+    """Full recompute: codes that are not the plain green default (they cite a rule or an override: the partial
+    index on ``cites``) and whose person was not evaluated (no fact, no override any more) turn green."""
     when = bulk.db_datetime(now)
     with connection.cursor() as c:
-        c.execute(f"SELECT h.person_id, h.colour, h.region_code FROM codes_healthcode h "
-                  f"WHERE h.cites <> '' "  # every code but the plain green default cites a rule (or an override)
-                  f"AND NOT EXISTS (SELECT 1 FROM {NEW} n WHERE n.person_id = h.person_id)")
-        stale = c.fetchall()
-        if not stale:
-            return []
+        c.execute("SELECT person_id, colour, region_code FROM codes_healthcode WHERE cites <> ''")
+        stale = [r for r in c.fetchall() if r[0] not in evaluated]
         ids = [r[0] for r in stale]
         for i in range(0, len(ids), F.CHUNK):
             part = ids[i:i + F.CHUNK]
@@ -325,23 +329,26 @@ def recompute_people(person_ids, *, at: dt.datetime | None = None, actor=None, p
     policies = policies or F.Policies(at)
     with transaction.atomic():
         rows, stats = evaluate(at=at, people=ids, policies=policies)
-        _stage(list(rows.values()))
-        written = _write_staged(at)
+        written = _write(rows, at)
         announced = _announce(written, actor=actor, at=at, full=False)
     return {"people": len(ids), "written": len(written), **announced}
 
 
 def recompute_all(*, at: dt.datetime | None = None, progress: Callable[[int, int, str], None] | None = None,
-                  actor=None, policies: F.Policies | None = None) -> dict:
+                  actor=None, policies: F.Policies | None = None, follow_moves: bool = False) -> dict:
     """Recompute every person's code (see the module docstring). ``progress(done, total, message)`` is called after
-    each step. Raises ``PolicyNotActive`` when no profile is in force for the district."""
+    each step. Raises ``PolicyNotActive`` when no profile is in force for the district.
+
+    ``follow_moves`` also re-reads every person's grid for the codes' region (a full join of people and codes);
+    moves are otherwise followed as they happen (``people.person_updated``, ``people.imported``: see
+    :func:`sync_population`)."""
     from jingkong.policy.selectors import PolicyNotActive
 
     at = at or clock.now()
     policies = policies or F.Policies(at)
     if policies.for_region("") is None and not policies.in_force():
         raise PolicyNotActive("no policy profile is in force for the district: health codes have no rules")
-    steps = len(F.SOURCES) + 5
+    steps = len(F.SOURCES) + 4 + (1 if follow_moves else 0)
     done = 0
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -356,18 +363,29 @@ def recompute_all(*, at: dt.datetime | None = None, progress: Callable[[int, int
     with transaction.atomic():
         rows, stats = evaluate(at=at, people=None, policies=policies, progress=lambda name: step(f"facts: {name}"))
         step("evaluated")
-        _stage(list(rows.values()))
-        written = _write_staged(at)
+        written = _write(rows, at)
         step("codes written")
-        reset = _reset_unmatched(at)
+        reset = _reset_unmatched(set(rows), at)
         step("codes cleared")
         inserted = _insert_missing(at)
         step("green codes added")
-        moved = _follow_moves()
-        step("moves followed")
+        moved = 0
+        if follow_moves:
+            moved = _follow_moves()
+            step("moves followed")
         announced = _announce(written + reset, actor=actor, at=at, full=True)
     return {**stats, "written": len(written), "cleared": len(reset), "inserted_green": inserted,
             "region_moves": moved, "seconds": round(time.perf_counter() - t0, 3), "steps": timings, **announced}
+
+
+def sync_population(*, at: dt.datetime | None = None) -> dict:
+    """After a bulk change of the population (an import): a green code for every new person and every code in its
+    person's current grid — two set-based statements, no evaluation (the people's facts did not change)."""
+    at = at or clock.now()
+    with transaction.atomic():
+        inserted = _insert_missing(at)
+        moved = _follow_moves()
+    return {"inserted_green": inserted, "region_moves": moved}
 
 
 def people_citing(rule_ids: Sequence[str], *, extra_where: str = "", params: Sequence = ()) -> list[int]:

@@ -21,6 +21,7 @@ zones.risk_areas_imported          people with an arrival inside the longest arr
 isolation.order_*                  the person (subject)
 codes.fever_referred, arrivals     the person (subject), for the checkpoint and venue features
 people.person_created/updated      the person (a new person gets a code at once; a move follows the person's grid)
+people.imported                    nobody evaluated: new people get a green code, codes follow moved people's grids
 =================================  ===================================================================================
 """
 
@@ -144,6 +145,16 @@ def on_risk_areas(events) -> None:
     _recompute(sorted(set(people) | set(_citing("arrival."))), events, events[0].type)
 
 
+def on_people_imported(events) -> None:
+    from jingkong.codes import engine
+
+    try:
+        with transaction.atomic():
+            engine.sync_population()
+    except Exception:  # noqa: BLE001 - see the module docstring
+        log.exception("health codes: population sync after people.imported failed")
+
+
 def register() -> None:
     from jingkong.core.events import subscribe
 
@@ -160,3 +171,4 @@ def register() -> None:
     for kind in ("zones.zone_approved", "zones.zone_changed", "zones.zone_lifted"):
         subscribe(kind, on_zone)
     subscribe("zones.risk_areas_imported", on_risk_areas)
+    subscribe("people.imported", on_people_imported)

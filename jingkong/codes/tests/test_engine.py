@@ -227,13 +227,27 @@ def test_only_reasons_changing_keeps_the_colour_time(district):
 
 
 def test_people_who_move_keep_their_code_in_their_new_grid(district):
+    from django.db import transaction
+
+    from jingkong.core.events import emit
     from jingkong.people.models import Person
 
-    p = person(district["grid_a1"])
+    p, q, r = person(district["grid_a1"]), person(district["grid_a1"]), person(district["grid_a1"])
     engine.recompute_all()
-    Person.objects.filter(pk=p.pk).update(grid=district["grid_b1"])
-    assert engine.recompute_all()["region_moves"] == 1
+    Person.objects.filter(pk__in=[p.pk, q.pk, r.pk]).update(grid=district["grid_b1"])
+    assert engine.recompute_all()["region_moves"] == 0  # the routine recompute does not read every person's grid
+    assert engine.recompute_all(follow_moves=True)["region_moves"] == 3
     assert code_of(p).region_code == district["grid_b1"].code
+    Person.objects.filter(pk=q.pk).update(grid=district["grid_a2"])
+    with transaction.atomic():  # what the people feature emits when a person is edited
+        emit("people.person_updated", subject=q, region_code=district["grid_a2"].code)
+    assert code_of(q).region_code == district["grid_a2"].code
+    Person.objects.filter(pk=r.pk).update(grid=district["grid_a2"])
+    newcomer = person(district["grid_b2"])
+    with transaction.atomic():  # an import: codes follow moves, newcomers get a green code
+        emit("people.imported", payload={"created": 1})
+    assert code_of(r).region_code == district["grid_a2"].code
+    assert code_of(newcomer).colour == "green" and code_of(newcomer).region_code == district["grid_b2"].code
 
 
 def test_recompute_people_touches_only_them(district):
