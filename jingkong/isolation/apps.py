@@ -9,7 +9,8 @@ class IsolationConfig(AppConfig):
 
     def ready(self) -> None:
         from jingkong.core.events import subscribe
-        from jingkong.isolation.subscribers_facilities import on_arrived, on_individual_positive
+        from jingkong.isolation.subscribers_facilities import on_arrived, on_grouped, on_individual_positive
 
         subscribe("isolation.arrived", on_arrived)
+        subscribe("isolation.grouped", on_grouped)
         subscribe("testing.individual_positive", on_individual_positive)

@@ -102,3 +102,32 @@ def on_individual_positive(events) -> None:
         return
     orders.convert_positives({p: positives[p] for p in concerned}, actor=getattr(events[0], "actor", None),
                              at=max(positives[p] for p in concerned))
+
+
+def on_grouped(events) -> None:
+    """``isolation.grouped`` {batch_id, role}: people grouped for a *home* destination (e.g. 2022 secondary contacts,
+    where no vehicle is sent) are ordered into home quarantine at once, counted from their last exposure."""
+    from jingkong.isolation import orders
+    from jingkong.isolation.models import Destination, TransferBatch
+
+    wanted: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for event in events:
+        payload = event.payload or {}
+        person_id, batch_id = _int(event.subject_id), _int(payload.get("batch_id"))
+        if event.subject_type == "people.person" and person_id is not None and batch_id is not None:
+            wanted[batch_id].append((person_id, str(payload.get("role") or "")))
+    if not wanted:
+        return
+    home = set(TransferBatch.objects.filter(pk__in=list(wanted), destination_type=Destination.HOME)
+               .values_list("pk", flat=True))
+    requests = [orders.OrderRequest(person_id=pid, tier=role if role in ("close", "secondary") else None,
+                                    mode="home_quarantine")
+                for batch_id in sorted(home) for pid, role in wanted[batch_id]]
+    if not requests:
+        return
+    try:
+        with transaction.atomic():
+            orders.orders_start(requests, actor=getattr(events[0], "actor", None),
+                                at=max(e.occurred_at for e in events))
+    except ApplicationError as exc:
+        log.warning("isolation.grouped: home orders for %d people not started: %s", len(requests), exc.message)

@@ -198,3 +198,24 @@ def test_cli_release_due_and_reserve(regions, capsys):
     out = capsys.readouterr().out
     assert "1 orders due: 1 released, 0 blocked" in out and "330206" in out
     assert IsolationOrder.objects.get(person=p, previous__isnull=True).status == "released"
+
+
+def test_grouping_for_a_home_destination_orders_home_quarantine(regions):
+    from jingkong.isolation.models import TransferBatch
+
+    h.activate("cn-9th-2022")
+    p, q = h.person(regions), h.person(regions)
+    h.contact(p, tier="secondary", last_exposure=at(1, 8))
+    h.contact(q, tier="close", last_exposure=at(1, 8))
+    now = at(2, 9)
+    home = TransferBatch.objects.create(ref="TB-H", region_code=p.grid.code, pickup_lon=121.8, pickup_lat=29.9,
+                                        destination_type="home", created_at=now, updated_at=now)
+    central = TransferBatch.objects.create(ref="TB-C", region_code=q.grid.code, pickup_lon=121.8, pickup_lat=29.9,
+                                           destination_type="central", created_at=now, updated_at=now)
+    with clock.frozen(now), transaction.atomic():
+        emit_many([{"type": "isolation.grouped", "subject_type": "people.person", "subject_id": person.pk,
+                    "region_code": person.grid.code, "payload": {"batch_id": batch.pk, "role": role}}
+                   for person, batch, role in ((p, home, "secondary"), (q, central, "close"))])
+    order = IsolationOrder.objects.get(person=p)
+    assert (order.mode, order.tier, order.ends_on) == ("home_quarantine", "secondary", D(2022, 1, 8))
+    assert not IsolationOrder.objects.filter(person=q).exists()  # central: the order starts on arrival
