@@ -5,6 +5,7 @@
   start — in the transaction of the arrival. Tiers come from the batch members of the transfer, else from tracing.
   A facility that cannot take them (inactive, unknown) is logged and the arrival still stands: the people appear as
   arrived without a room on the facility board, for the manager to place by hand.
+* ``isolation.grouped`` into a batch with a *home* destination: home-quarantine orders start at once.
 * ``testing.individual_positive`` (the testing feature, thousands at once): active orders of those people are
   converted, their room mates and household members re-assessed (jingkong.isolation.orders.convert_positives).
 """
