@@ -140,7 +140,7 @@ def issue(person, *, at: dt.datetime | None = None) -> str:
         "p": int(person.pk),
         "c": _COLOUR_TO[code.colour],
         "g": code.green_on.isoformat() if code.green_on else None,
-        "r": [r["rule"] for r in (code.reasons or []) if isinstance(r, dict) and r.get("rule")],
+        "r": [r["rule"] for r in (code.reasons or []) if isinstance(r, dict) and _RULE_RE.match(str(r.get("rule", "")))],
         "n": mask_name(person.name),
         "i": person.id_masked or "",
         "t": _unix(issued),

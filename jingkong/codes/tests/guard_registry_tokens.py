@@ -4,7 +4,8 @@ test_scope_writes.py).
 * ``/codes/show/`` (亮码) is a deliberately public page: residents have no accounts; it answers only to a matching ID
   number + registered phone number, rate-limited per client address, and audits every display.
 * ``GET /api/v1/codes/keys`` is deliberately public: the public keys devices verify tokens with offline (no personal
-  data). Listed in ``PUBLIC_API`` (the walker needs the lead's change that honours it; see docs/code-tokens.md).
+  data). Listed in ``PUBLIC_API``: the walker skips its 401/403 checks once it honours PUBLIC_API (a change asked of the
+  lead; until then the walk reports this route).
 """
 
 from __future__ import annotations
