@@ -15,8 +15,9 @@ Timed in the same run, on the same data (medians over ``--runs``, grids picked a
 * ``rollup_ms``: ``jingkong.command.rollup.rollup`` for the whole district (tasks by street with open / done /
   overdue / escalated / unassigned, and problems) — what ``GET /api/v1/command/rollup`` answers;
 * ``baseline_*_ms``: a bare ``COUNT(*) … GROUP BY substr(region_code, 1, 9)`` over the same task rows (roll-up
-  baseline) and a bare ``SELECT … WHERE assignee_id = %s ORDER BY deadline LIMIT 50`` (list baseline); ``ratio_*``
-  compares each figure with its baseline. Also ``issue_seconds``: issuing the district directive (the cascade).
+  baseline), a bare ``SELECT … WHERE assignee_id = %s ORDER BY deadline LIMIT 50`` (list baseline) and
+  ``GET /api/v1/access/me`` by the same logged-in client (``baseline_request_ms``: what any authenticated API request
+  costs on this machine at this moment); ``ratio_*`` compares each figure with its baseline. Also ``issue_seconds``: issuing the district directive (the cascade).
 
     .venv/bin/python benchmarks/bench_tasks.py --quick              # 200 grids, 1,000 tasks, both databases
     .venv/bin/python benchmarks/bench_tasks.py                      # 2,000 grids, 10,000 tasks
@@ -167,6 +168,11 @@ def measure(runs: int) -> dict:
         r = c.get("/api/v1/command/tasks?mine=true&open=true")
         assert r.status_code == 200 and r.json()["count"] >= 1, r.content[:200]
 
+    def me_request():
+        c, _, _ = pick()
+        r = c.get("/api/v1/access/me")
+        assert r.status_code == 200
+
     def selector_list():
         _, user, w = pick()
         qs = selectors.task_list(scope=Scope(w.region_code), user=user, open_only=True, mine=True)
@@ -197,10 +203,12 @@ def measure(runs: int) -> dict:
             "worker_list_ms": _median_ms(api_list, runs),
             "worker_list_selector_ms": _median_ms(selector_list, runs),
             "baseline_list_ms": _median_ms(baseline_list, runs),
+            "baseline_request_ms": _median_ms(me_request, runs),
             "rollup_ms": _median_ms(do_rollup, max(3, runs // 4)),
             "baseline_rollup_ms": _median_ms(baseline_rollup, max(3, runs // 4)),
         }
     out["ratio_list"] = round(out["worker_list_ms"] / max(out["baseline_list_ms"], 1e-3), 1)
+    out["ratio_list_to_request"] = round(out["worker_list_ms"] / max(out["baseline_request_ms"], 1e-3), 2)
     out["ratio_rollup"] = round(out["rollup_ms"] / max(out["baseline_rollup_ms"], 1e-3), 1)
     out["target_list_ms"], out["target_rollup_ms"] = TARGET_LIST_MS, TARGET_ROLLUP_MS
     out["list_ok"] = out["worker_list_ms"] <= TARGET_LIST_MS
