@@ -205,3 +205,24 @@ def test_stock_count_command(stock, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         call_command("supplies_import", str(bad))
     assert exc.value.code == 3 and "line 2: counted" in capsys.readouterr().out
+
+
+def test_a_sampling_site_can_be_a_depot(regions, officer_a, client_for):
+    from jingkong.testing.models import SamplingSite
+
+    site_a = SamplingSite.objects.create(code="S-A", name="新碶采样点", kind="fixed", region=regions["grid_a1"],
+                                         region_code=regions["grid_a1"].code, lon=121.805, lat=29.905)
+    site_b = SamplingSite.objects.create(code="S-B", name="大碶采样点", kind="fixed", region=regions["grid_b1"],
+                                         region_code=regions["grid_b1"].code, lon=121.825, lat=29.905)
+    c = client_for(officer_a)
+    r = c.post(f"{API}/depots", {"code": "D-S-A", "name": "采样点物资", "kind": "site", "sampling_site_id": site_a.pk},
+               content_type="application/json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert (body["region_code"], body["sampling_site_id"], body["lon"]) == (site_a.region_code, site_a.pk, 121.805)
+    refused = c.post(f"{API}/depots", {"code": "D-S-B", "name": "越界", "sampling_site_id": site_b.pk},
+                     content_type="application/json")
+    assert refused.status_code == 404 and not Depot.objects.filter(code="D-S-B").exists()
+    dup = c.post(f"{API}/depots", {"code": "D-S-A", "name": "again", "region_code": regions["grid_a1"].code},
+                 content_type="application/json")
+    assert dup.status_code == 409
