@@ -819,39 +819,41 @@ def crossings_sync(*, actor, scope: Scope, checkpoint_code: str, items: Sequence
     seen: dict[str, tuple[int, CrossingIn]] = {}
     rules = rules_for(cp.region_code, now) if parsed else None
     written = 0
-    for i, item in parsed:
-        r = results[i]
-        stored = existing.get(item.client_id)
-        if stored is not None:
+    # One transaction for the batch (a savepoint per crossing): one commit instead of one per record. Records are
+    # written in client_id order, so two devices sending overlapping batches lock them in the same order.
+    with transaction.atomic():
+        for i, item in sorted(parsed, key=lambda pair: (pair[1].client_id, pair[0])):
+            r = results[i]
+            stored = existing.get(item.client_id)
+            if stored is not None:
+                try:
+                    _answer_existing(r, stored, cp, item)
+                except Conflict as exc:
+                    r.status, r.field, r.reason = REJECTED, exc.extra.get("field", "client_id"), exc.message
+                continue
+            earlier = seen.get(item.client_id)
+            if earlier is not None:
+                bad = _differs(_content(cp.pk, earlier[1], None, 0), _content(cp.pk, item, None, 0))
+                if bad:
+                    r.status, r.field = REJECTED, bad
+                    r.reason = _("repeats the record id of item %(index)s with another %(field)s") % {
+                        "index": earlier[0], "field": bad}
+                else:
+                    first = results[earlier[0]]
+                    r.status, r.crossing_id, r.decision, r.colour, r.reasons = (
+                        REPLAYED, first.crossing_id, first.decision, first.colour, first.reasons)
+                continue
+            seen[item.client_id] = (i, item)
+            verdict, people, pass_row = _judge(cp, item, rules, offline=True)
             try:
-                _answer_existing(r, stored, cp, item)
-            except Conflict as exc:
+                if _log(actor, request, cp, item, verdict, people, pass_row, r, now=now, offline=True):
+                    written += 1
+            except Conflict as exc:  # another device's request stored this id a moment ago, with other content
                 r.status, r.field, r.reason = REJECTED, exc.extra.get("field", "client_id"), exc.message
-            continue
-        earlier = seen.get(item.client_id)
-        if earlier is not None:
-            bad = _differs(_content(cp.pk, earlier[1], None, 0), _content(cp.pk, item, None, 0))
-            if bad:
-                r.status, r.field = REJECTED, bad
-                r.reason = _("repeats the record id of item %(index)s with another %(field)s") % {
-                    "index": earlier[0], "field": bad}
-            else:
-                first = results[earlier[0]]
-                r.status, r.crossing_id, r.decision, r.colour, r.reasons = (
-                    REPLAYED, first.crossing_id, first.decision, first.colour, first.reasons)
-            continue
-        seen[item.client_id] = (i, item)
-        verdict, people, pass_row = _judge(cp, item, rules, offline=True)
-        try:
-            if _log(actor, request, cp, item, verdict, people, pass_row, r, now=now, offline=True):
-                written += 1
-        except Conflict as exc:  # another device's request stored this id a moment ago, with other content
-            r.status, r.field, r.reason = REJECTED, exc.extra.get("field", "client_id"), exc.message
-    counts = {RECORDED: 0, REPLAYED: 0, REJECTED: 0}
-    for r in results:
-        counts[r.status] += 1
-    if written:
-        with transaction.atomic():
+        counts = {RECORDED: 0, REPLAYED: 0, REJECTED: 0}
+        for r in results:
+            counts[r.status] += 1
+        if written:
             emit("codes.crossings_synced", subject=cp, region_code=cp.region_code, actor=actor, at=now,
                  payload={"checkpoint": cp.code, "device": device[:64], **counts})
     return SyncOutcome(results, counts)
