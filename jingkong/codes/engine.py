@@ -197,7 +197,7 @@ def _reset_unmatched(evaluated: set[int], now: dt.datetime) -> list[tuple[int, s
     index on ``cites``) and whose person was not evaluated (no fact, no override any more) turn green."""
     when = bulk.db_datetime(now)
     with connection.cursor() as c:
-        c.execute("SELECT person_id, colour, region_code FROM codes_healthcode WHERE cites <> ''")
+        c.execute("SELECT person_id, colour, region_code FROM codes_healthcode WHERE NOT (cites = '')")
         stale = [r for r in c.fetchall() if r[0] not in evaluated]
         ids = [r[0] for r in stale]
         for i in range(0, len(ids), F.CHUNK):
@@ -240,6 +240,10 @@ def _insert_missing(now: dt.datetime) -> int:
         inserted = c.rowcount or 0
         for sql in restore:
             c.execute(sql)
+        if restore:
+            # fresh statistics: with the old ones (an empty table) the planner scans every code to find the few that
+            # cite a rule instead of using the partial index
+            c.execute("ANALYZE codes_healthcode")
         return inserted
 
 
@@ -394,6 +398,6 @@ def people_citing(rule_ids: Sequence[str], *, extra_where: str = "", params: Seq
         return []
     likes = " OR ".join(["cites LIKE %s"] * len(rule_ids))
     with connection.cursor() as c:
-        c.execute(f"SELECT person_id FROM codes_healthcode WHERE cites <> '' AND ({likes}) {extra_where}",
+        c.execute(f"SELECT person_id FROM codes_healthcode WHERE NOT (cites = '') AND ({likes}) {extra_where}",
                   [*(f"% {r} %" for r in rule_ids), *params])
         return [r[0] for r in c.fetchall()]

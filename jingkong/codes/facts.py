@@ -176,11 +176,16 @@ def _bool_sql(value: bool) -> str:
 
 
 def _chunks(ids: Sequence[int] | None) -> Iterator[tuple[str, list]]:
-    """(SQL fragment ``IN (...)``, params) per chunk of ``ids``; one empty fragment for "everybody"."""
+    """(SQL fragment, params) per chunk of ``ids``; one empty fragment for "everybody". PostgreSQL gets one array
+    parameter (``= ANY(%s)``: planned once, whatever its length), SQLite an ``IN (...)`` list."""
     if ids is None:
         yield "", []
         return
     ids = list(ids)
+    if connection.vendor == "postgresql":
+        for i in range(0, len(ids), CHUNK * 20):
+            yield "= ANY(%s)", [ids[i:i + CHUNK * 20]]
+        return
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
         yield f"IN ({', '.join(['%s'] * len(part))})", part
