@@ -109,3 +109,18 @@ def test_the_requester_cancels_before_anyone_starts(sv_world):
     c.post("/command/help/status/", {"ref": req.ref, "action": "cancel"})
     req.refresh_from_db()
     assert req.status == "cancelled" and req.updates.filter(status="cancelled", by__isnull=True).exists()
+
+
+def test_a_real_code_token_identifies_the_person(sv_world):
+    from jingkong.codes import tokens
+
+    person, _number = make_resident(sv_world["regions"]["grid_a1"])
+    token = tokens.issue(person)
+    c = Client()
+    assert token in c.get("/command/help/", {"t": token}).content.decode()  # pre-filled from a link
+    r = c.post("/command/help/", {"how": "token", "token": token, "category": "medicine", "client_key": "tok-1"})
+    assert r.status_code == 302, r.content.decode()[:500]
+    assert ServiceRequest.objects.get(person=person).category == "medicine"
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    bad = Client().post("/command/help/", {"how": "token", "token": forged, "category": "food"})
+    assert bad.status_code == 422 and ServiceRequest.objects.count() == 1
