@@ -106,7 +106,7 @@ def residents_of(zone: Zone) -> QuerySet:
 def zone_types_for_people(person_ids) -> dict[int, list[str]]:
     """Zone types (most severe first) of the approved zones in force each person lives in; people in none are absent."""
     out: dict[int, list[str]] = {}
-    ids = list(person_ids)
+    ids = sorted({int(i) for i in person_ids})  # sorted: neighbouring index pages are read together
     for i in range(0, len(ids), 5000):
         for person_id, zone_type in ZoneResident.objects.filter(person_id__in=ids[i:i + 5000]).values_list(
                 "person_id", "zone_type"):

@@ -11,6 +11,7 @@ around the lockdown, and prevention the rest around both).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -275,6 +276,24 @@ def _counts_from(sql: str, params: list) -> tuple[int, int, int]:
     return int(n or 0), int(households or 0), int(vulnerable or 0)
 
 
+@contextlib.contextmanager
+def _large_cache(kib: int = 256 * 1024):
+    """SQLite: a large page cache while a district-wide zone's residents are written (the people table and the
+    residents' indexes thrash the default 2 MB cache at 1 M people); restored afterwards. Same as testing's loader."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as c:
+        c.execute("PRAGMA cache_size")
+        previous = c.fetchone()[0]
+        c.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as c:
+            c.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
 def _refresh(zone: Zone, *, at: dt.datetime) -> None:
     """Geometry, residents (approved zones) and counts of one zone, then its clock inputs."""
     units = _units(zone)
@@ -285,12 +304,13 @@ def _refresh(zone: Zone, *, at: dt.datetime) -> None:
         c.execute(f"DELETE FROM {_q('zones_zoneresident')} WHERE zone_id = %s", [zone.pk])
     if zone.status == ZoneStatus.APPROVED:
         sql, params = _members_sql(zone, units, preview=False)
-        with connection.cursor() as c:
-            c.execute(f"INSERT INTO {_q('zones_zoneresident')} (zone_id, person_id, zone_type, region_code) "
-                      f"SELECT %s, m.id, %s, m.code FROM ({sql}) m", [zone.pk, zone.type, *params])
-        zone.people, zone.households, zone.vulnerable = _counts_from(
-            f"SELECT p.id, p.household_id, p.vulnerable FROM {_q('zones_zoneresident')} r "
-            f"JOIN {_q('people_person')} p ON p.id = r.person_id WHERE r.zone_id = %s", [zone.pk])
+        with _large_cache():
+            with connection.cursor() as c:
+                c.execute(f"INSERT INTO {_q('zones_zoneresident')} (zone_id, person_id, zone_type, region_code) "
+                          f"SELECT %s, m.id, %s, m.code FROM ({sql}) m", [zone.pk, zone.type, *params])
+            zone.people, zone.households, zone.vulnerable = _counts_from(
+                f"SELECT p.id, p.household_id, p.vulnerable FROM {_q('zones_zoneresident')} r "
+                f"JOIN {_q('people_person')} p ON p.id = r.person_id WHERE r.zone_id = %s", [zone.pk])
     elif zone.status == ZoneStatus.PROPOSED:
         sql, params = _members_sql(zone, units, preview=True)
         zone.people, zone.households, zone.vulnerable = _counts_from(sql, params)
