@@ -185,3 +185,30 @@ def test_staff_page_actions(sv_world, officer_a, client_for):
     assert resp.status_code == 302 and ServiceRequest.objects.filter(person=person, submitted_via="hotline").exists()
     bad = c.post("/command/services/new/", {"id_number": "123", "category": "food"})
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_pages_render_with_data_in_both_languages(sv_world, commander, client_for, language):
+    from django.test import Client
+
+    req, _ = _submit(sv_world["regions"]["grid_a1"], category="medical_visit", subcategory="chemotherapy",
+                     vulnerable=1)
+    c = client_for(commander)
+    c.cookies["django_language"] = language
+    for url in ("/command/services/", f"/command/services/{req.ref}/", "/command/services/counts/",
+                "/command/services/counts/?region=330206002", "/command/supplies/"):
+        resp = c.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert resp.status_code == 200, (url, language)
+    detail = c.get(f"/command/services/{req.ref}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert req.ref in detail and ("chemotherapy" in detail if language == "en" else True)
+    public = Client().get("/command/help/", HTTP_ACCEPT_LANGUAGE=language)
+    assert public.status_code == 200
+
+
+def test_the_queue_page_does_not_query_per_row(sv_world, officer_a, client_for, django_assert_max_num_queries):
+    for _ in range(6):
+        _submit(sv_world["regions"]["grid_a1"], category="food")
+    c = client_for(officer_a)
+    c.get("/command/services/")
+    with django_assert_max_num_queries(16):
+        assert c.get("/command/services/").status_code == 200
