@@ -160,6 +160,8 @@ def tasks_list(request, status: TaskStatusFilterT = "", open: bool = False, mine
                page_size: int = 50):
     """Tasks in your region, earliest deadline first (``mine``: those assigned to you; a volunteer always sees only
     theirs; ``work_items``: only tasks without sub-tasks, the ones the roll-up counts)."""
+    if directive_id is not None and not 0 < directive_id < selectors.MAX_ID:
+        raise ValidationFailed("directive_id: out of range", extra={"field": "directive_id"})
     qs = selectors.task_list(scope=request.scope, user=request.jk_user, status=status, open_only=open, mine=mine,
                              source=source, region=region, directive_id=directive_id, overdue=overdue,
                              escalated=escalated, leaves_only=work_items)

@@ -252,3 +252,15 @@ def test_issue_page_form(regions, officer_a, policy, now, client_for):
     bad = c.post("/command/directives/new/", {"title": "x", "text": "y", "category": "publicity",
                                              "regions": [regions["community_b"].code], "deadline": local})
     assert bad.status_code == 404
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/command/tasks?directive_id=99999999999999999999", "/api/v1/command/tasks?region=abc",
+    "/api/v1/command/tasks?status=bogus", "/api/v1/command/tasks/99999999999999999999",
+    "/api/v1/command/directives/99999999999999999999/tree", "/api/v1/command/rollup?region=3302060029999999999",
+    "/api/v1/command/rollup?directive_id=99999999999999999999", "/api/v1/command/workers?q=%00",
+    "/api/v1/command/problems?category=x", "/api/v1/command/tasks?page=99999999999999",
+])
+def test_hostile_queries_are_404_or_422_never_500(regions, commander, policy, now, client_for, url):
+    r = client_for(commander).get(url)
+    assert r.status_code in (200, 404, 422), (url, r.status_code)
