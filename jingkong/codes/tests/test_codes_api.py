@@ -201,3 +201,16 @@ def test_override_and_recompute_from_the_pages(world, commander_a, client_for):
     assert c.post(f"/codes/people/{world['case_b'].pk}/override/", {"colour": "green", "reason": "x"}).status_code == 404
     assert c.post("/codes/recompute/").status_code == 302
     assert Job.objects.filter(kind="codes.recompute", status="queued").exists()
+
+
+def test_the_back_office_is_read_only_and_audited(world, admin_user, client_for):
+    from jingkong.access.models import AuditLog
+
+    c = client_for(admin_user)
+    assert c.get("/admin/codes/healthcode/").status_code == 200
+    p = world["case_a"]
+    page = c.get(f"/admin/codes/healthcode/{p.pk}/change/")
+    assert page.status_code == 200 and "病例甲" not in page.content.decode()
+    assert AuditLog.objects.filter(action="person.view", object_id=str(p.pk), user_id=admin_user.pk).exists()
+    assert c.get("/admin/codes/healthcode/add/").status_code == 403
+    assert c.get("/admin/codes/codeoverride/").status_code == 200
