@@ -3,7 +3,7 @@ region), the route map's GeoJSON and the driver's manifest."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from jingkong.core.exceptions import NotFound
 from jingkong.isolation.models import (
@@ -13,7 +13,6 @@ from jingkong.isolation.models import (
     StopKind,
     Transfer,
     TransferBatch,
-    TransferStatus,
     TransferStop,
     Vehicle,
 )
@@ -147,13 +146,3 @@ def map_geojson(*, scope, include_done: bool = False) -> dict:
                                         "free": free.get(f.pk, 0)}})
     return {"type": "FeatureCollection", "features": features}
 
-
-def active_run_of(vehicle: Vehicle) -> Transfer | None:
-    return Transfer.objects.filter(vehicle=vehicle, status__in=ACTIVE).first()
-
-
-def counts_by_status(scope) -> dict[str, int]:
-    return dict(Transfer.objects.filter(scope.q("region_code")).values_list("status").annotate(n=Count("pk")))
-
-
-__all__ = ["Q", "TransferStatus"]
