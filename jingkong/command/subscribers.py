@@ -13,7 +13,7 @@ from django.db import transaction
 
 from jingkong.command import loop
 from jingkong.command.models import TaskSource
-from jingkong.command.tasks import create_auto_tasks
+from jingkong.command.tasks import RulesMissing, create_auto_tasks
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ def _create(source: str, items: list[dict], events) -> None:
     try:
         with transaction.atomic():
             create_auto_tasks(source, items, actor=getattr(events[0], "actor", None))
+    except RulesMissing as exc:
+        log.warning("no %s tasks for %d event(s): %s", source, len(events), exc.message)
     except Exception:  # noqa: BLE001 - never break the lab upload / contact run / zone approval that emitted this
         log.exception("could not create %s tasks for %d event(s) (first %s)", source, len(events), events[0].pk)
 
