@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils.translation import gettext as _
 
 from jingkong.access.guard import Scope
@@ -142,4 +142,6 @@ def people(scope: Scope, *, colour: str = "", region: str = "") -> QuerySet:
         qs = qs.filter(colour=colour)
     else:
         qs = qs.exclude(colour=Colour.GREEN)
-    return qs.order_by("colour", "region_code", "person_id")
+    severity = Case(*[When(colour=c, then=Value(i)) for i, c in enumerate(("red", "orange", "yellow", "green"))],
+                    default=Value(9), output_field=IntegerField())
+    return qs.annotate(severity=severity).order_by("severity", "region_code", "person_id")
