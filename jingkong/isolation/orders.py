@@ -40,6 +40,7 @@ from jingkong.isolation.models import (
     SymptomCheck,
 )
 from jingkong.people.models import Person
+from jingkong.policy.selectors import PolicyNotActive
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _start(requests, *, actor, at, request) -> StartReport:
         region = persons[pid] or ""
         try:
             profile = _profile(region, at)
-        except Exception:  # noqa: BLE001 - PolicyNotActive
+        except PolicyNotActive:
             report.skipped[pid] = "no_policy"
             continue
         rules = profile.rules
@@ -308,7 +309,7 @@ def evaluate(orders: Sequence[IsolationOrder], *, today: dt.date) -> list[Evalua
             rules_cache[o.profile_id] = _rules_of(o)
         rules = rules_cache[o.profile_id]
         stage = stage_of(o, rules)
-        mine = [r for r in results.get(o.person_id, []) if r.sampled_on >= o.starts_on - dt.timedelta(days=0)]
+        mine = [r for r in results.get(o.person_id, []) if r.sampled_on >= o.starts_on]  # not the previous stage's
         need = 0
         if o.tier == "secondary" and rules is not None:
             need = rules.quarantine.secondary_contact.release_requires_index_negative_tests
