@@ -265,7 +265,8 @@ def group_waiting(*, actor, scope, region_code: str = "", at: dt.datetime | None
             ref=ref, region_code=g.region_code, pickup_building_id=g.building_id, pickup_lon=g.lon, pickup_lat=g.lat,
             pickup_label=g.label[:255], destination_type=g.destination, priority=g.priority, size=g.size,
             needs_accessible=g.needs_accessible, needs_carer=g.needs_carer, due_at=g.due_at,
-            wait_reason="home" if g.destination == HOME else "", created_at=at, updated_at=at)
+            wait_reason="home" if g.destination == HOME else "", created_at=at, updated_at=at,
+            status="delivered" if g.destination == HOME else "waiting")  # at home: no vehicle to wait for
             for ref, g in zip(refs, groups, strict=True)]
         TransferBatch.objects.bulk_create(batches, batch_size=1000)
         ids = dict(TransferBatch.objects.filter(ref__in=refs).values_list("ref", "pk"))

@@ -193,7 +193,7 @@ def test_service_2022_profile_sends_secondary_contacts_home(regions, dispatcher_
         w.contact(w.person("次密"), tier="secondary")
         g.group_waiting(actor=dispatcher_a, scope=_scope(dispatcher_a))
     b = TransferBatch.objects.get()
-    assert (b.destination_type, b.wait_reason) == ("home", "home")
+    assert (b.destination_type, b.wait_reason, b.status) == ("home", "home", "delivered")  # nothing to wait for
 
 
 def test_large_runs_hand_contacts_over_in_a_background_job(world, dispatcher_a, monkeypatch,
