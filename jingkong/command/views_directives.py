@@ -268,9 +268,10 @@ def task_list(request):
     source = _field(request.GET, "source", choices=TaskSource.choices)
     mine = request.GET.get("mine") == "1"
     overdue = request.GET.get("overdue") == "1"
+    escalated = request.GET.get("escalated") == "1"
     qs = selectors.task_list(scope=request.scope, user=request.jk_user, status=status, open_only=not status,
                              mine=mine, source=source, region=_region_param(request.GET), overdue=overdue,
-                             leaves_only=request.GET.get("all") != "1")
+                             escalated=escalated, leaves_only=request.GET.get("all") != "1")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     now = clock.now()
     rows = [{"t": t, "overdue": t.status in rules.OPEN_TASK and t.deadline < now,
@@ -278,6 +279,7 @@ def task_list(request):
             for t in page.object_list]
     return _render(request, "command/task_list.html", {
         "page": page, "rows": rows, "status": status, "source": source, "mine": mine, "overdue": overdue,
+        "escalated": escalated,
         "statuses": TaskStatus.choices, "sources": TaskSource.choices,
         "own_only": selectors.only_own_tasks(request.jk_user), "worker": workers.worker_of_user(request.jk_user),
     })
