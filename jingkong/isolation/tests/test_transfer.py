@@ -207,26 +207,23 @@ def test_edits_reorder_move_and_cancel(grouped, dispatcher_a):
         transfers.transfer_reorder(actor=dispatcher_a, transfer=run, stop_ids=[s.pk for s in reversed(stops)])
     with pytest.raises(ValidationFailed):
         transfers.transfer_reorder(actor=dispatcher_a, transfer=run, stop_ids=[stops[0].pk])
-    # over capacity: the 3-person household does not go on... whichever vehicle is too small
+    # over capacity: the 3-person household does not fit a 2-seat car; a 3-seat one takes it (a new run)
     batch = TransferBatch.objects.get(size=3)
     holder = TransferStop.objects.get(batch=batch, kind="pickup").transfer
-    small = grouped.car if holder.vehicle != grouped.car else None
-    if small is not None:
-        TransferStop.objects.filter(transfer__vehicle=small).delete()
-        Transfer.objects.filter(vehicle=small).update(status="cancelled")
-        from jingkong.isolation.models import Vehicle
-
-        Vehicle.objects.filter(pk=small.pk).update(seats=2)
-        with pytest.raises(ValidationFailed, match="seats"):
-            transfers.batch_move(actor=dispatcher_a, scope=scope, transfer=holder, batch_id=batch.pk,
-                                 to_vehicle_id=small.pk)
-        Vehicle.objects.filter(pk=small.pk).update(seats=3)
-        target = transfers.batch_move(actor=dispatcher_a, scope=scope, transfer=holder, batch_id=batch.pk,
-                                      to_vehicle_id=small.pk)
-        assert target.vehicle_id == small.pk
-        assert list(TransferStop.objects.filter(transfer=target).values_list("seq", "kind", "batch_id")) == [
-            (1, "pickup", batch.pk), (2, "dropoff", batch.pk)]
-        assert target.route and target.distance_m > 0
+    tiny = grouped.vehicle("V3", seats=2)
+    with pytest.raises(ValidationFailed, match="seats"):
+        transfers.batch_move(actor=dispatcher_a, scope=scope, transfer=holder, batch_id=batch.pk,
+                             to_vehicle_id=tiny.pk)
+    assert not Transfer.objects.filter(vehicle=tiny).exists()  # the refused move left nothing behind
+    spare = grouped.vehicle("V4", seats=3)
+    target = transfers.batch_move(actor=dispatcher_a, scope=scope, transfer=holder, batch_id=batch.pk,
+                                  to_vehicle_id=spare.pk)
+    assert target.vehicle_id == spare.pk
+    assert list(TransferStop.objects.filter(transfer=target).values_list("seq", "kind", "batch_id")) == [
+        (1, "pickup", batch.pk), (2, "dropoff", batch.pk)]
+    assert target.route and target.distance_m > 0
+    assert not TransferStop.objects.filter(transfer=holder, batch=batch).exists()
+    holder.refresh_from_db()
     cancelled = transfers.transfer_cancel(actor=dispatcher_a, transfer=holder, reason="车辆故障")
     assert cancelled.status == "cancelled"
     assert TransferBatch.objects.filter(status="waiting", wait_reason="cancelled_run").exists()
