@@ -57,6 +57,8 @@ def facility_get(*, scope: Scope, user=None, facility_id: int) -> Facility:
 
 
 def facility_get_by_code(*, scope: Scope, user=None, code: str) -> Facility:
+    if not code or "\x00" in code or len(code) > 32:
+        raise NotFound(_("facility not found"))
     try:
         return facility_list(scope=scope, user=user).get(code=code)
     except Facility.DoesNotExist:

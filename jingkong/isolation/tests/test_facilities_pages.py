@@ -95,3 +95,13 @@ def test_pages_of_another_street_are_not_found(world, regions, client_for):
     assert c.get("/isolation/facilities/HOTEL-A/").status_code == 404
     assert c.get(f"/isolation/orders/{world['order'].pk}/").status_code == 404
     assert "张隔离" not in c.get("/isolation/orders/").content.decode()
+
+
+def test_hostile_page_input_is_not_a_500(world, commander, client_for):
+    c = client_for(commander)
+    assert c.get("/isolation/facilities/HOTEL%00A/").status_code == 404
+    assert c.get("/isolation/facilities/" + "X" * 40 + "/").status_code == 404
+    assert c.get("/isolation/orders/?facility=HO%00&status=bogus&page=abc&region=33%00").status_code in (200, 404)
+    assert c.get("/isolation/orders/99999999999999999999/").status_code == 404
+    r = c.post(f"/isolation/orders/{world['order'].pk}/check/", {"temperature": "hot\x00"})
+    assert r.status_code == 302
