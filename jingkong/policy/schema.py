@@ -554,39 +554,6 @@ class IsolationRules(_Section):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# isolation — quarantine facilities, room assignment, reserve and isolation orders (added with the facilities feature).
-
-
-class IsolationReserve(_Section):
-    """储备充足: free quarantine rooms a district keeps in reserve, and when to warn that they run out."""
-
-    rooms_per_10k_residents: int | None = Field(
-        default=None, ge=0, le=1000, description="Free rooms to keep per 10,000 residents; null: not used.")
-    days_of_inflow: int | None = Field(
-        default=None, ge=0, le=60, description="Free beds to keep, in days of the current inflow; null: not used.")
-    inflow_window_days: PositiveDays = Field(description="Arrivals per day are averaged over these last days.")
-    alert_threshold_days: PositiveDays = Field(description="Alert when free beds last fewer days than this.")
-
-    @model_validator(mode="after")
-    def _some_target(self) -> IsolationReserve:
-        if self.rooms_per_10k_residents is None and self.days_of_inflow is None:
-            raise _fail("rooms_per_10k_residents", "give a reserve target (rooms per 10,000 residents or days of inflow)")
-        return self
-
-
-class IsolationRules(_Section):
-    """Facilities and orders: floor mixing, the reserve, extension after a positive room mate, symptom checks."""
-
-    tiers_may_mix_on_floor: bool = Field(description="Close and secondary contacts may share a floor of a site.")
-    reserve: IsolationReserve
-    extension: Literal["restart_from_new_exposure", "none"] = Field(
-        description="A room mate or household member of a new positive: the stage restarts from that exposure.")
-    fever_threshold_c: float = Field(ge=36.0, le=40.0, description="A symptom check at or above this is a fever.")
-    hospital_review_days: PositiveDays = Field(
-        description="A designated-hospital order is reviewed after these days (discharge is a clinical decision).")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # checkpoints — 卡口 verification and venue entry (测温+亮码+戴口罩) (added by the checkpoints feature, issue 5; read by
 # jingkong/codes/checkpoint_rules.py).
 
@@ -680,7 +647,6 @@ class PolicyRules(_Section):
     services: ServiceRules
     transmission: TransmissionRules | None = None  # added by the tracing feature (chains)
     checkpoints: CheckpointRules | None = None  # added by the checkpoints feature (issue 5)
-    isolation: IsolationRules | None = None  # added by the facilities and orders feature
     isolation: IsolationRules | None = None  # added by the facilities and orders feature
     directives: DirectiveRules | None = None  # added by the directives feature (issue 7)
     transfer: TransferRules | None = None  # added by the transfer feature (grouping and routing)
