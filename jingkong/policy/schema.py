@@ -364,6 +364,10 @@ class ClockTargets(_Section):
     grouping: Hours
     transfer: Hours
     isolation: Hours
+    # Finer targets added by the five-stage clock (optional; each falls back to the main field named).
+    investigation_hours: Hours | None = None  # core investigation (核心流调) done; else ``tracing``
+    transfer_close_hours: Hours | None = None  # close contacts in quarantine; else ``transfer``
+    transfer_secondary_hours: Hours | None = None  # secondary contacts; else ``transfer``
 
 
 class ServiceCategoryHours(_Section):
