@@ -16,6 +16,7 @@ SECTIONS = (
     ("/codes/checkpoints/", _("Checkpoints"), Perm.CHECKPOINT_VERIFY),
     ("/isolation/", _("Transfer & isolation"), Perm.ISOLATION_VIEW),
     ("/command/", _("Command"), Perm.COMMAND_VIEW),
+    ("/command/tasks/", _("My tasks"), Perm.TASK_WORK),
     ("/admin/", _("Back office"), Perm.USER_ADMIN),
 )
 
