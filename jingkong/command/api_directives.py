@@ -59,7 +59,7 @@ from jingkong.command.schemas_directives import (
     worker_out,
 )
 from jingkong.core import clock
-from jingkong.core.exceptions import ValidationFailed
+from jingkong.core.exceptions import NotFound, ValidationFailed
 
 router = Router(tags=["command"])
 MAX_PAGE = 100_000
@@ -333,8 +333,12 @@ def problems_update(request, problem_id: int, payload: ProblemUpdateIn):
 @router.post("/problems/{problem_id}/photo", response=ProblemOut)
 @require(Perm.PROBLEM_REPORT)
 def problems_photo(request, problem_id: int, file: UploadedFile = File(None)):  # noqa: B008
-    """Attach a photo (JPEG, PNG or WebP, up to 8 MB; multipart field ``file``) to a problem of your region."""
+    """Attach a photo (JPEG, PNG or WebP, up to 8 MB; multipart field ``file``) to a problem of your region that has
+    none yet (a photo is evidence: never replaced, 409). Without ``command.view`` (a volunteer) only to a problem you
+    reported yourself (404 otherwise: you do not see the others)."""
     p = selectors.problem_get(scope=request.scope, problem_id=problem_id)
+    if not request.jk_user.has_role_perm(Perm.COMMAND_VIEW) and p.reported_by_id != request.jk_user.pk:
+        raise NotFound("problem not found")
     if file is None:
         raise ValidationFailed("no photo uploaded (multipart field 'file')", extra={"field": "file"})
     p = problems.problem_add_photo(actor=request.jk_user, problem=p, upload=file, request=request)

@@ -8,6 +8,7 @@ class CommandConfig(AppConfig):
     verbose_name = _("Directives and services")
 
     def ready(self) -> None:
-        from jingkong.command import jobs_directives, subscribers  # noqa: F401 - jobs_directives registers job kinds
+        # jobs_directives and jobs_services register their background job kinds on import.
+        from jingkong.command import jobs_directives, jobs_services, subscribers  # noqa: F401
 
         subscribers.register()

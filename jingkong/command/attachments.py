@@ -48,7 +48,7 @@ def validate(items: list[dict], *, scope: Scope) -> list[dict]:
             url = str(item.get("url") or "").strip()
             label = str(item.get("label") or "").strip()[:200]
             if not (url.startswith("/") and not url.startswith("//") or url.startswith("https://")) or len(url) > 1000 \
-                    or any(c in url for c in "\x00\r\n\"'<> "):
+                    or any(c in url for c in "\x00\r\n\t\"'<> \\") or not url.isprintable():
                 raise _bad(n, "url must be a path on this site (/…) or an https:// address")
             out.append({"type": kind, "url": url, "label": label or url})
         else:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -36,6 +37,7 @@ from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import NotFound, ValidationFailed
 
 MAX_TARGETS = 200
+MAX_AHEAD = dt.timedelta(days=366)  # a sanity bound on input (a typo in the year), not a policy rule
 
 
 def _next_ref(prefix: str, model, now: dt.datetime) -> str:
@@ -62,8 +64,14 @@ def directive_issue(*, actor, scope: Scope, title: str, text: str, category: str
     known = set(Region.objects.filter(code__in=targets).values_list("code", flat=True))
     if len(known) != len(targets):
         raise NotFound("region not found")
+    if deadline.tzinfo is None or deadline.utcoffset() is None:  # comparing it with the clock would be a 500
+        raise ValidationFailed(_("deadline: give a time zone (e.g. 2022-04-01T18:00:00+08:00)"),
+                               extra={"field": "deadline"})
     if deadline <= now:
-        raise ValidationFailed("the deadline has passed already", extra={"field": "deadline"})
+        raise ValidationFailed(_("the deadline has passed already"), extra={"field": "deadline"})
+    if deadline > now + MAX_AHEAD:
+        raise ValidationFailed(_("the deadline lies more than a year ahead; check the year"),
+                               extra={"field": "deadline"})
     links = attachments.validate(attachments_in or [], scope=scope)
     issued_from = scope.prefix or (targets[0] if len(targets) == 1 else rules.parent_code(targets[0]) or targets[0])
     for attempt in range(3):
@@ -115,7 +123,7 @@ def _cascade(directive: Directive, targets: list[str], now: dt.datetime) -> dict
         else:
             ids = {t.region_code: t.pk for t in created}
         task_of.update(ids)
-        for _code, level, _ in by_depth[depth]:
+        for _code, level, _parent in by_depth[depth]:
             counts[level] = counts.get(level, 0) + 1
     return counts
 

@@ -10,6 +10,7 @@ import time
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -18,7 +19,7 @@ from jingkong.command.models import Problem, ProblemStatus, ProblemUpdate
 from jingkong.command.tasks import directive_rules, store_photo
 from jingkong.core import clock
 from jingkong.core.events import emit
-from jingkong.core.exceptions import NotFound, ValidationFailed
+from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 
 _LOCATOR_TTL = 300.0
 
@@ -121,6 +122,10 @@ def problem_update(*, actor, scope: Scope, problem: Problem, status: str = "", n
         fields = []
         if responsible_code and responsible_code != problem.responsible_code:
             scope.check(responsible_code, "region")
+            from jingkong.geo.models import Region
+
+            if not Region.objects.filter(code=responsible_code).exists():  # a prefix that is no region
+                raise NotFound(_("region not found"))
             if not problem.region_code.startswith(responsible_code):
                 raise ValidationFailed("route the problem to its own region or a region containing it",
                                        extra={"field": "responsible_code"})
@@ -160,9 +165,15 @@ def problem_update(*, actor, scope: Scope, problem: Problem, status: str = "", n
 
 
 def problem_add_photo(*, actor, problem: Problem, upload, request=None) -> Problem:
+    """Attach the photo of a problem reported without one. A photo already there is evidence: it is never replaced
+    (409)."""
+    if problem.photo:
+        raise Conflict(_("problem %(ref)s has a photo already") % {"ref": problem.ref}, extra={"field": "file"})
     path = store_photo(upload)
     with transaction.atomic():
         problem = Problem.objects.select_for_update().get(pk=problem.pk)
+        if problem.photo:  # another upload won the race: keep the first
+            raise Conflict(_("problem %(ref)s has a photo already") % {"ref": problem.ref}, extra={"field": "file"})
         problem.photo = path
         problem.save(update_fields=["photo"])
         ProblemUpdate.objects.create(problem=problem, at=clock.now(), by=actor, status=problem.status,

@@ -177,11 +177,14 @@ def _update(req: ServiceRequest, status: str, *, by=None, note: str = "", at: dt
 
 def _escort(req: ServiceRequest, person: Person, *, actor, at: dt.datetime) -> None:
     """An escort/transfer request for an urgent medical need: a task for the grid and an event for the transfer side."""
+    from jingkong.command.schemas_services import name_mask
     from jingkong.command.services import create_auto_tasks
 
+    # The title shows in task lists and roll-ups of everyone in the region: the name masked, like the queue shows it
+    # (the worker opens the request for the person's details, audited).
     create_auto_tasks("service", [{
         "source_key": req.ref,
-        "title": _("Escort %(name)s to a medical visit (%(ref)s)") % {"name": person.name, "ref": req.ref},
+        "title": _("Escort %(name)s to a medical visit (%(ref)s)") % {"name": name_mask(person.name), "ref": req.ref},
         "region_code": req.region_code,
         "building_id": person.building_id,
         "deadline": req.deadline,
@@ -313,7 +316,8 @@ def request_status(*, actor, req: ServiceRequest, status: str, note: str = "", r
     at = at or clock.now()
     note = clean_text(note, "note", limit=1000)
     req = _locked(req)
-    if status not in ServiceStatus.values or status == ServiceStatus.CONFIRMED:
+    if status not in ServiceStatus.values or status in (ServiceStatus.CONFIRMED, ServiceStatus.ASSIGNED):
+        # "assigned" names a worker: request_assign; "confirmed" is the requester's answer.
         raise ValidationFailed(_("unknown status %(s)s") % {"s": status}, extra={"field": "status"})
     if not service_rules.may_move(req.status, status):
         raise Conflict(_("request %(ref)s is %(status)s: it cannot become %(target)s") % {
@@ -350,6 +354,10 @@ def request_for_requester(*, ref: str, phone: str, request=None, now: dt.datetim
     if req is None or not digits or digits not in {normalize_phone(req.contact_phone),
                                                    normalize_phone(req.person.phone)} - {""}:
         raise _refused(request, "status", _("We found no request with this number and phone number."))
+    # The requester reads the request (masked name, status, who comes): a read of person data, audited.
+    audit.record(actor=None, action="person.view", object_type="people.person", object_id=req.person_id,
+                 region_code=req.region_code, request=request, detail={"service_request": req.ref,
+                                                                        "via": "help_status"})
     return req
 
 

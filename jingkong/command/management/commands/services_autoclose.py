@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from jingkong.command.requests import requests_autoclose
+from jingkong.core import jobs
 
 
 class Command(BaseCommand):
@@ -10,5 +10,8 @@ class Command(BaseCommand):
             "profile in force) has passed without the resident's answer; run it periodically.")
 
     def handle(self, *args, **options):
-        closed = requests_autoclose()
+        job = jobs.run_now("services.autoclose", {}, echo=jobs.terminal_echo)
+        if job.status != job.Status.SUCCEEDED:
+            raise CommandError(job.message)
+        closed = (job.result or {}).get("closed", 0)
         self.stdout.write(f"{closed} delivered request(s) closed without an answer")
