@@ -306,8 +306,11 @@ def stages(cases: pd.DataFrame, contacts: pd.DataFrame, targets: Targets, *, at:
         return pd.DataFrame(columns=["kind", "subject_id", "person_id", "tier", "stage", "region_code", "start",
                                      "end", "hours", "age", "target", "owner_kind", "owner", "day"])
     out = pd.concat(parts, ignore_index=True)
-    local = pd.to_datetime(out["start"], unit="s", utc=True).dt.tz_convert(LOCAL_TZ)
-    out["day"] = local.dt.date
+    # Asia/Shanghai is UTC+8 all year (no daylight saving since 1991): the local day is integer arithmetic.
+    days, inverse = np.unique(np.floor((out["start"].to_numpy(dtype="float64") + 8 * 3600) / 86400).astype("int64"),
+                              return_inverse=True)
+    epoch_day = dt.date(1970, 1, 1)
+    out["day"] = np.array([epoch_day + dt.timedelta(days=int(d)) for d in days], dtype=object)[inverse]
     return out
 
 
@@ -318,17 +321,38 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if len(values) else None
 
 
-def stage_stats(rows: pd.DataFrame, stage: str, target: float | None) -> dict:
-    done = rows["hours"].to_numpy()[rows["end"].notna().to_numpy()] if len(rows) else np.array([])
-    open_rows = rows[rows["end"].isna()] if len(rows) else rows
-    overdue = int((open_rows["age"] > open_rows["target"]).sum()) if len(open_rows) else 0
-    late = int(((rows["end"].notna()) & (rows["hours"] > rows["target"])).sum()) if len(rows) else 0
-    load = (np.concatenate([done, open_rows["age"].to_numpy()]) if len(rows) else np.array([]))
+class _Arrays:
+    """The begun stages as plain numpy arrays (statistics over many small groups without pandas overhead)."""
+
+    def __init__(self, rows: pd.DataFrame):
+        n = len(rows)
+        self.stage = rows["stage"].to_numpy(dtype=object) if n else np.array([], dtype=object)
+        self.region = rows["region_code"].to_numpy(dtype=object) if n else np.array([], dtype=object)
+        self.day = rows["day"].to_numpy(dtype=object) if n else np.array([], dtype=object)
+        self.done = rows["end"].notna().to_numpy() if n else np.array([], dtype=bool)
+        self.hours = rows["hours"].to_numpy(dtype="float64") if n else np.array([])
+        self.age = rows["age"].to_numpy(dtype="float64") if n else np.array([])
+        self.target = rows["target"].to_numpy(dtype="float64") if n else np.array([])
+        self.by_stage = {k: self.stage == k for k in STAGE_KEYS}
+
+
+def _stats_np(a: _Arrays, mask: np.ndarray, stage: str, target: float | None) -> dict:
+    done_m = mask & a.done
+    open_m = mask & ~a.done
+    done = a.hours[done_m]
+    ages = a.age[open_m]
+    load = np.concatenate([done, ages])
     p90_load = _pct(load, 90)
-    return {"stage": stage, "target_hours": target, "n": int(len(rows)), "done": int(len(done)),
-            "open": int(len(open_rows)), "overdue": overdue, "late": late, "median": _pct(done, 50),
-            "p90": _pct(done, 90),
+    return {"stage": stage, "target_hours": target, "n": int(mask.sum()), "done": int(done_m.sum()),
+            "open": int(open_m.sum()), "overdue": int((ages > a.target[open_m]).sum()),
+            "late": int((done > a.target[done_m]).sum()), "median": _pct(done, 50), "p90": _pct(done, 90),
             "ratio": round(p90_load / target, 3) if (p90_load is not None and target) else None}
+
+
+def stage_stats(rows: pd.DataFrame, stage: str, target: float | None) -> dict:
+    """Figures of one stage over ``rows`` (all of that stage)."""
+    a = _Arrays(rows)
+    return _stats_np(a, np.ones(len(rows), dtype=bool), stage, target)
 
 
 def slowest(stats: list[dict]) -> dict | None:
@@ -340,9 +364,8 @@ def slowest(stats: list[dict]) -> dict | None:
     return {"stage": best["stage"], "ratio": best["ratio"]} if best else None
 
 
-def _table(rows: pd.DataFrame, targets: Targets) -> list[dict]:
-    by = {k: g for k, g in rows.groupby("stage")} if len(rows) else {}
-    return [stage_stats(by.get(s, rows.iloc[0:0]), s, targets.of(s)) for s in STAGE_KEYS]
+def _table(a: _Arrays, mask: np.ndarray, targets: Targets) -> list[dict]:
+    return [_stats_np(a, mask & a.by_stage[s], s, targets.of(s)) for s in STAGE_KEYS]
 
 
 @dataclass
@@ -398,21 +421,21 @@ def child_length(prefix: str) -> int:
 def summary(data: ClockData) -> dict:
     """Per-stage figures of the day, the same by sub-region (streets of a district, communities of a street…) and by
     day over the window, the slowest stage of the day and the number of overdue items (as of ``data.at``)."""
-    rows, targets = data.rows, data.targets
-    today = rows[rows["day"] == data.day] if len(rows) else rows
-    day_stats = _table(today, targets)
+    targets = data.targets
+    a = _Arrays(data.rows)
+    today = a.day == data.day
+    day_stats = _table(a, today, targets)
     length = child_length(data.prefix)
     by_region = []
-    if len(today):
-        keys = today["region_code"].str[:length]
-        for code, group in today.groupby(keys):
-            by_region.append({"region_code": code, "stages": _table(group, targets)})
+    if today.any():
+        keys = np.array([c[:length] for c in a.region], dtype=object)
+        for code in sorted(set(keys[today])):
+            by_region.append({"region_code": code, "stages": _table(a, today & (keys == code), targets)})
     by_day = []
     for i in range(WINDOW_DAYS - 1, -1, -1):
         d = data.day - dt.timedelta(days=i)
-        group = rows[rows["day"] == d] if len(rows) else rows
-        by_day.append({"day": d, "stages": _table(group, targets)})
-    overdue_n = int(((rows["end"].isna()) & (rows["age"] > rows["target"])).sum()) if len(rows) else 0
+        by_day.append({"day": d, "stages": _table(a, a.day == d, targets)})
+    overdue_n = int(((~a.done) & (a.age > a.target)).sum())
     return {"region_code": data.prefix, "day": data.day, "as_of": data.at, "targets": targets.as_dict(),
             "stages": day_stats, "slowest": slowest(day_stats), "child_length": length, "by_region": by_region,
             "by_day": by_day, "overdue_count": overdue_n}
