@@ -47,6 +47,9 @@ PUBLIC_PAGES = {
 }
 # Views that are not ours to decorate and are allowed by name even though they carry no `public` mark.
 NOT_OURS = {"set_language", "api-v1:openapi-json", "api-v1:openapi-view", "api-v1:api-root"}
+# API operations that need no login, by label ("GET /api/v1/..."), each marked with guard.public and given
+# ``auth=None``. Adding one is a security decision: say why. Apps list theirs as PUBLIC_API in their guard_registry.
+PUBLIC_API: dict[str, str] = {}
 
 
 # --- discovery ------------------------------------------------------------------------------------------------------
@@ -367,10 +370,15 @@ def _load_app_registries() -> None:
             continue
         for info in pkgutil.iter_modules(tests.__path__):
             if info.name.startswith("guard_registry"):
-                importlib.import_module(f"{config.name}.tests.{info.name}")
+                module = importlib.import_module(f"{config.name}.tests.{info.name}")
+                PUBLIC_API.update(getattr(module, "PUBLIC_API", {}))
 
 
 _load_app_registries()
+
+
+def _public(route: ApiRoute) -> bool:
+    return route.label in PUBLIC_API
 
 
 def _hint(status: int) -> str:
@@ -384,11 +392,13 @@ def _hint(status: int) -> str:
 
 
 def test_every_api_operation_carries_the_guard():
-    missing = [r.label for r in api_routes() if r.perm is None]
+    missing = [r.label for r in api_routes() if r.perm is None and not _public(r)]
     assert not missing, (
         "API operations without @require(Perm.X) directly below @router.<method> (the guard):\n  "
         + "\n  ".join(missing)
     )
+    unmarked = [r.label for r in api_routes() if _public(r) and (r.perm or not getattr(r.view, PUBLIC_ATTR, False))]
+    assert not unmarked, "PUBLIC_API routes must be marked @public and carry no permission:\n  " + "\n  ".join(unmarked)
 
 
 def test_the_walker_sees_every_api_url():
@@ -459,6 +469,8 @@ def test_admin_is_behind_the_admin_guard(regions, commander, officer_a, admin_us
 def test_every_api_route_refuses_anonymous_requests(regions):
     failures = []
     for route in api_routes():
+        if _public(route):
+            continue
         url = route.url(dict.fromkeys(route.params, "1"))
         for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer jk_not-a-token"}):
             r = send(Client(), route.method, url, **headers)
@@ -473,6 +485,8 @@ def test_every_api_route_refuses_roles_without_its_permission(regions):
     people = People(regions)
     failures = []
     for route in api_routes():
+        if _public(route):
+            continue
         url = route.url(dict.fromkeys(route.params, "1"))
         lacking = roles_without(route.perm)
         user = people.user(lacking[0] if lacking else "")  # no role lacks it: a user without a role
@@ -489,7 +503,7 @@ def test_objects_of_another_region_are_not_found(regions):
     people = People(regions)
     failures = []
     for route in api_routes():
-        if not route.params or route.template in UNSCOPED_ROUTES:
+        if not route.params or route.template in UNSCOPED_ROUTES or _public(route):
             continue
         ctx = OutOfScope(regions, people)
         values = {name: ctx.value(name, route) for name in route.params}
@@ -525,16 +539,22 @@ def test_lists_show_nothing_of_another_region(regions):
     for route in api_routes():
         if route.method != "GET" or route.params:
             continue
-        user = people.holder(route.perm, "a")
         url = route.template + (("?" + QUERIES[route.label]) if route.label in QUERIES else "")
-        r = send(session_client(user), "GET", url)
+        if _public(route):  # what anybody gets
+            r = send(Client(), "GET", url)
+            user = None
+        else:
+            user = people.holder(route.perm, "a")
+            r = send(session_client(user), "GET", url)
         if r.status_code not in (200, 404):  # 404: nothing to show (e.g. no active policy yet)
-            failures.append(f"{route.label} as {user.role} of street A: {r.status_code} (register a query in QUERIES)")
+            failures.append(f"{route.label} as {user.role if user else 'anonymous'} of street A: {r.status_code} "
+                            "(register a query in QUERIES)")
             continue
         text = b"".join(r.streaming_content).decode() if r.streaming else r.content.decode()
         leaked = [m for m in ctx.markers | {STREET_B} if m in text or _json(m)[1:-1] in text]
         if leaked:
-            failures.append(f"{route.label} as {user.role} of street A shows street-B data: {leaked}")
+            failures.append(f"{route.label} as {user.role if user else 'anonymous'} of street A shows street-B data: "
+                            f"{leaked}")
     assert not failures, "\n  ".join(failures)
 
 
@@ -542,5 +562,5 @@ def test_registries_name_existing_routes():
     labels = {r.label for r in api_routes()}
     templates = {r.template for r in api_routes()}
     stale = [k for k in BODIES if k not in labels] + [k for k in QUERIES if k not in labels]
-    stale += [k for k in UNSCOPED_ROUTES if k not in templates]
+    stale += [k for k in UNSCOPED_ROUTES if k not in templates] + [k for k in PUBLIC_API if k not in labels]
     assert not stale, f"registry entries for routes that no longer exist: {stale}"

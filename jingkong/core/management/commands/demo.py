@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from pathlib import Path
@@ -25,6 +26,10 @@ DEMO_ACCOUNTS = [
     ("grid", "grid_worker", "grid"),
     ("sampler", "sampler", "street"),
     ("lab", "lab_technician", "district"),
+    ("dispatcher", "transfer_dispatcher", "district"),
+    ("facility", "facility_manager", "district"),
+    ("checkpoint", "checkpoint_officer", "district"),
+    ("volunteer", "service_volunteer", "grid"),
     ("admin", "administrator", None),
 ]
 
@@ -74,6 +79,9 @@ class Command(BaseCommand):
             state["loaded"] = wanted
             state_file.write_text(json.dumps(state, indent=2))
         demo_activate(region_code=DISTRICT_CODE)  # the 8th-edition rules, in force from 2022-01-01 (replayable)
+        self.step("Health codes: a signing key and every resident's code")
+        call_command("codes_rotate_key", if_none=True, stdout=io.StringIO())
+        call_command("codes_recompute", stdout=io.StringIO())
 
         accounts = self._accounts(data_dir / "demo-accounts.json")
         self.stdout.write("")
