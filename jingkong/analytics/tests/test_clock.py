@@ -9,9 +9,17 @@ import pytest
 
 from jingkong.access.guard import Scope
 from jingkong.analytics import clock
+from jingkong.analytics.clock import cache_clear as clock_cache_clear
 from jingkong.isolation.tests.clock_world import DAY, NOW, activate, build, h
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock_cache():
+    clock_cache_clear()
+    yield
+    clock_cache_clear()
 STREET_A, STREET_B, DISTRICT = "330206002", "330206004", "330206"
 
 
@@ -150,3 +158,16 @@ def test_targets_fall_back_to_the_main_fields():
 
     t = clock.targets_from(Section())
     assert (t.investigation, t.transfer_close, t.transfer_secondary) == (24, 12, 12)
+
+
+def test_live_figures_are_reused_until_the_data_change(world):
+    from jingkong.core import clock as core_clock
+    from jingkong.isolation.tests.clock_world import ClockWorld
+
+    with core_clock.frozen(NOW):
+        first = clock.compute(Scope(STREET_A), region=STREET_A)
+        assert clock.compute(Scope(STREET_A), region=STREET_A) is first
+        ClockWorld(world["world"].regions).contact(identified=h(1))
+        again = clock.compute(Scope(STREET_A), region=STREET_A)
+    assert again is not first
+    assert clock.summary(again)["stages"][2]["n"] == clock.summary(first)["stages"][2]["n"] + 1

@@ -8,10 +8,18 @@ import io
 
 import pytest
 
+from jingkong.analytics.clock import cache_clear as clock_cache_clear
 from jingkong.core import clock as core_clock
 from jingkong.isolation.tests.clock_world import NOW, activate, build
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock_cache():
+    clock_cache_clear()
+    yield
+    clock_cache_clear()
 STREET_A, STREET_B = "330206002", "330206004"
 
 
