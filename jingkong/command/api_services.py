@@ -31,9 +31,11 @@ from jingkong.command.schemas_services import (
     DepotDetailOut,
     DepotIn,
     DepotOut,
+    DepotUpdateIn,
     ImportOut,
     ItemIn,
     ItemOut,
+    ItemUpdateIn,
     LevelOut,
     MovementIn,
     MovementResultOut,
@@ -197,6 +199,14 @@ def items_create(request, payload: ItemIn):
     return Status(201, supplies.item_create(actor=request.jk_user, **payload.dict()))
 
 
+@router.patch("/supplies/items/{item_id}", response=ItemOut)
+@require(Perm.SUPPLY_EDIT)
+def items_update(request, item_id: int, payload: ItemUpdateIn):
+    """Edit an item (name, category, unit) or deactivate it (``active: false``: no more receipts)."""
+    item = selectors.item_get(item_id=item_id)
+    return supplies.item_update(actor=request.jk_user, item=item, **payload.dict(exclude_unset=True))
+
+
 @router.get("/supplies/depots", response=list[DepotOut])
 @require(Perm.SUPPLY_EDIT)
 def depots_list(request, region: RegionCode = ""):
@@ -206,7 +216,7 @@ def depots_list(request, region: RegionCode = ""):
 
 def _depot_out(d) -> dict:
     return {"id": d.pk, "code": d.code, "name": d.name, "kind": d.kind, "region_code": d.region_code,
-            "sampling_site_id": d.sampling_site_id, "lon": d.lon, "lat": d.lat}
+            "sampling_site_id": d.sampling_site_id, "lon": d.lon, "lat": d.lat, "active": d.active}
 
 
 @router.post("/supplies/depots", response={201: DepotOut})
@@ -215,6 +225,15 @@ def depots_create(request, payload: DepotIn):
     """Register a depot or site in a region of the caller's scope (optionally a testing sampling site)."""
     depot = supplies.depot_create(actor=request.jk_user, scope=request.scope, **payload.dict())
     return Status(201, _depot_out(depot))
+
+
+@router.patch("/supplies/depots/{depot_id}", response=DepotOut)
+@require(Perm.SUPPLY_EDIT)
+def depots_update(request, depot_id: int, payload: DepotUpdateIn):
+    """Edit a depot of your region (name, kind, place) or close it (``active: false``: it receives nothing)."""
+    depot = selectors.depot_get(scope=request.scope, depot_id=depot_id)
+    return _depot_out(supplies.depot_update(actor=request.jk_user, scope=request.scope, depot=depot,
+                                            **payload.dict(exclude_unset=True)))
 
 
 @router.get("/supplies/depots/{depot_id}", response=DepotDetailOut)

@@ -55,15 +55,15 @@ def directive_issue(*, actor, scope: Scope, title: str, text: str, category: str
 
     now = clock.now()
     if not region_codes:
-        raise ValidationFailed("name at least one region", extra={"field": "region_codes"})
+        raise ValidationFailed(_("name at least one region"), extra={"field": "region_codes"})
     if len(region_codes) > MAX_TARGETS:
-        raise ValidationFailed(f"at most {MAX_TARGETS} regions", extra={"field": "region_codes"})
+        raise ValidationFailed(_("at most %(n)d regions") % {"n": MAX_TARGETS}, extra={"field": "region_codes"})
     for code in region_codes:
         scope.check(code, "region")
     targets = rules.outermost(region_codes)
     known = set(Region.objects.filter(code__in=targets).values_list("code", flat=True))
     if len(known) != len(targets):
-        raise NotFound("region not found")
+        raise NotFound(_("region not found"))
     if deadline.tzinfo is None or deadline.utcoffset() is None:  # comparing it with the clock would be a 500
         raise ValidationFailed(_("deadline: give a time zone (e.g. 2022-04-01T18:00:00+08:00)"),
                                extra={"field": "deadline"})
@@ -130,11 +130,11 @@ def _cascade(directive: Directive, targets: list[str], now: dt.datetime) -> dict
 
 def directive_cancel(*, actor, directive: Directive, reason: str, request=None) -> Directive:
     if not reason.strip():
-        raise ValidationFailed("say why the directive is cancelled", extra={"field": "reason"})
+        raise ValidationFailed(_("say why the directive is cancelled"), extra={"field": "reason"})
     with transaction.atomic():
         directive = Directive.objects.select_for_update().get(pk=directive.pk)
         if directive.status != DirectiveStatus.OPEN:
-            raise ValidationFailed(f"the directive is {directive.status}", extra={"field": "status"})
+            raise ValidationFailed(_("the directive is %(status)s") % {"status": directive.get_status_display()}, extra={"field": "status"})
         now = clock.now()
         directive.status, directive.updated_at = DirectiveStatus.CANCELLED, now
         directive.save(update_fields=["status", "updated_at"])

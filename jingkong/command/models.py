@@ -322,6 +322,8 @@ class SupplyItem(models.Model):
     name = models.CharField(_("name"), max_length=128)
     category = models.CharField(_("category"), max_length=16, choices=SupplyCategory.choices)
     unit = models.CharField(_("unit"), max_length=16)
+    # Added in 0003_supply_item_active: an item no longer stocked (no receipts); its history and stock stay.
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         verbose_name = _("supply item")

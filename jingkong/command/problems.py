@@ -71,19 +71,19 @@ def problem_report(*, actor, scope: Scope, category: str, urgency: str, descript
     if lon is not None and lat is not None:
         grid = locate(lon, lat)
         if not grid:
-            raise ValidationFailed("this place is outside every grid of the base map", extra={"field": "lon"})
+            raise ValidationFailed(_("this place is outside every grid of the base map"), extra={"field": "lon"})
         if region_code and not rules.nested(region_code, grid):
-            raise ValidationFailed(f"the point lies in {grid}, not in {region_code}", extra={"field": "region_code"})
+            raise ValidationFailed(_("the point lies in %(grid)s, not in %(region)s") % {"grid": grid, "region": region_code}, extra={"field": "region_code"})
         code = grid
     elif lon is not None or lat is not None:
-        raise ValidationFailed("give both lon and lat, or neither", extra={"field": "lat" if lat is None else "lon"})
+        raise ValidationFailed(_("give both lon and lat, or neither"), extra={"field": "lat" if lat is None else "lon"})
     elif region_code:
         code = region_code
     else:
-        raise ValidationFailed("give the place: lon and lat on the map, or a region", extra={"field": "region_code"})
+        raise ValidationFailed(_("give the place: lon and lat on the map, or a region"), extra={"field": "region_code"})
     scope.check(code, "region")
     if not Region.objects.filter(code=code).exists():
-        raise NotFound("region not found")
+        raise NotFound(_("region not found"))
     now = clock.now()
     r = directive_rules(code, now)
     responsible = rules.problem_responsible(code, category=category, urgency=urgency, routing=r["problem_routing"])
@@ -127,7 +127,7 @@ def problem_update(*, actor, scope: Scope, problem: Problem, status: str = "", n
             if not Region.objects.filter(code=responsible_code).exists():  # a prefix that is no region
                 raise NotFound(_("region not found"))
             if not problem.region_code.startswith(responsible_code):
-                raise ValidationFailed("route the problem to its own region or a region containing it",
+                raise ValidationFailed(_("route the problem to its own region or a region containing it"),
                                        extra={"field": "responsible_code"})
             r = directive_rules(problem.region_code, now)
             problem.responsible_code = responsible_code
@@ -140,7 +140,7 @@ def problem_update(*, actor, scope: Scope, problem: Problem, status: str = "", n
             except rules.RuleError as exc:
                 raise ValidationFailed(str(exc), extra={"field": exc.field}) from None
             if status == ProblemStatus.RESOLVED and not resolution:
-                raise ValidationFailed("say how the problem was resolved", extra={"field": "resolution"})
+                raise ValidationFailed(_("say how the problem was resolved"), extra={"field": "resolution"})
             problem.status = status
             fields.append("status")
             if status in (ProblemStatus.RESOLVED, ProblemStatus.REJECTED):
@@ -150,7 +150,7 @@ def problem_update(*, actor, scope: Scope, problem: Problem, status: str = "", n
                 problem.resolved_at = None
                 fields.append("resolved_at")
         if not fields and not note:
-            raise ValidationFailed("nothing to record: give a status, a region or a note", extra={"field": "note"})
+            raise ValidationFailed(_("nothing to record: give a status, a region or a note"), extra={"field": "note"})
         if fields:
             problem.save(update_fields=fields)
         update = ProblemUpdate.objects.create(problem=problem, at=now, by=actor, status=problem.status,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+
 from jingkong.geo.rules import CODE_LENGTH
 
 LEVELS = ("district", "street", "community", "grid")  # top → bottom
@@ -107,13 +109,13 @@ def escalation_cutoffs(now: dt.datetime, grace_hours: dict[str, int]) -> dict[st
 
 def check_task_transition(current: str, new: str) -> None:
     if new not in TASK_NEXT.get(current, ()):
-        raise RuleError(f"a task that is {current} cannot be reported {new}", "status")
+        raise RuleError(_("a task that is %(current)s cannot be reported %(new)s") % {"current": current, "new": new}, "status")
 
 
 def check_done_evidence(*, count: int | None, note: str, photo: bool) -> None:
     """Done needs evidence: a count, a note or a photo."""
     if count is None and not note.strip() and not photo:
-        raise RuleError("reporting a task done needs evidence: a count, a note or a photo", "count")
+        raise RuleError(_("reporting a task done needs evidence: a count, a note or a photo"), "count")
 
 
 def percent(done: int, total: int) -> float | None:
@@ -179,7 +181,7 @@ def problem_escalation_due(*, status: str, deadline: dt.datetime, responsible_co
 
 def check_problem_transition(current: str, new: str) -> None:
     if new not in PROBLEM_NEXT.get(current, ()):
-        raise RuleError(f"a problem that is {current} cannot become {new}", "status")
+        raise RuleError(_("a problem that is %(current)s cannot become %(new)s") % {"current": current, "new": new}, "status")
 
 
 # --- photos ---------------------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def name_mask(name: str) -> str:
 
 
 class RequestCreateIn(Schema):
-    person_id: int | None = Field(None, description="The person (of the caller's region), or give id_number.")
+    person_id: int | None = Field(None, ge=1, le=2**62,
+                                  description="The person (of the caller's region), or give id_number.")
     id_number: Text = Field("", max_length=32, description="Resident ID number (GB 11643), instead of person_id.")
     category: CategoryT
     subcategory: Text = Field("", max_length=32, description="A subcategory the policy in force offers, or empty.")
@@ -60,7 +61,7 @@ class RequestCreateIn(Schema):
 
 
 class AssignIn(Schema):
-    worker_id: int
+    worker_id: int = Field(ge=1, le=2**62)
     note: Text = Field("", max_length=1000)
 
 
@@ -181,6 +182,16 @@ class ItemOut(Schema):
     name: str
     category: str
     unit: str
+    active: bool
+
+
+class ItemUpdateIn(Schema):
+    """Only the fields given change; the code stays (movements and files name it)."""
+
+    name: Text | None = Field(None, min_length=1, max_length=128)
+    category: SupplyCategoryT | None = None
+    unit: Text | None = Field(None, min_length=1, max_length=16)
+    active: bool | None = Field(None, description="false: no more receipts; stock and history stay.")
 
 
 class DepotIn(Schema):
@@ -188,7 +199,7 @@ class DepotIn(Schema):
     name: Text = Field(min_length=1, max_length=128)
     region_code: RegionCode = ""
     kind: DepotKindT = "depot"
-    sampling_site_id: int | None = None
+    sampling_site_id: int | None = Field(None, ge=1, le=2**62)
     lon: float | None = Field(None, ge=-180, le=180)
     lat: float | None = Field(None, ge=-90, le=90)
 
@@ -202,6 +213,17 @@ class DepotOut(Schema):
     sampling_site_id: int | None
     lon: float | None
     lat: float | None
+    active: bool
+
+
+class DepotUpdateIn(Schema):
+    """Only the fields given change; the code and region stay."""
+
+    name: Text | None = Field(None, min_length=1, max_length=128)
+    kind: DepotKindT | None = None
+    active: bool | None = Field(None, description="false: the depot receives nothing; what is left can leave.")
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
 
 
 class LevelOut(Schema):

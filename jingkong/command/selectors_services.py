@@ -32,6 +32,7 @@ from jingkong.core import clock
 from jingkong.core.exceptions import NotFound, ValidationFailed
 from jingkong.geo.models import Region
 
+MAX_ID = 2**62  # ids beyond a database integer are "not found", not a 500
 LEVEL_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
 CHILD_LENGTH = {6: 9, 9: 12, 12: 15}
 
@@ -63,6 +64,8 @@ def request_queue(*, scope: Scope, status: str = "", category: str = "", region:
 
 
 def request_get(*, scope: Scope, request_id: int) -> ServiceRequest:
+    if not 0 < request_id < MAX_ID:
+        raise NotFound(_("request not found"))
     req = ServiceRequest.objects.select_related("person", "person__building", "assignee").filter(pk=request_id).first()
     if req is None:
         raise NotFound(_("request not found"))
@@ -99,6 +102,8 @@ def my_requests(*, scope: Scope, user, open_only: bool = True) -> QuerySet[Servi
 
 
 def my_request_get(*, scope: Scope, user, request_id: int) -> ServiceRequest:
+    if not 0 < request_id < MAX_ID:
+        raise NotFound(_("request not found"))
     req = my_requests(scope=scope, user=user, open_only=False).filter(pk=request_id).first()
     if req is None:
         raise NotFound(_("request not found"))
@@ -192,6 +197,8 @@ def item_list() -> QuerySet[SupplyItem]:
 
 def item_get(*, item_id: int | None = None, code: str = "") -> SupplyItem:
     qs = SupplyItem.objects.all()
+    if item_id is not None and not 0 < item_id < MAX_ID:
+        raise NotFound(_("supply item not found"))
     item = qs.filter(pk=item_id).first() if item_id is not None else qs.filter(code=(code or "")[:32]).first()
     if item is None:
         raise NotFound(_("supply item not found"))
@@ -207,6 +214,8 @@ def depot_list(*, scope: Scope, region: str = "") -> QuerySet[Depot]:
 
 def depot_get(*, scope: Scope, depot_id: int | None = None, code: str = "") -> Depot:
     qs = Depot.objects.select_related("sampling_site")
+    if depot_id is not None and not 0 < depot_id < MAX_ID:
+        raise NotFound(_("depot not found"))
     depot = qs.filter(pk=depot_id).first() if depot_id is not None else qs.filter(code=(code or "")[:32]).first()
     if depot is None:
         raise NotFound(_("depot not found"))

@@ -25,11 +25,14 @@ def _int(value) -> int | None:
         return None
 
 
-def _create(source: str, items: list[dict], events) -> None:
-    if not items:
-        return
+def _create(source: str, build, events) -> None:
+    """``build()`` reads the items: inside the savepoint too, so that a failing read (on PostgreSQL an aborted
+    statement) never poisons the emitter's transaction."""
     try:
         with transaction.atomic():
+            items = build()
+            if not items:
+                return
             create_auto_tasks(source, items, actor=getattr(events[0], "actor", None))
     except RulesMissing as exc:
         log.warning("no %s tasks for %d event(s): %s", source, len(events), exc.message)
@@ -39,22 +42,25 @@ def _create(source: str, items: list[dict], events) -> None:
 
 def on_pool_positive(events) -> None:
     tube_ids = sorted({t for t in (_int(e.subject_id) for e in events if e.subject_type == "testing.tube") if t})
-    _create(TaskSource.RETEST_POOL, loop.pool_positive_items(tube_ids), events)
+    _create(TaskSource.RETEST_POOL, lambda: loop.pool_positive_items(tube_ids), events)
 
 
 def on_contacts_identified(events) -> None:
-    _create(TaskSource.LOCATE_CONTACT, loop.contacts_items(events), events)
+    _create(TaskSource.LOCATE_CONTACT, lambda: loop.contacts_items(events), events)
 
 
 def on_zone_approved(events) -> None:
-    items = []
-    for e in events:
-        payload = e.payload or {}
-        kind = payload.get("to_type") or payload.get("type")
-        zone_id = _int(e.subject_id)
-        if kind in loop.DELIVER_ZONE_TYPES and zone_id:
-            items += loop.zone_items(zone_id, str(payload.get("ref") or ""))
-    _create(TaskSource.DELIVER, items, events)
+    def build() -> list[dict]:
+        items = []
+        for e in events:
+            payload = e.payload or {}
+            kind = payload.get("to_type") or payload.get("type")
+            zone_id = _int(e.subject_id)
+            if kind in loop.DELIVER_ZONE_TYPES and zone_id:
+                items += loop.zone_items(zone_id, str(payload.get("ref") or ""))
+        return items
+
+    _create(TaskSource.DELIVER, build, events)
 
 
 SUBSCRIPTIONS = {

@@ -106,6 +106,76 @@ def depot_create(*, actor, scope: Scope, code: str, name: str, region_code: str,
     return depot
 
 
+@transaction.atomic
+def item_update(*, actor, item: SupplyItem, name: str | None = None, unit: str | None = None,
+                category: str | None = None, active: bool | None = None) -> SupplyItem:
+    """Edit a catalogue item (the code stays: movements and files name it) or deactivate it (no more receipts; its
+    stock and history stay and can still be used up, moved or counted)."""
+    item = SupplyItem.objects.select_for_update().get(pk=item.pk)
+    changed = {}
+    if name is not None:
+        name = clean_text(name, "name", limit=128)
+        if not name:
+            raise ValidationFailed(_("the name is required"), extra={"field": "name"})
+        changed["name"] = name
+    if unit is not None:
+        unit = clean_text(unit, "unit", limit=16)
+        if not unit:
+            raise ValidationFailed(_("the unit is required"), extra={"field": "unit"})
+        changed["unit"] = unit
+    if category is not None:
+        if category not in SupplyCategory.values:
+            raise ValidationFailed(_("unknown category"), extra={"field": "category"})
+        changed["category"] = category
+    if active is not None:
+        changed["active"] = bool(active)
+    changed = {k: v for k, v in changed.items() if getattr(item, k) != v}
+    if changed:
+        for k, v in changed.items():
+            setattr(item, k, v)
+        item.save(update_fields=list(changed))
+        audit.record(actor=actor, action="supply.item_update", object_type="command.supplyitem", object_id=item.pk,
+                     detail={"code": item.code, "fields": sorted(changed)})
+        emit("command.supply_item_updated", subject=item, actor=actor,
+             payload={"code": item.code, "fields": sorted(changed)})
+    return item
+
+
+@transaction.atomic
+def depot_update(*, actor, scope: Scope, depot: Depot, name: str | None = None, kind: str | None = None,
+                 active: bool | None = None, lon: float | None = None, lat: float | None = None) -> Depot:
+    """Edit a depot or site of the caller's scope (the code and region stay) or deactivate it: an inactive depot
+    receives nothing (receipts, transfers in); what is left there can still be used, sent elsewhere or counted."""
+    scope.check(depot.region_code, "depot")
+    depot = Depot.objects.select_for_update().get(pk=depot.pk)
+    changed = {}
+    if name is not None:
+        name = clean_text(name, "name", limit=128)
+        if not name:
+            raise ValidationFailed(_("the name is required"), extra={"field": "name"})
+        changed["name"] = name
+    if kind is not None:
+        if kind not in DepotKind.values:
+            raise ValidationFailed(_("unknown kind"), extra={"field": "kind"})
+        changed["kind"] = kind
+    if active is not None:
+        changed["active"] = bool(active)
+    if lon is not None or lat is not None:
+        if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValidationFailed(_("give both longitude and latitude"), extra={"field": "lon"})
+        changed["lon"], changed["lat"] = lon, lat
+    changed = {k: v for k, v in changed.items() if getattr(depot, k) != v}
+    if changed:
+        for k, v in changed.items():
+            setattr(depot, k, v)
+        depot.save(update_fields=list(changed))
+        audit.record(actor=actor, action="supply.depot_update", object_type="command.depot", object_id=depot.pk,
+                     region_code=depot.region_code, detail={"code": depot.code, "fields": sorted(changed)})
+        emit("command.depot_updated", subject=depot, region_code=depot.region_code, actor=actor,
+             payload={"code": depot.code, "fields": sorted(changed)})
+    return depot
+
+
 # --- stock ------------------------------------------------------------------------------------------------------------
 
 
@@ -173,6 +243,15 @@ def movement_record(*, actor, scope: Scope, depot: Depot, item: SupplyItem, kind
         scope.check(to_depot.region_code, "depot")
         if to_depot.pk == depot.pk:
             raise ValidationFailed(_("a transfer goes to another depot"), extra={"field": "to_depot"})
+        if not to_depot.active:
+            raise ValidationFailed(_("%(depot)s is closed: it receives nothing") % {"depot": to_depot.name},
+                                   code="depot_inactive", extra={"field": "to_depot"})
+    if kind == MovementKind.RECEIPT and not depot.active:
+        raise ValidationFailed(_("%(depot)s is closed: it receives nothing") % {"depot": depot.name},
+                               code="depot_inactive", extra={"field": "depot"})
+    if kind == MovementKind.RECEIPT and not item.active:
+        raise ValidationFailed(_("%(item)s is no longer stocked") % {"item": item.name}, code="item_inactive",
+                               extra={"field": "item"})
     if client_key:
         existing = StockMovement.objects.filter(client_key=client_key).first()
         if existing is not None:

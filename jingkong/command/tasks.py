@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -201,7 +202,7 @@ def task_acknowledge(*, actor, task: Task, request=None) -> Task:
     with transaction.atomic():
         task = _lock(task)
         if task.status != TaskStatus.ASSIGNED:
-            raise ValidationFailed(f"the task is {task.status}, not waiting to be acknowledged",
+            raise ValidationFailed(_("the task is %(status)s, not waiting to be acknowledged") % {"status": task.get_status_display()},
                                    extra={"field": "status"})
         now = clock.now()
         task.status, task.acknowledged_at, task.updated_at = TaskStatus.ACKNOWLEDGED, now, now
@@ -224,7 +225,7 @@ def task_report(*, actor, task: Task, status: str, count: int | None = None, not
     with transaction.atomic():
         task = _lock(task)
         if Task.objects.filter(parent=task).exists():
-            raise ValidationFailed("this task is done when all its sub-tasks are done; report on the sub-tasks",
+            raise ValidationFailed(_("this task is done when all its sub-tasks are done; report on the sub-tasks"),
                                    extra={"field": "status"})
         try:
             rules.check_task_transition(task.status, status)
@@ -278,16 +279,17 @@ def task_add_photo(*, actor, task: Task, upload, note: str = "", request=None) -
 def task_reassign(*, actor, scope: Scope, task: Task, worker_id: int, request=None) -> Task:
     worker = FieldWorker.objects.filter(pk=worker_id).first()
     if worker is None or not scope.contains(worker.region_code):
-        raise NotFound("field worker not found")
+        raise NotFound(_("field worker not found"))
     if not worker.active:
-        raise ValidationFailed("this field worker is not active", extra={"field": "worker_id"})
+        raise ValidationFailed(_("this field worker is not active"), extra={"field": "worker_id"})
     if not rules.nested(worker.region_code, task.region_code):
-        raise ValidationFailed(f"{worker.name} does not cover {task.region_code} (their area: {worker.region_code})",
+        raise ValidationFailed(_("%(name)s does not cover %(region)s (their area: %(area)s)") % {
+            "name": worker.name, "region": task.region_code, "area": worker.region_code},
                                extra={"field": "worker_id"})
     with transaction.atomic():
         task = _lock(task)
         if task.status in rules.FINISHED_TASK:
-            raise ValidationFailed(f"the task is {task.status}", extra={"field": "status"})
+            raise ValidationFailed(_("the task is %(status)s") % {"status": task.get_status_display()}, extra={"field": "status"})
         previous = task.assignee_id
         now = clock.now()
         task.assignee_id, task.updated_at = worker.pk, now
@@ -347,18 +349,18 @@ def store_photo(upload) -> str:
     """Check an uploaded photo (size, JPEG/PNG/WebP by content) and store it under the data directory; return its
     path relative to the data directory."""
     if upload is None:
-        raise ValidationFailed("no photo uploaded", extra={"field": "photo"})
+        raise ValidationFailed(_("no photo uploaded"), extra={"field": "photo"})
     size = getattr(upload, "size", None) or 0
     if size <= 0:
-        raise ValidationFailed("the photo is empty", extra={"field": "photo"})
+        raise ValidationFailed(_("the photo is empty"), extra={"field": "photo"})
     if size > rules.PHOTO_MAX_BYTES:
-        raise ValidationFailed(f"the photo is larger than {rules.PHOTO_MAX_BYTES // (1024 * 1024)} MB",
+        raise ValidationFailed(_("the photo is larger than %(n)d MB") % {"n": rules.PHOTO_MAX_BYTES // (1024 * 1024)},
                                extra={"field": "photo"})
     upload.seek(0)
     head = upload.read(16)
     kind = rules.photo_kind(head)
     if kind is None:
-        raise ValidationFailed("the photo must be a JPEG, PNG or WebP image", extra={"field": "photo"})
+        raise ValidationFailed(_("the photo must be a JPEG, PNG or WebP image"), extra={"field": "photo"})
     upload.seek(0)
     day = clock.now().strftime("%Y%m")
     relative = f"{PHOTO_DIR}/{day}/{uuid.uuid4().hex}.{kind[0]}"

@@ -25,4 +25,5 @@ urlpatterns = [
     path("supplies/depots/<str:code>/", views.supply_depot, name="supply_depot"),
     path("supplies/depots/<str:code>/movements/", views.supply_movement, name="supply_movement"),
     path("supplies/depots/<str:code>/thresholds/", views.supply_threshold, name="supply_threshold"),
+    path("supplies/depots/<str:code>/edit/", views.supply_depot_edit, name="supply_depot_edit"),
 ]

@@ -245,7 +245,8 @@ def service_queue(request):
     view = view if view in ("open", "overdue", "unassigned", "escort", "all") else "open"
     now = clock.now()
     qs = selectors.request_queue(scope=request.scope, status=status, category=category, region=region,
-                                 open_only=view == "open", overdue=view == "overdue",
+                                 # the cards count open requests: their lists are open requests too
+                                 open_only=view in ("open", "unassigned", "escort"), overdue=view == "overdue",
                                  unassigned=view == "unassigned", escort=view == "escort", now=now)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     audit.record(actor=request.jk_user, action="person.list", object_type="people.person",
@@ -432,7 +433,8 @@ def supply_depot(request, code: str):
         "depot": depot, "stock": selectors.stock_list(scope=request.scope, depot=depot),
         "movements": [(m.at.astimezone(tz), m) for m in selectors.movement_list(scope=request.scope, depot=depot)],
         "items": selectors.item_list(),
-        "others": selectors.depot_list(scope=request.scope).exclude(pk=depot.pk)[:500],
+        "others": selectors.depot_list(scope=request.scope).filter(active=True).exclude(pk=depot.pk)[:500],
+        "depot_kinds": DepotKind.choices,
         "kinds": [(k, lbl) for k, lbl in (("receipt", MovementKind.RECEIPT.label),
                                           ("consumption", MovementKind.CONSUMPTION.label),
                                           ("transfer", MovementKind.TRANSFER_OUT.label),
@@ -483,6 +485,22 @@ def supply_threshold(request, code: str):
             raise ValidationFailed(_("give a threshold"), extra={"field": "threshold"})
         supplies.threshold_set(actor=request.jk_user, scope=request.scope, depot=depot, item=item, threshold=threshold)
         messages.success(request, _("Threshold saved."))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("command:supply_depot", code=depot.code)
+
+
+@require(Perm.SUPPLY_EDIT)
+@require_POST
+def supply_depot_edit(request, code: str):
+    """Rename a depot, change its kind, close or reopen it (a closed depot receives nothing)."""
+    depot = selectors.depot_get(scope=request.scope, code=code)
+    try:
+        supplies.depot_update(actor=request.jk_user, scope=request.scope, depot=depot,
+                              name=_field(request.POST, "name", limit=200) or None,
+                              kind=_field(request.POST, "kind", choices=DepotKind.choices) or None,
+                              active=request.POST.get("active") == "1")
+        messages.success(request, _("Depot saved."))
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("command:supply_depot", code=depot.code)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from jingkong.access import audit
 from jingkong.access.guard import Scope
@@ -27,7 +28,7 @@ def _region(scope: Scope, code: str):
     scope.check(code, "region")
     region = Region.objects.filter(code=code).only("id", "code", "level").first()
     if region is None:
-        raise NotFound("region not found")
+        raise NotFound(_("region not found"))
     return region
 
 
@@ -40,7 +41,7 @@ def _buildings(region_code: str, building_ids: list[int]) -> list[int]:
     found = set(Building.objects.filter(pk__in=ids, grid__code__startswith=region_code).values_list("pk", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:
-        raise ValidationFailed(f"building {missing[0]} is not in region {region_code}", extra={"field": "building_ids"})
+        raise ValidationFailed(_("building %(b)s is not in region %(region)s") % {"b": missing[0], "region": region_code}, extra={"field": "building_ids"})
     return ids
 
 
@@ -52,7 +53,7 @@ def _user(scope: Scope, user_id: int | None):
 
     user = User.objects.select_related("region").filter(pk=user_id).first()
     if user is None or not scope.covers(scope_of(user)):
-        raise NotFound("user not found")
+        raise NotFound(_("user not found"))
     return user
 
 
@@ -71,7 +72,7 @@ def worker_create(*, actor, scope: Scope, name: str, role: str, region_code: str
             emit("command.worker_registered", subject=worker, region_code=worker.region_code, actor=actor,
                  payload={"role": role, "buildings": buildings})
     except IntegrityError:
-        raise Conflict("this account is already linked to another field worker", extra={"field": "user_id"}) from None
+        raise Conflict(_("this account is already linked to another field worker"), extra={"field": "user_id"}) from None
     return worker
 
 
@@ -105,7 +106,7 @@ def worker_update(*, actor, scope: Scope, worker: FieldWorker, request=None, **c
             emit("command.worker_updated", subject=worker, region_code=worker.region_code, actor=actor,
                  payload={"fields": fields})
     except IntegrityError:
-        raise Conflict("this account is already linked to another field worker", extra={"field": "user_id"}) from None
+        raise Conflict(_("this account is already linked to another field worker"), extra={"field": "user_id"}) from None
     return worker
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import itertools
 
 from jingkong.access.roles import Role
-from jingkong.access.tests.test_route_guard import BODIES, PUBLIC_PAGES, factory
+from jingkong.access.tests.test_route_guard import BODIES, PUBLIC_PAGES, UNSCOPED_ROUTES, factory
 
 _serial = itertools.count(1)
 
@@ -71,7 +71,22 @@ def _item_code(ctx) -> str:
     return item.code
 
 
+UNSCOPED_ROUTES.update({
+    "/api/v1/command/supplies/items/{item_id}": "the supply catalogue is district-wide (no region), like creating "
+                                                "an item",
+})
+
+
+@factory("item_id")
+def _item_id(ctx):
+    from jingkong.command.models import SupplyItem
+
+    return SupplyItem.objects.get(code=_item_code(ctx)).pk
+
+
 BODIES.update({
+    "PATCH /api/v1/command/supplies/depots/{depot_id}": lambda ctx: {"name": "改名"},
+    "PATCH /api/v1/command/supplies/items/{item_id}": lambda ctx: {"name": "改名"},
     "POST /api/v1/command/services/requests/{service_request_id}/assign": lambda ctx: {"worker_id": 1},
     "POST /api/v1/command/services/requests/{service_request_id}/status": lambda ctx: {"status": "in_progress"},
     "POST /api/v1/command/services/mine/{service_request_id}/status": lambda ctx: {"status": "delivered"},

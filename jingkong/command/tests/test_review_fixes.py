@@ -142,3 +142,144 @@ def test_the_public_form_refuses_a_post_without_the_csrf_token(sv_world):
                                    "client_key": "k", "csrfmiddlewaretoken": token})
     assert ok.status_code == 302, ok.content.decode()[:500]
     assert ServiceRequest.objects.count() == 1
+
+
+# --- ids beyond a database integer, supplies editing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, url, body", [
+    ("get", "/api/v1/command/services/requests/99999999999999999999", None),
+    ("post", "/api/v1/command/services/requests/99999999999999999999/status", {"status": "in_progress"}),
+    ("post", "/api/v1/command/services/mine/99999999999999999999/status", {"status": "delivered"}),
+    ("get", "/api/v1/command/supplies/depots/99999999999999999999", None),
+    ("post", "/api/v1/command/supplies/depots", {"code": "X", "name": "x", "sampling_site_id": 10**20}),
+    ("post", "/api/v1/command/services/requests", {"person_id": 10**20, "category": "food"}),
+])
+def test_ids_beyond_a_database_integer_are_404_or_422_not_500(sv_world, admin_user, client_for, method, url, body):
+    c = client_for(admin_user)
+    c.raise_request_exception = False
+    r = getattr(c, method)(url, body, content_type="application/json") if body is not None else c.get(url)
+    assert r.status_code in (404, 422), (r.status_code, r.content[:300])
+
+
+def test_a_request_is_not_reassigned_to_an_id_beyond_a_database_integer(sv_world, officer_a, client_for):
+    from jingkong.command import requests as svc
+
+    person, _ = make_resident(sv_world["regions"]["grid_a1"])
+    req, _ = svc.request_submit(person=person, category="food")
+    c = client_for(officer_a)
+    c.raise_request_exception = False
+    r = c.post(f"/api/v1/command/services/requests/{req.pk}/assign", {"worker_id": 10**20},
+               content_type="application/json")
+    assert r.status_code == 422, r.content
+
+
+@pytest.fixture
+def depots(regions, sv_now):
+    from jingkong.command.models import Depot, SupplyItem
+
+    kit = SupplyItem.objects.create(code="KIT", name="抗原试剂盒", category="test_kit", unit="盒")
+    d1 = Depot.objects.create(code="D-A1", name="新碶一号仓", region_code=regions["grid_a1"].code)
+    d2 = Depot.objects.create(code="D-A2", name="新碶二号仓", region_code=regions["grid_a2"].code)
+    db = Depot.objects.create(code="D-B1", name="大碶仓", region_code=regions["grid_b1"].code)
+    return {"kit": kit, "d1": d1, "d2": d2, "db": db}
+
+
+def _move(c, depot, **body):
+    return c.post(f"/api/v1/command/supplies/depots/{depot.pk}/movements", {"item": "KIT", **body},
+                  content_type="application/json")
+
+
+def test_a_depot_is_renamed_and_closed_and_then_receives_nothing(depots, officer_a, client_for):
+    from jingkong.access.models import AuditLog
+
+    c = client_for(officer_a)
+    d1, d2 = depots["d1"], depots["d2"]
+    assert _move(c, d1, kind="receipt", quantity=10).status_code == 201
+    r = c.patch(f"/api/v1/command/supplies/depots/{d1.pk}", {"name": "新碶中心仓", "active": False},
+                content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert r.json()["name"] == "新碶中心仓" and r.json()["active"] is False
+    assert AuditLog.objects.filter(action="supply.depot_update", object_id=str(d1.pk)).exists()
+    refused = _move(c, d1, kind="receipt", quantity=5)
+    assert refused.status_code == 422 and "depot_inactive" in refused.content.decode()
+    assert _move(c, d2, kind="transfer", quantity=1, to_depot="D-A1").status_code == 422
+    # What is left can still leave: used, sent to an open depot, counted.
+    assert _move(c, d1, kind="consumption", quantity=2).status_code == 201
+    assert _move(c, d1, kind="transfer", quantity=3, to_depot="D-A2").status_code == 201
+    assert _move(c, d1, kind="adjustment", counted=5).status_code == 201
+    # Another region's depot: not found.
+    assert c.patch(f"/api/v1/command/supplies/depots/{depots['db'].pk}", {"active": False},
+                   content_type="application/json").status_code == 404
+
+
+def test_an_item_is_edited_and_deactivated_and_then_not_received(depots, officer_a, client_for):
+    c = client_for(officer_a)
+    kit = depots["kit"]
+    r = c.patch(f"/api/v1/command/supplies/items/{kit.pk}", {"unit": "箱", "active": False},
+                content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert r.json()["unit"] == "箱" and r.json()["active"] is False and r.json()["code"] == "KIT"
+    refused = _move(c, depots["d1"], kind="receipt", quantity=5)
+    assert refused.status_code == 422 and "item_inactive" in refused.content.decode()
+    bad = c.patch(f"/api/v1/command/supplies/items/{kit.pk}", {"name": "a\x00b"}, content_type="application/json")
+    assert bad.status_code == 422
+
+
+def test_the_back_office_lists_service_and_supply_models(depots, admin_user, client_for):
+    c = client_for(admin_user)
+    for model in ("servicerequest", "supplyitem", "depot", "stocklevel", "stockmovement"):
+        r = c.get(f"/admin/command/{model}/")
+        assert r.status_code == 200, (model, r.status_code)
+
+
+def test_the_depot_page_closes_and_reopens_a_depot(depots, officer_a, client_for):
+    c = client_for(officer_a)
+    d1 = depots["d1"]
+    page = c.get(f"/command/supplies/depots/{d1.code}/")
+    assert page.status_code == 200 and f"/command/supplies/depots/{d1.code}/edit/" in page.content.decode()
+    c.post(f"/command/supplies/depots/{d1.code}/edit/", {"name": "新碶中心仓", "kind": "site"})  # box unticked
+    d1.refresh_from_db()
+    assert (d1.name, d1.kind, d1.active) == ("新碶中心仓", "site", False)
+    c.post(f"/command/supplies/depots/{d1.code}/edit/", {"name": "新碶中心仓", "kind": "site", "active": "1"})
+    d1.refresh_from_db()
+    assert d1.active
+    assert c.post(f"/command/supplies/depots/{depots['db'].code}/edit/", {"name": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("view", ["open", "overdue", "unassigned", "escort"])
+def test_each_queue_card_equals_the_list_it_opens(sv_world, officer_a, client_for, view):
+    from jingkong.command import requests as svc
+
+    grid_a2 = sv_world["regions"]["grid_a2"]  # nobody works there: requests stay unassigned
+    for sub, cancel in (("dialysis", True), ("dialysis", False), ("", True), ("", False)):
+        person, _ = make_resident(grid_a2)
+        req, _ = svc.request_submit(person=person, category="medical_visit", subcategory=sub)
+        if cancel:
+            svc.request_status(actor=officer_a, req=req, status="cancelled", note="重复")
+    c = client_for(officer_a)
+    r = c.get("/command/services/", {"view": view})
+    assert r.status_code == 200
+    assert r.context["cards"][view] == r.context["page"].paginator.count
+    if view in ("unassigned", "escort"):
+        assert r.context["cards"][view] >= 1
+
+
+def test_a_failing_read_of_the_loop_never_breaks_the_emitter(regions, policy, now, monkeypatch):
+    """The lab upload (the emitter) goes on when building the retest tasks fails; the emitter's transaction stays
+    usable (on PostgreSQL a failed statement outside a savepoint would abort it)."""
+    from django.db import connection, transaction
+
+    from jingkong.command import loop
+    from jingkong.core.events import emit_many
+
+    def broken(tube_ids):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table_for_review")
+        return []
+
+    monkeypatch.setattr(loop, "pool_positive_items", broken)
+    with transaction.atomic():
+        emit_many([{"type": "testing.pool_positive", "subject_type": "testing.tube", "subject_id": 1,
+                    "region_code": regions["grid_a1"].code, "payload": {}}])
+        assert Task.objects.count() == 0  # the transaction still answers queries
