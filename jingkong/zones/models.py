@@ -129,9 +129,13 @@ class ZoneResident(models.Model):
     """Who lives inside an approved zone in force (materialised set-based; see the module docstring)."""
 
     # No single-column indexes: (zone, person) unique and (person, zone_type) cover both foreign keys, and every
-    # index costs on the INSERT … SELECT of a district-wide zone (bench_zones: 4 → 2 indexes).
-    zone = models.ForeignKey(Zone, on_delete=models.CASCADE, related_name="residents", db_index=False)
-    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # index costs on the INSERT … SELECT of a district-wide zone (bench_zones: 4 → 2 indexes). No database-level
+    # foreign-key constraints either: the rows are selected from people_person and written by the zones services
+    # only, and PostgreSQL's per-row checks of a 1 M-row refresh took 37 s (deletions still cascade through the ORM).
+    zone = models.ForeignKey(Zone, on_delete=models.CASCADE, related_name="residents", db_index=False,
+                             db_constraint=False)
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+", db_index=False,
+                               db_constraint=False)
     zone_type = models.CharField(max_length=16, choices=ZoneType.choices)
     region_code = models.CharField(max_length=32)
 

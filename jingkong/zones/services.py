@@ -308,6 +308,9 @@ def _refresh(zone: Zone, *, at: dt.datetime) -> None:
             with connection.cursor() as c:
                 c.execute(f"INSERT INTO {_q('zones_zoneresident')} (zone_id, person_id, zone_type, region_code) "
                           f"SELECT %s, m.id, %s, m.code FROM ({sql}) m", [zone.pk, zone.type, *params])
+                if connection.vendor == "postgresql" and c.rowcount > 50_000:
+                    # The planner still believes the table is as small as before: plans over it would be wrong.
+                    c.execute(f"ANALYZE {_q('zones_zoneresident')}")
             zone.people, zone.households, zone.vulnerable = _counts_from(
                 f"SELECT p.id, p.household_id, p.vulnerable FROM {_q('zones_zoneresident')} r "
                 f"JOIN {_q('people_person')} p ON p.id = r.person_id WHERE r.zone_id = %s", [zone.pk])
