@@ -12,6 +12,8 @@ Day numbering (the same for every stage, stored on :class:`~jingkong.isolation.m
   the entry test and a one-day stage (``ends_on = starts_on``): someone must decide with a result in hand.
 * The next stage (close contacts: home health monitoring or home isolation, ``home_days``) counts from the day the
   previous stage ended, or from its release if that came later; its test days are those of the profile's home phase.
+  It starts (``starts_on``) on the day of the release, its day 0: the person is under home monitoring from the
+  moment they leave (the health code turns yellow at once, not the next morning).
 
 Release (:func:`release_check`): every test day up to the end has a negative single-tube result and none is positive;
 where the profile asks for 双采双检 the last test is two negative samples; a secondary contact whose profile ties the
@@ -21,6 +23,7 @@ last day. The reasons it cannot be released are returned as codes (the UI transl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,8 +137,11 @@ def next_stage(stage: Stage, *, released_on: dt.date) -> Stage | None:
     if not stage.next_mode or not stage.next_days:
         return None
     day_zero = max(stage.ends_on, released_on)
-    return _place(stage.next_mode, stage.tier, day_zero=day_zero, length=stage.next_days,
-                  test_days=stage.next_test_days, arrival=day_zero + dt.timedelta(days=1))
+    follow = _place(stage.next_mode, stage.tier, day_zero=day_zero, length=stage.next_days,
+                    test_days=stage.next_test_days, arrival=day_zero + dt.timedelta(days=1))
+    # The person is in the next stage from the moment of the release (their health code must say so that day),
+    # on its day 0: the days are still counted from the end of the previous stage.
+    return dataclasses.replace(follow, starts_on=released_on)
 
 
 def restart(stage: Stage, *, new_exposure: dt.date, original_length: int, original_test_days: Sequence[int],

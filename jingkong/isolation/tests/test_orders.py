@@ -68,7 +68,7 @@ def test_release_2021_needs_double_sampling_then_starts_home_monitoring_and_free
     order.refresh_from_db()
     home = IsolationOrder.objects.get(previous=order)
     assert (order.status, home.mode, home.status) == ("released", "home_monitoring", "active")
-    assert (home.starts_on, home.ends_on, home.test_days) == (D(2022, 1, 16), D(2022, 1, 22), [2, 7])
+    assert (home.starts_on, home.ends_on, home.test_days) == (D(2022, 1, 15), D(2022, 1, 22), [2, 7])
     released = events("isolation.order_released")[0]
     assert released.payload == {"order_id": order.pk, "next_order_id": home.pk, "mode": "central"}
     stay = RoomStay.objects.get(person=p)

@@ -35,8 +35,9 @@ def test_2021_close_contact_14_days_central_tests_1_4_7_14_then_7_home_tests_2_7
     assert dates(stage) == ["2022-01-02", "2022-01-05", "2022-01-08", "2022-01-15"]
     assert stage.double_sampling is True
     home = s.next_stage(stage, released_on=D(2022, 1, 15))
-    assert (home.mode, home.starts_on, home.ends_on, home.test_days) == ("home_monitoring", D(2022, 1, 16),
-                                                                          D(2022, 1, 22), (2, 7))
+    # Home monitoring from the release (its day 0, the code turns yellow at once); days counted from day 14.
+    assert (home.mode, home.counted_from, home.starts_on, home.ends_on, home.test_days) == (
+        "home_monitoring", D(2022, 1, 15), D(2022, 1, 15), D(2022, 1, 22), (2, 7))
     assert dates(home) == ["2022-01-17", "2022-01-22"]
     assert s.next_stage(home, released_on=D(2022, 1, 22)) is None
 
@@ -46,8 +47,10 @@ def test_2022_close_contact_7_plus_3_tests_1_2_3_5_7_and_home_day_3_without_doub
     assert (stage.mode, stage.ends_on, stage.test_days, stage.double_sampling) == ("central", D(2022, 7, 8),
                                                                                    (1, 2, 3, 5, 7), False)
     home = s.next_stage(stage, released_on=D(2022, 7, 8))
-    assert (home.mode, home.starts_on, home.ends_on, home.test_days) == ("home_monitoring", D(2022, 7, 9),
+    assert (home.mode, home.starts_on, home.ends_on, home.test_days) == ("home_monitoring", D(2022, 7, 8),
                                                                           D(2022, 7, 11), (3,))
+    late = s.next_stage(stage, released_on=D(2022, 7, 10))  # released late: counted from the release
+    assert (late.counted_from, late.starts_on, late.ends_on) == (D(2022, 7, 10), D(2022, 7, 10), D(2022, 7, 13))
 
 
 def test_secondary_contacts_2021_central_7_days_2022_home_7_days_tests_1_4_7_nothing_after():
