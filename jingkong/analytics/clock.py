@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -376,6 +376,7 @@ class ClockData:
     at: dt.datetime
     targets: Targets
     rows: pd.DataFrame  # every begun stage of the window
+    memo: dict = field(default_factory=dict, repr=False)  # summary of this data (computed once)
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -460,6 +461,12 @@ def child_length(prefix: str) -> int:
 def summary(data: ClockData) -> dict:
     """Per-stage figures of the day, the same by sub-region (streets of a district, communities of a street…) and by
     day over the window, the slowest stage of the day and the number of overdue items (as of ``data.at``)."""
+    if "summary" not in data.memo:
+        data.memo["summary"] = _summary(data)
+    return data.memo["summary"]
+
+
+def _summary(data: ClockData) -> dict:
     targets = data.targets
     a = _Arrays(data.rows)
     today = a.day == data.day
@@ -467,7 +474,7 @@ def summary(data: ClockData) -> dict:
     length = child_length(data.prefix)
     by_region = []
     if today.any():
-        keys = np.array([c[:length] for c in a.region], dtype=object)
+        keys = data.rows["region_code"].str[:length].to_numpy(dtype=object)
         for code in sorted(set(keys[today])):
             by_region.append({"region_code": code, "stages": _table(a, today & (keys == code), targets)})
     by_day = []
