@@ -9,7 +9,8 @@ the lake's own layout with its own schema and conventions: ``checkins/day=YYYY-M
 Appending rewrites the day's file (read, add, de-duplicate, sort, write to a temporary file, rename: atomic for
 readers) under an exclusive file lock, so concurrent requests never lose each other's rows. Idempotent: the service
 appends only entries it has just inserted (``client_id`` is unique in the database), and identical rows are kept once.
-:func:`rebuild_days` writes the days again from the database (the source of truth), e.g. after a failed append.
+:func:`rebuild_days` writes the days again from the database (the source of truth); a failed append triggers it
+at once for that day, and a day that still cannot be written is noted and rebuilt by the next append.
 """
 
 from __future__ import annotations
@@ -79,9 +80,54 @@ class _Lock:
         self.fd.close()
 
 
+def _pending_path(lake: CheckinLake) -> Path:
+    return lake.root / f".{SOURCE}.pending"
+
+
+def _pending_days(lake: CheckinLake) -> set[dt.date]:
+    path = _pending_path(lake)
+    if not path.exists():
+        return set()
+    days = set()
+    for line in path.read_text(encoding="ascii", errors="replace").split():
+        try:
+            days.add(dt.date.fromisoformat(line))
+        except ValueError:
+            continue
+    return days
+
+
+def _remember_pending(lake: CheckinLake, days: Iterable[dt.date]) -> None:
+    """Note days whose file could not be written: the next append rebuilds them from the database."""
+    try:
+        lake.root.mkdir(parents=True, exist_ok=True)
+        with open(_pending_path(lake), "a", encoding="ascii") as fh:
+            fh.write("".join(f"{d.isoformat()}\n" for d in sorted(set(days))))
+    except OSError:
+        log.exception("days to rebuild in the check-in lake could not be noted: run checkpoint_lake.rebuild_days(%s)",
+                      sorted(d.isoformat() for d in days))
+
+
+def _rebuild_locked(lake: CheckinLake, days: Iterable[dt.date]) -> dict[str, int]:
+    from zoneinfo import ZoneInfo
+
+    from jingkong.codes.models import VenueEntry
+
+    tz = ZoneInfo("Asia/Shanghai")
+    out = {}
+    for day in sorted(set(days)):
+        start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+        rows = VenueEntry.objects.filter(at__gte=start, at__lt=start + dt.timedelta(days=1)).values_list(
+            "person_id", "venue_id", "at")
+        out[day.isoformat()] = _write_day(lake, day, _table(rows), replace=True)
+    return out
+
+
 def append_checkins(rows: Iterable[tuple[int, int, dt.datetime]], *, lake: CheckinLake | None = None) -> int:
-    """Add check-ins (person id, venue id, time) to their days' files. Called after the entries' transaction commits:
-    a failure is logged (the entries are in the database; :func:`rebuild_days` restores the files), never raised."""
+    """Add check-ins (person id, venue id, time) to their days' files. Called after the entries' transaction commits,
+    so it never raises: the entries are in the database (the source of truth). When a day's file cannot be appended
+    to (unreadable file, full disk), the day is rebuilt from the database at once; when that fails too, the day is
+    noted and rebuilt by the next append (or :func:`rebuild_days`). Days noted earlier are rebuilt first."""
     rows = list(rows)
     if not rows:
         return 0
@@ -90,31 +136,49 @@ def append_checkins(rows: Iterable[tuple[int, int, dt.datetime]], *, lake: Check
     for r in rows:
         by_day.setdefault(local_date(r[2]), []).append(r)
     written = 0
+    failed: set[dt.date] = set()
     try:
         with _Lock(lake):
+            pending = _pending_days(lake)
+            if pending:
+                try:
+                    _rebuild_locked(lake, pending)
+                    _pending_path(lake).unlink(missing_ok=True)
+                    log.warning("check-in lake: rebuilt days %s from the database", sorted(map(str, pending)))
+                except Exception:
+                    log.exception("check-in lake: days %s still cannot be rebuilt", sorted(map(str, pending)))
             for day, day_rows in sorted(by_day.items()):
-                _write_day(lake, day, _table(day_rows), replace=False)
+                if day in pending:
+                    written += len(day_rows)  # the rebuild above read them from the database
+                    continue
+                try:
+                    _write_day(lake, day, _table(day_rows), replace=False)
+                except Exception:
+                    log.exception("check-in lake: day %s could not be appended to; rebuilding it", day)
+                    try:
+                        _rebuild_locked(lake, [day])
+                    except Exception:
+                        log.exception("check-in lake: day %s could not be rebuilt either", day)
+                        failed.add(day)
+                        continue
                 written += len(day_rows)
-    except OSError:
+    except Exception:
         log.exception("venue entries could not be appended to the check-in lake (%s rows)", len(rows))
+        failed = set(by_day)
+    if failed:
+        _remember_pending(lake, failed)
     return written
 
 
 def rebuild_days(days: Iterable[dt.date], *, lake: CheckinLake | None = None) -> dict[str, int]:
     """Write the venue-entry file of each day again from the database (rows per day)."""
-    from zoneinfo import ZoneInfo
-
-    from jingkong.codes.models import VenueEntry
-
     lake = lake or CheckinLake()
-    tz = ZoneInfo("Asia/Shanghai")
-    out = {}
+    days = set(days)
     with _Lock(lake):
-        for day in sorted(set(days)):
-            start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
-            rows = VenueEntry.objects.filter(at__gte=start, at__lt=start + dt.timedelta(days=1)).values_list(
-                "person_id", "venue_id", "at")
-            out[day.isoformat()] = _write_day(lake, day, _table(rows), replace=True)
+        out = _rebuild_locked(lake, days)
+        left = _pending_days(lake) - days
+        if not left:
+            _pending_path(lake).unlink(missing_ok=True)
     return out
 
 

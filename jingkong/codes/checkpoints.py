@@ -727,8 +727,9 @@ def verify_and_log(*, actor, scope: Scope, checkpoint_code: str, raw: Mapping, r
 def _answer_existing(result: CrossingResult, existing: Crossing, cp: Checkpoint, item: CrossingIn) -> CrossingResult:
     """A record sent again: the stored result, or a Conflict naming the first field that differs."""
     person_id = None
-    if item.subject == "person":
-        person_id = identify([item.person], at=item.at, offline=True)[0].person_id
+    who = item.person if item.subject == "person" else item.driver  # a vehicle's crossing names its driver
+    if who is not None:
+        person_id = identify([who], at=item.at, offline=True)[0].person_id
     passengers = len(item.passengers) + (1 if item.driver else 0) if item.subject == "vehicle" else 0
     bad = _differs(_stored_content(existing), _content(cp.pk, item, person_id, passengers))
     if bad:

@@ -15,6 +15,7 @@ from jingkong.codes.models import Checkpoint, Crossing, Decision, FeverReferral,
 from jingkong.core import clock
 
 MAX_HOURS = 24 * 31
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)  # a day outside is a typing error
 
 
 def _tz() -> ZoneInfo:
@@ -40,6 +41,13 @@ def day_window(day: dt.date | None = None, *, hours: int = 24) -> tuple[dt.datet
     if day is None:
         end = clock.now()
         return end - dt.timedelta(hours=min(max(hours, 1), MAX_HOURS)), end
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        from django.utils.translation import gettext as _
+
+        from jingkong.core.exceptions import ValidationFailed
+
+        raise ValidationFailed(_("day: between %(lo)s and %(hi)s") % {"lo": EARLIEST_DAY, "hi": LATEST_DAY},
+                               extra={"field": "day"})
     start = dt.datetime.combine(day, dt.time(), tzinfo=_tz())
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
 

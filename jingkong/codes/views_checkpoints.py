@@ -66,7 +66,13 @@ def _field(data, name: str, *, limit: int = 255) -> str:
 
 
 def _day(request) -> dt.date:
-    day = parse_date(_field(request.GET, "day", limit=10)) if request.GET.get("day") else None
+    """The ``day`` asked for; today when it is missing, not a date (2022-02-30) or out of the supported range."""
+    try:
+        day = parse_date(_field(request.GET, "day", limit=10)) if request.GET.get("day") else None
+    except ValueError:
+        day = None
+    if day is not None and not selectors.EARLIEST_DAY <= day <= selectors.LATEST_DAY:
+        day = None
     return day or clock.now().astimezone(_tz()).date()
 
 
@@ -231,7 +237,10 @@ def passes(request):
 def pass_issue(request):
     data = request.POST
     until_text = _field(data, "valid_until", limit=32)
-    until = parse_datetime(until_text) if until_text else None
+    try:
+        until = parse_datetime(until_text) if until_text else None
+    except ValueError:  # well formed but impossible (2022-02-30)
+        until = None
     if until is None:
         messages.error(request, _("valid until: a date and time, e.g. 2022-01-20 18:00"))
         return redirect("codes:passes")
