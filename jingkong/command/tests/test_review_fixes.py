@@ -283,3 +283,46 @@ def test_a_failing_read_of_the_loop_never_breaks_the_emitter(regions, policy, no
         emit_many([{"type": "testing.pool_positive", "subject_type": "testing.tube", "subject_id": 1,
                     "region_code": regions["grid_a1"].code, "payload": {}}])
         assert Task.objects.count() == 0  # the transaction still answers queries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_consumption_never_takes_more_than_is_in_stock(regions):
+    """Two devices take 7 of the same 10 kits at once: one wins, the other is refused; stock 3, never negative.
+    Real concurrency needs PostgreSQL (SQLite serialises writers anyway)."""
+    import threading
+
+    from django.db import connection, connections
+
+    from jingkong.access.guard import Scope
+    from jingkong.command import supplies
+    from jingkong.command.models import Depot, StockLevel, StockMovement, SupplyItem
+    from jingkong.core.exceptions import ValidationFailed
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are exercised on PostgreSQL")
+    kit = SupplyItem.objects.create(code="KIT", name="抗原试剂盒", category="test_kit", unit="盒")
+    depot = Depot.objects.create(code="D-A1", name="新碶一号仓", region_code=regions["grid_a1"].code)
+    scope = Scope(regions["street_a"].code)
+    supplies.movement_record(actor=None, scope=scope, depot=depot, item=kit, kind="receipt", quantity=10)
+    barrier = threading.Barrier(2)
+    outcome = []
+
+    def take(key):
+        try:
+            barrier.wait(timeout=10)
+            supplies.movement_record(actor=None, scope=scope, depot=depot, item=kit, kind="consumption", quantity=7,
+                                     client_key=key)
+            outcome.append("ok")
+        except ValidationFailed as exc:
+            outcome.append(exc.code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=take, args=(f"dev-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcome) == ["insufficient_stock", "ok"]
+    assert StockLevel.objects.get(depot=depot, item=kit).quantity == 3
+    assert StockMovement.objects.filter(kind="consumption").count() == 1
