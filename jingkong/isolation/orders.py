@@ -134,8 +134,27 @@ def orders_start(requests: Sequence[OrderRequest], *, actor=None, at: dt.datetim
     if len(requests) > MAX_ORDERS:
         raise ValidationFailed(_("at most %(n)s orders at once") % {"n": MAX_ORDERS}, extra={"field": "items"})
     at = at or clock.now()
+    _check_dates(requests, today=local_date(at))
     with transaction.atomic():
         return _start(requests, actor=actor, at=at, request=request)
+
+
+MAX_SPAN_DAYS = 366  # input sanity, not a rule: dates further than this from today are typing errors
+
+
+def _check_dates(requests: Sequence[OrderRequest], *, today: dt.date) -> None:
+    """A last exposure in the future, or dates a year and more away (0001-01-01, 9999-12-31: the schedule would
+    overflow) are refused, naming the item and the field."""
+    span = dt.timedelta(days=MAX_SPAN_DAYS)
+    for i, r in enumerate(requests):
+        for name, value in (("last_exposure", r.last_exposure), ("start", r.arrival)):
+            if value is None:
+                continue
+            if not today - span <= value <= today + span:
+                raise ValidationFailed(_("%(field)s: more than a year away from today") % {"field": name},
+                                       extra={"field": name, "item": i})
+        if r.last_exposure is not None and r.last_exposure > today:
+            raise ValidationFailed(_("last_exposure: in the future"), extra={"field": "last_exposure", "item": i})
 
 
 def _contacts(person_ids: list[int]) -> dict[int, tuple[int, str, dt.datetime | None]]:

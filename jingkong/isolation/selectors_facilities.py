@@ -160,13 +160,13 @@ def worklist(orders: QuerySet[IsolationOrder], *, today: dt.date, limit: int = 5
                 missed.append({"order": o, "day": td.day, "date": td.date})
         if o.ends_on <= today:
             releases.append({"order": o, "problems": [p for p in ev.problems if p != schedule.NOT_YET]})
-        first = (o.starts_on - o.counted_from).days
+        first = max(1, (o.starts_on - o.counted_from).days)  # a home phase starts on its day 0 (the release day)
         today_n = (today - o.counted_from).days
         missing_days = [d for d in range(first, min(today_n, (o.ends_on - o.counted_from).days + 1))
                         if d not in checked[o.pk]]
         if missing_days:
             checks_overdue.append({"order": o, "days": missing_days})
-        if today_n not in checked[o.pk] and o.starts_on <= today <= o.ends_on:
+        if today_n not in checked[o.pk] and today_n >= first and o.starts_on <= today <= o.ends_on:
             checks_today.append({"order": o, "day": today_n})
     return {"due_tests": due, "missed_tests": missed, "releases_due": releases, "checks_overdue": checks_overdue,
             "checks_today": checks_today, "active": len(active), "truncated": len(active) >= limit}

@@ -58,3 +58,51 @@ def test_releasing_a_central_order_turns_the_code_from_red_to_yellow_at_once(reg
 
 def local(when):
     return orders.local_date(when)
+
+
+API = "/api/v1/isolation"
+
+
+def post(client, url, body):
+    return client.post(url, data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("start", "0001-01-01"), ("start", "9999-12-31"), ("last_exposure", "0001-01-01"),
+    ("last_exposure", "9999-12-31"), ("start", "2031-01-01"), ("last_exposure", "2022-01-05"),
+])
+def test_order_dates_out_of_any_sense_are_a_422_never_a_500(regions, commander, client_for, field, value):
+    h.activate("cn-9th-2022")
+    p = h.person(regions)
+    with clock.frozen(at(3, 10)):
+        r = post(client_for(commander), f"{API}/orders", {"items": [{"person_id": p.pk, "mode": "home_quarantine",
+                                                                      field: value}]})
+    assert r.status_code == 422, r.content
+    assert field in r.content.decode()
+    assert not IsolationOrder.objects.filter(person=p).exists()
+
+
+def test_the_home_phase_asks_for_symptom_checks_from_its_day_1(regions, commander):
+    from jingkong.access.guard import scope_of
+    from jingkong.isolation import selectors_facilities as sel
+
+    h.activate("cn-9th-2022")
+    f = h.facility(regions)
+    p = h.person(regions)
+    h.contact(p, last_exposure=at(1, 8))
+    arrive([p], f, at(2, 9))
+    order = IsolationOrder.objects.get(person=p)
+    for i, day in enumerate((2, 3, 4, 6, 8)):
+        h.sample(p, at(day, 10 + i))
+    with clock.frozen(at(8, 16)):
+        orders.orders_release([order], actor=commander, at=at(8, 16))
+    home = IsolationOrder.objects.get(previous=order)
+    qs = sel.order_list(scope=scope_of(commander), user=commander).filter(pk=home.pk)
+
+    def listed(day):
+        data = sel.worklist(qs, today=day)
+        return ([e["day"] for e in data["checks_today"]], [e["days"] for e in data["checks_overdue"]])
+
+    assert listed(D(2022, 1, 8)) == ([], [])  # the release day: checked in the centre that day
+    assert listed(D(2022, 1, 9)) == ([1], [])
+    assert listed(D(2022, 1, 10)) == ([2], [[1]])
