@@ -24,6 +24,7 @@ from jingkong.isolation.schemas_transfer import (
     GroupIn,
     GroupOut,
     ManifestOut,
+    MemberRemoveIn,
     MoveIn,
     PlanIn,
     PlanOut,
@@ -84,6 +85,23 @@ def batches_group(request, payload: GroupIn):
 @require(Perm.TRANSFER_EDIT)
 def batch_detail(request, batch_id: int):
     batch = selectors.batch_get(scope=request.scope, batch_id=batch_id)
+    members = list(selectors.batch_members(batch.pk))
+    audit.record_many(actor=request.jk_user, action="person.view", object_type="people.person",
+                      items=((m.person_id, m.region_code) for m in members), request=request,
+                      detail={"batch": batch.ref})
+    show = _show_phone(request)
+    return {**batch_out(batch), "members": [member_out(m, show_phone=show) for m in members]}
+
+
+@router.post("/batches/{batch_id}/remove", response=BatchDetailOut)
+@require(Perm.TRANSFER_EDIT)
+def batch_member_remove(request, batch_id: int, payload: MemberRemoveIn):
+    """Take a person who has not boarded out of the batch (they wait for grouping again unless the contact is
+    closed); an emptied batch is cancelled and leaves its run."""
+    batch = selectors.batch_get(scope=request.scope, batch_id=batch_id)
+    batch = transfers.member_remove(actor=request.jk_user, batch=batch, person_id=payload.person_id,
+                                    reason=payload.reason, request=request)
+    batch = selectors.batch_get(scope=request.scope, batch_id=batch.pk)
     members = list(selectors.batch_members(batch.pk))
     audit.record_many(actor=request.jk_user, action="person.view", object_type="people.person",
                       items=((m.person_id, m.region_code) for m in members), request=request,

@@ -9,6 +9,7 @@ class IsolationConfig(AppConfig):
 
     def ready(self) -> None:
         from jingkong.core.events import subscribe
+        from jingkong.isolation import transfers  # noqa: F401
         from jingkong.isolation.subscribers_facilities import on_arrived, on_grouped, on_individual_positive
 
         subscribe("isolation.arrived", on_arrived)

@@ -14,7 +14,8 @@ The rules (:func:`group`) are pure — no Django, no database — and tested dir
 * **capacity**: a pickup point's group larger than ``max_size`` is split; households are never split unless a single
   household is larger than ``max_size`` (first-fit decreasing over households).
 
-The service :func:`group_waiting` finds who is waiting (tracing contacts ``located`` and not in a live batch; cases
+The service :func:`group_waiting` finds who is waiting (tracing contacts ``located`` — or handed over to grouping or
+transfer — and not in a live batch; cases
 not closed, not yet in hospital and not in a live batch), creates the batches and members set-based, emits
 ``isolation.grouped`` per person, audits, and moves the contacts to ``handed_over`` (grouping) through the tracing
 service. Re-running it adds nobody twice: a person in a batch that is not cancelled (and not removed from it) is not
@@ -187,7 +188,7 @@ def waiting_candidates(*, scope, region_code: str = "", at: dt.datetime, case_ho
     from django.db.models import Q
 
     from jingkong.core import clock
-    from jingkong.tracing.models import Case, CaseStatus, Contact, ContactStatus, Tier
+    from jingkong.tracing.models import Case, CaseStatus, Contact, ContactStatus, HandedTo, Tier
 
     today = at.astimezone(ZoneInfo(clock.local_time_zone())).date()
     live = _live_members()
@@ -195,7 +196,11 @@ def waiting_candidates(*, scope, region_code: str = "", at: dt.datetime, case_ho
     person_fields = ("person__household_id", "person__building_id", "person__building__lon", "person__building__lat",
                      "person__building__address", "person__vulnerable", "person__birth_date")
     out: list[Candidate] = []
-    contacts = (Contact.objects.filter(where, status=ContactStatus.LOCATED, tier__in=[Tier.CLOSE, Tier.SECONDARY])
+    # located, or already handed over to grouping/transfer (by a tracer, or out of a batch that was cancelled or
+    # that the dispatcher took them out of) and in no live batch: nobody handed over is stranded
+    waiting = Q(status=ContactStatus.LOCATED) | Q(status=ContactStatus.HANDED_OVER,
+                                                  handed_to__in=[HandedTo.GROUPING, HandedTo.TRANSFER])
+    contacts = (Contact.objects.filter(where, waiting, tier__in=[Tier.CLOSE, Tier.SECONDARY])
                 .exclude(person_id__in=live)
                 .values_list("pk", "person_id", "tier", "region_code", "due_at", *person_fields))
     for pk, person_id, tier, region, due, hh, bld, lon, lat, address, vul, birth in contacts:

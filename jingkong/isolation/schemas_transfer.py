@@ -84,6 +84,7 @@ class MemberOut(Schema):
     household_id: int | None
     picked_up_at: dt.datetime | None
     arrived_at: dt.datetime | None
+    removed_at: dt.datetime | None = None
 
 
 class BatchDetailOut(BatchOut):
@@ -103,7 +104,7 @@ def member_out(m, *, show_phone: bool) -> dict:
     p = m.person
     return {"person_id": m.person_id, "name": p.name, "id_masked": p.id_masked,
             "phone": p.phone if show_phone else phone_mask(p.phone), "role": m.role, "household_id": m.household_id,
-            "picked_up_at": m.picked_up_at, "arrived_at": m.arrived_at}
+            "picked_up_at": m.picked_up_at, "arrived_at": m.arrived_at, "removed_at": m.removed_at}
 
 
 class VehicleIn(Schema):
@@ -255,6 +256,11 @@ class ReorderIn(Schema):
 class MoveIn(Schema):
     batch_id: DbId
     to_vehicle_id: DbId
+
+
+class MemberRemoveIn(Schema):
+    person_id: DbId
+    reason: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_nul)]
 
 
 class CancelIn(Schema):

@@ -18,23 +18,35 @@ import functools
 import logging
 from collections import defaultdict
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from jingkong.access import audit
 from jingkong.core import clock, jobs
 from jingkong.core.events import emit, emit_many
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 from jingkong.isolation import routing
-from jingkong.isolation.grouping import HAND_OVER_JOB, profile_region, refs_allocate
+from jingkong.isolation.grouping import (
+    HAND_OVER_JOB,
+    LIMITED_MOBILITY,
+    NEEDS_CARER,
+    Candidate,
+    age_on,
+    profile_region,
+    refs_allocate,
+)
 from jingkong.isolation.grouping import _hand_over_contacts as hand_over_contacts
+from jingkong.isolation.grouping import _is_carer as is_carer
 from jingkong.isolation.models import (
     BatchMember,
     BatchStatus,
     Destination,
+    Disinfection,
     Facility,
     FacilityKind,
     Room,
@@ -134,6 +146,8 @@ def _busy_vehicle_ids() -> set[int]:
 
 
 def _check_region(scope, region_code: str) -> str:
+    if scope.prefix is None:  # an account without a region plans nothing (and never the whole platform in a job)
+        raise NotFound(_("region not found"), extra={"field": "region"})
     if region_code:
         scope.check(region_code, "region")
         return region_code
@@ -147,19 +161,23 @@ def plan_transfers(*, actor, scope, region_code: str = "", vehicle_ids: list[int
     region = _check_region(scope, region_code)
     rules = transfer_rules(profile_region(region), at)
     params = params_from(rules, time_limit_s=time_limit_s)
-    vq = Vehicle.objects.filter(scope.q("region_code"), region_code__startswith=region, available=True)
+    # a vehicle whose disinfection is due (after each run: 一趟一消) is not planned until it is marked clean
+    vq = Vehicle.objects.filter(scope.q("region_code"), region_code__startswith=region, available=True,
+                                disinfection=Disinfection.CLEAN)
     if vehicle_ids is not None:
         vq = vq.filter(pk__in=vehicle_ids)
         found = set(vq.values_list("pk", flat=True))
         unknown = sorted(set(vehicle_ids) - found)
         if unknown:
             raise NotFound(_("vehicle not found: %(ids)s") % {"ids": unknown}, extra={"field": "vehicle_ids"})
-    facilities = list(Facility.objects.filter(facility_q(scope), active=True))
     with transaction.atomic():
         # the vehicles are locked first (a concurrent plan of the same region waits, then finds them busy)
         locked = list(vq.select_for_update().order_by("pk"))
         busy = _busy_vehicle_ids()
         vehicles = [v for v in locked if v.pk not in busy]
+        # then the facilities: a concurrent plan sharing one (another street's dispatcher) waits here and reads the
+        # free beds only after this plan's batches are committed — beds are never promised twice
+        facilities = list(Facility.objects.select_for_update().filter(facility_q(scope), active=True).order_by("pk"))
         free = facility_free([f.pk for f in facilities])
         batches = list(TransferBatch.objects.select_for_update().filter(
             scope.q("region_code"), region_code__startswith=region, status=BatchStatus.WAITING).order_by("pk"))
@@ -237,7 +255,7 @@ def _persist(result: routing.PlanOut, *, batches: dict, vehicles: dict, actor, a
 def enqueue_plan(*, actor, scope, region_code: str = "", vehicle_ids: list[int] | None = None,
                  time_limit_s: float = 20.0):
     region = _check_region(scope, region_code)
-    return jobs.enqueue(PLAN_JOB, {"region_code": region, "scope_prefix": scope.prefix or "",
+    return jobs.enqueue(PLAN_JOB, {"region_code": region, "scope_prefix": scope.prefix,
                                    "vehicle_ids": vehicle_ids, "time_limit_s": time_limit_s},
                         actor=actor, region_code=region)
 
@@ -256,20 +274,20 @@ def stop_order_error(stops: list[tuple[str, int, int]], seats: int) -> str | Non
     for kind, batch, size in stops:
         if kind == StopKind.PICKUP:
             if batch in picked:
-                return "batch picked up twice"
+                return N_("batch picked up twice")
             picked.add(batch)
             load += size
             if load > seats:
-                return "more people on board than seats"
+                return N_("more people on board than seats")
         else:
             if batch not in picked:
-                return "a drop-off before its pickup"
+                return N_("a drop-off before its pickup")
             if batch in dropped:
-                return "batch dropped off twice"
+                return N_("batch dropped off twice")
             dropped.add(batch)
             load -= size
     if picked != dropped:
-        return "a batch picked up but never dropped off"
+        return N_("a batch picked up but never dropped off")
     return None
 
 
@@ -302,6 +320,12 @@ def _recompute(transfer: Transfer, stops: list[TransferStop], *, at: dt.datetime
     transfer.planned_end = start + dt.timedelta(seconds=arrivals[-1] + params.dropoff_s)
     transfer.updated_at = at
     transfer.save(update_fields=["route", "distance_m", "planned_start", "planned_end", "updated_at"])
+
+
+def _batch_tiers(batch_ids: list[int]) -> dict[int, str]:
+    """The tier (case / close / secondary) of each batch, from its members (carers travel with theirs)."""
+    return dict(BatchMember.objects.filter(batch_id__in=batch_ids).exclude(role="carer")
+                .values_list("batch_id", "role").distinct())
 
 
 def _check_editable(transfer: Transfer) -> None:
@@ -344,7 +368,8 @@ def batch_move(*, actor, scope, transfer: Transfer, batch_id: int, to_vehicle_id
     moving = [s for s in stops if s.batch_id == batch_id]
     if not moving:
         raise NotFound(_("batch_id: this run has no such batch"), extra={"field": "batch_id"})
-    target_vehicle = Vehicle.objects.filter(scope.q("region_code"), pk=to_vehicle_id).first()
+    # the receiving vehicle is locked as planning locks it: a concurrent plan never gives it a second run
+    target_vehicle = Vehicle.objects.select_for_update().filter(scope.q("region_code"), pk=to_vehicle_id).first()
     if target_vehicle is None:
         raise NotFound(_("to_vehicle_id: vehicle not found"), extra={"field": "to_vehicle_id"})
     if target_vehicle.pk == transfer.vehicle_id:
@@ -352,6 +377,9 @@ def batch_move(*, actor, scope, transfer: Transfer, batch_id: int, to_vehicle_id
                                extra={"field": "to_vehicle_id"})
     if not target_vehicle.available:
         raise Conflict(_("to_vehicle_id: the vehicle is not available"), extra={"field": "to_vehicle_id"})
+    if target_vehicle.disinfection != Disinfection.CLEAN:
+        raise Conflict(_("to_vehicle_id: the vehicle has not been disinfected since its last run"),
+                       extra={"field": "to_vehicle_id"})
     batch = moving[0].batch
     if batch.needs_accessible and not target_vehicle.accessible:
         raise ValidationFailed(_("to_vehicle_id: the batch needs an accessible vehicle"),
@@ -366,6 +394,10 @@ def batch_move(*, actor, scope, transfer: Transfer, batch_id: int, to_vehicle_id
                                          created_by=actor if getattr(actor, "pk", None) else None, created_at=at,
                                          updated_at=at)
     target_stops = _stops(others.pk)
+    tiers = _batch_tiers([batch.pk] + [s.batch_id for s in target_stops])
+    if any(tiers.get(s.batch_id, "") != tiers.get(batch.pk, "") for s in target_stops):
+        raise ValidationFailed(_("to_vehicle_id: that vehicle's run carries another tier (tiers never share a run)"),
+                               extra={"field": "to_vehicle_id"})
     pickups = [s for s in target_stops if s.kind == StopKind.PICKUP]
     drops = [s for s in target_stops if s.kind == StopKind.DROPOFF]
     pickup = next(s for s in moving if s.kind == StopKind.PICKUP)
@@ -411,6 +443,71 @@ def transfer_cancel(*, actor, transfer: Transfer, reason: str, request=None, at:
     return transfer
 
 
+@transaction.atomic
+def member_remove(*, actor, batch: TransferBatch, person_id: int, reason: str, request=None,
+                  at: dt.datetime | None = None) -> TransferBatch:
+    """Take one person who has not boarded out of a batch (not at home, sent to hospital by other means, wrongly
+    listed). The batch shrinks (seats and beds freed, flags recomputed); an emptied batch is cancelled and its stops
+    leave the run. The person waits for grouping again unless the tracer closes the contact."""
+    at = at or clock.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("reason: say why the person is taken out of the batch"), extra={"field": "reason"})
+    # runs first, then the batch: the order live status takes them in (no deadlock with a driver's update)
+    run_ids = set(TransferStop.objects.filter(batch_id=batch.pk).values_list("transfer_id", flat=True))
+    runs = list(Transfer.objects.select_for_update().select_related("vehicle").filter(pk__in=run_ids)
+                .exclude(status=TransferStatus.CANCELLED).order_by("pk"))
+    batch = TransferBatch.objects.select_for_update().get(pk=batch.pk)
+    if set(TransferStop.objects.filter(batch_id=batch.pk).values_list("transfer_id", flat=True)) != run_ids:
+        raise Conflict(_("the batch was planned meanwhile: try again"), extra={"field": "status"})
+    if batch.status not in (BatchStatus.WAITING, BatchStatus.PLANNED, BatchStatus.IN_TRANSIT):
+        raise Conflict(_("the batch is %(status)s") % {"status": batch.get_status_display()},
+                       extra={"field": "status", "current": batch.status})
+    member = (BatchMember.objects.select_for_update().select_related("person")
+              .filter(batch=batch, person_id=person_id, removed_at__isnull=True).first())
+    if member is None:
+        raise NotFound(_("person_id: this person is not in the batch"), extra={"field": "person_id"})
+    if member.picked_up_at is not None:
+        raise Conflict(_("person_id: this person is on board already"), extra={"field": "person_id"})
+    member.removed_at = at
+    member.save(update_fields=["removed_at"])
+    rest = list(BatchMember.objects.filter(batch=batch, removed_at__isnull=True).select_related("person"))
+    today = at.astimezone(ZoneInfo(clock.local_time_zone())).date()
+    left = [Candidate(person_id=m.person_id, role=m.role, region_code=m.region_code,
+                      vulnerable=m.person.vulnerable or 0, age=age_on(m.person.birth_date, today)) for m in rest]
+    batch.size = len(rest)
+    batch.needs_accessible = any(c.vulnerable & LIMITED_MOBILITY for c in left)
+    batch.needs_carer = any(c.vulnerable & NEEDS_CARER for c in left) and not any(is_carer(c) for c in left)
+    batch.updated_at = at
+    fields = ["size", "needs_accessible", "needs_carer", "updated_at"]
+    if not rest:
+        batch.status, batch.facility, batch.wait_reason = BatchStatus.CANCELLED, None, "emptied"
+        fields += ["status", "facility", "wait_reason"]
+    batch.save(update_fields=fields)
+    if not rest:
+        for run in runs:
+            if run.status == TransferStatus.PLANNED:
+                _recompute(run, [x for x in _stops(run.pk) if x.batch_id != batch.pk], at=at)
+            else:  # under way: the other stops keep their handover times
+                TransferStop.objects.filter(transfer=run, batch=batch).delete()
+                if not TransferStop.objects.filter(transfer=run, done_at__isnull=True).exists():
+                    done = TransferStop.objects.filter(transfer=run).order_by("-done_at").first()
+                    run.status = TransferStatus.ARRIVED if done else TransferStatus.CANCELLED
+                    run.arrived_at = done.done_at if done else None
+                    run.updated_at = at
+                    run.save(update_fields=["status", "arrived_at", "updated_at"])
+                    if done:  # it carried people: disinfected before its next run
+                        Vehicle.objects.filter(pk=run.vehicle_id).update(disinfection=Disinfection.DUE)
+    detail = {"batch": batch.ref, "reason": reason[:500], "runs": [r.ref for r in runs]}
+    audit.record(actor=actor, action="transfer.member_remove", object_type="people.person", object_id=person_id,
+                 region_code=member.region_code, request=request, detail=detail)
+    emit("isolation.member_removed", subject_type="people.person", subject_id=person_id,
+         region_code=member.region_code, actor=actor,
+         payload={"batch_id": batch.pk, "batch_ref": batch.ref, "role": member.role, "reason": reason[:500],
+                  "batch_cancelled": not rest})
+    return batch
+
+
 # --- live status -----------------------------------------------------------------------------------------------------
 
 
@@ -427,6 +524,12 @@ def _when(at: dt.datetime | None) -> dt.datetime:
     if at > now + MAX_FUTURE:
         raise ValidationFailed(_("at: the time is in the future"), extra={"field": "at"})
     return at
+
+
+def _not_before(when: dt.datetime, *earlier: dt.datetime | None) -> None:
+    """Handover times never run backwards (a picked-up time before the dispatch would corrupt the five-stage clock)."""
+    if any(e is not None and when < e for e in earlier):
+        raise ValidationFailed(_("at: earlier than the run's previous step"), extra={"field": "at"})
 
 
 def _pick_stop(stops: list[TransferStop], kind: str, stop_id: int | None, *, need_open: bool = True) -> TransferStop:
@@ -476,6 +579,7 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
     if status == TransferStatus.DISPATCHED:
         if current != TransferStatus.PLANNED:
             raise Conflict(_("the run was dispatched already"), extra={"field": "status", "current": current})
+        _not_before(when, transfer.created_at)
         batch_ids = sorted({s.batch_id for s in stops})
         members = _members(batch_ids)
         transfer.dispatched_at = when
@@ -486,6 +590,7 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
         raise Conflict(_("dispatch the run first"), extra={"field": "status", "current": current})
     elif status == TransferStatus.AT_PICKUP:
         stop = _pick_stop(stops, StopKind.PICKUP, stop_id)
+        _not_before(when, transfer.dispatched_at)
         stop.arrived_at = stop.arrived_at or when
         stop.save(update_fields=["arrived_at"])
         transfer.status = TransferStatus.AT_PICKUP
@@ -493,6 +598,7 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
         members = _members([stop.batch_id])
     elif status == TransferStatus.PICKED_UP:
         stop = _pick_stop(stops, StopKind.PICKUP, stop_id)
+        _not_before(when, transfer.dispatched_at, stop.arrived_at)
         stop.arrived_at = stop.arrived_at or when
         stop.done_at = when
         stop.save(update_fields=["arrived_at", "done_at"])
@@ -507,6 +613,7 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
         pickup = next(s for s in stops if s.kind == StopKind.PICKUP and s.batch_id == stop.batch_id)
         if pickup.done_at is None:
             raise Conflict(_("this batch has not been picked up yet"), extra={"field": "stop_id"})
+        _not_before(when, transfer.dispatched_at, pickup.done_at, stop.arrived_at)
         stop.arrived_at = stop.arrived_at or when
         stop.done_at = when
         stop.save(update_fields=["arrived_at", "done_at"])
@@ -521,6 +628,8 @@ def transfer_status(*, actor, transfer: Transfer, status: str, stop_id: int | No
         all_done = all(s.done_at is not None or s.pk == stop.pk for s in stops)
         if all_done:
             transfer.status, transfer.arrived_at = TransferStatus.ARRIVED, when
+            # the run is over: the vehicle is disinfected before its next run (marked clean by the dispatcher)
+            Vehicle.objects.filter(pk=transfer.vehicle_id).update(disinfection=Disinfection.DUE)
         else:
             transfer.status = TransferStatus.PICKED_UP
     transfer.updated_at = now
@@ -636,12 +745,13 @@ def board_counts(scope) -> dict:
         "waiting": {r["destination_type"]: {"batches": r["batches"], "people": r["people"] or 0} for r in waiting},
         "runs": {r["status"]: r["n"] for r in runs},
         "vehicles": vehicles.count(),
-        "vehicles_available": vehicles.filter(available=True).exclude(pk__in=_busy_vehicle_ids()).count(),
+        "vehicles_available": vehicles.filter(available=True, disinfection=Disinfection.CLEAN)
+        .exclude(pk__in=_busy_vehicle_ids()).count(),
     }
 
 
 @jobs.register(PLAN_JOB)
-def plan_job(ctx, region_code: str = "", scope_prefix: str = "", vehicle_ids: list[int] | None = None,
+def plan_job(ctx, region_code: str = "", scope_prefix: str | None = None, vehicle_ids: list[int] | None = None,
              time_limit_s: float = 20.0) -> dict:
     """Background planning (large regions): the same as :func:`plan_transfers` for the job's creator's scope."""
     from jingkong.access.guard import Scope

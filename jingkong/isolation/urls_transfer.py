@@ -17,4 +17,6 @@ urlpatterns: list = [
     path("transfers/<int:transfer_id>/status/", views.transfer_status, name="transfer_status"),
     path("transfers/<int:transfer_id>/cancel/", views.transfer_cancel, name="transfer_cancel"),
     path("transfers/<int:transfer_id>/move/", views.transfer_move, name="transfer_move"),
+    path("transfers/<int:transfer_id>/reorder/", views.transfer_reorder, name="transfer_reorder"),
+    path("transfers/<int:transfer_id>/remove/", views.transfer_member_remove, name="transfer_member_remove"),
 ]

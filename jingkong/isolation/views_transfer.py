@@ -39,7 +39,7 @@ def _field(data, name: str, limit: int = 500) -> str:
 
 def _int(data, name: str) -> int | None:
     value = _field(data, name, 20)
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None  # "²".isdigit() too
 
 
 def _can_edit(request) -> bool:
@@ -127,7 +127,9 @@ def transfer_manifest(request, transfer_id: int):
     audit.record_many(actor=request.jk_user, action="person.list", object_type="people.person",
                       items=((m.person_id, m.region_code) for m in people), request=request,
                       detail={"list": "transfer manifest", "transfer": t.ref, "via": "page"})
-    return render(request, "isolation/transfer_manifest.html", {"t": t, "rows": rows, "total": len(people)})
+    removable = t.status not in (TransferStatus.ARRIVED, TransferStatus.CANCELLED)
+    return render(request, "isolation/transfer_manifest.html", {"t": t, "rows": rows, "total": len(people),
+                                                                 "removable": removable})
 
 
 @require(Perm.ISOLATION_VIEW)
@@ -211,3 +213,44 @@ def transfer_move(request, transfer_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("isolation:transfer_detail", t.pk)
+
+
+@require(Perm.TRANSFER_EDIT)
+@require_POST
+def transfer_reorder(request, transfer_id: int):
+    """Move one stop of a planned run up or down (the service refuses an order breaking seats or pickup-first)."""
+    t = selectors.transfer_get(scope=request.scope, transfer_id=transfer_id)
+    stop_id, direction = _int(request.POST, "stop_id"), _field(request.POST, "direction", 8)
+    try:
+        ids = [s.pk for s in selectors.transfer_stops(t.pk)]
+        if stop_id not in ids or direction not in ("up", "down"):
+            raise ApplicationError(_("choose a stop of this run and a direction"))
+        i = ids.index(stop_id)
+        j = i - 1 if direction == "up" else i + 1
+        if not 0 <= j < len(ids):
+            raise ApplicationError(_("the stop is already at that end of the run"))
+        ids[i], ids[j] = ids[j], ids[i]
+        transfers.transfer_reorder(actor=request.jk_user, transfer=t, stop_ids=ids, request=request)
+        messages.success(request, _("Stops reordered; times and route recomputed."))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("isolation:transfer_detail", t.pk)
+
+
+@require(Perm.TRANSFER_EDIT)
+@require_POST
+def transfer_member_remove(request, transfer_id: int):
+    """Take a person who has not boarded out of their batch (from the driver's manifest)."""
+    t = selectors.transfer_get(scope=request.scope, transfer_id=transfer_id)
+    batch_id, person_id = _int(request.POST, "batch_id"), _int(request.POST, "person_id")
+    try:
+        if batch_id is None or person_id is None or not any(
+                s.batch_id == batch_id for s in selectors.transfer_stops(t.pk)):
+            raise ApplicationError(_("choose a person of this run"))
+        batch = selectors.batch_get(scope=request.scope, batch_id=batch_id)
+        transfers.member_remove(actor=request.jk_user, batch=batch, person_id=person_id,
+                                reason=_field(request.POST, "reason"), request=request)
+        messages.success(request, _("Taken out of batch %(ref)s.") % {"ref": batch.ref})
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("isolation:transfer_manifest", t.pk)

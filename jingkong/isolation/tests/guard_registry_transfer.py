@@ -66,6 +66,7 @@ def _transfer_in_b(ctx):
 factory("vehicle_id")(lambda ctx: _vehicle(ctx).pk)
 # "batch_id" is also the testing API's transport batches: ours only for our route
 factory("batch_id", route="/api/v1/isolation/batches/{batch_id}")(lambda ctx: _batch(ctx).pk)
+factory("batch_id", route="/api/v1/isolation/batches/{batch_id}/remove")(lambda ctx: _batch(ctx).pk)
 
 
 BODIES.update({
@@ -74,6 +75,8 @@ BODIES.update({
     "POST /api/v1/isolation/transfers/{transfer_id}/move": lambda ctx: {"batch_id": 1, "to_vehicle_id": 1},
     "POST /api/v1/isolation/transfers/{transfer_id}/cancel": lambda ctx: {"reason": "越界"},
     "PATCH /api/v1/isolation/vehicles/{vehicle_id}": lambda ctx: {"seats": 12},
+    "POST /api/v1/isolation/batches/{batch_id}/remove": lambda ctx: {
+        "person_id": _batch(ctx).members.values_list("person_id", flat=True).first(), "reason": "越界"},
 })
 
 
