@@ -112,15 +112,15 @@ def directives_list(request, status: DirectiveStatusFilterT = "", category: Cate
                       for d in items]}
 
 
-@router.post("/directives", response={201: DirectiveOut})
+@router.post("/directives", response={200: DirectiveOut, 201: DirectiveOut})
 @require(Perm.DIRECTIVE_ISSUE)
 def directives_issue(request, payload: DirectiveIn):
     """Issue a directive to regions of your subtree: it cascades as one task per region down to every grid."""
     d = directives.directive_issue(
         actor=request.jk_user, scope=request.scope, title=payload.title, text=payload.text,
         category=payload.category, region_codes=payload.region_codes, deadline=payload.deadline,
-        attachments_in=[a.dict() for a in payload.attachments], request=request)
-    return Status(201, _directive(request, d))
+        attachments_in=[a.dict() for a in payload.attachments], client_key=payload.client_key, request=request)
+    return Status(201 if d.created else 200, _directive(request, d))
 
 
 @router.get("/directives/{directive_id}", response=DirectiveOut)
@@ -294,13 +294,13 @@ def problems_list(request, status: ProblemStatusFilterT = "", open: bool = False
     return {"count": count, "page": page, "page_size": page_size, "items": [problem_out(p, now=now) for p in items]}
 
 
-@router.post("/problems", response={201: ProblemOut})
+@router.post("/problems", response={200: ProblemOut, 201: ProblemOut})
 @require(Perm.PROBLEM_REPORT)
 def problems_report(request, payload: ProblemIn):
     """Report a problem at a place on the map (``lon``/``lat``, located to its grid) or in a region of yours; it is
     routed to the responsible level with a deadline by urgency (the profile's ``directives`` rules)."""
     p = problems.problem_report(actor=request.jk_user, scope=request.scope, request=request, **payload.dict())
-    return Status(201, problem_out(p, now=clock.now()))
+    return Status(201 if p.created else 200, problem_out(p, now=clock.now()))
 
 
 @router.get("/problems/counts", response=ProblemCountsOut)

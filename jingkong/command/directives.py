@@ -49,11 +49,20 @@ def _next_ref(prefix: str, model, now: dt.datetime) -> str:
 
 
 def directive_issue(*, actor, scope: Scope, title: str, text: str, category: str, region_codes: list[str],
-                    deadline: dt.datetime, attachments_in: list[dict] | None = None, request=None) -> Directive:
-    """Issue a directive to regions of the caller's subtree; returns it with its tasks created."""
+                    deadline: dt.datetime, attachments_in: list[dict] | None = None, client_key: str = "",
+                    request=None) -> Directive:
+    """Issue a directive to regions of the caller's subtree; returns it with its tasks created. The same
+    ``client_key`` from the same issuer answers the first directive (``directive.created`` is False then)."""
     from jingkong.geo.models import Region
 
     now = clock.now()
+    client_key = (client_key or "").strip()[:64]
+    actor_id = getattr(actor, "pk", None)
+    if client_key and actor_id:
+        first = Directive.objects.filter(issued_by_id=actor_id, client_key=client_key).first()
+        if first is not None:
+            first.created = False
+            return first
     if not region_codes:
         raise ValidationFailed(_("name at least one region"), extra={"field": "region_codes"})
     if len(region_codes) > MAX_TARGETS:
@@ -80,7 +89,7 @@ def directive_issue(*, actor, scope: Scope, title: str, text: str, category: str
                 directive = Directive.objects.create(
                     ref=_next_ref("ZL", Directive, now), title=title, text=text, category=category,
                     region_code=issued_from, deadline=deadline, attachments=links, issued_by=actor, issued_at=now,
-                    updated_at=now)
+                    updated_at=now, client_key=client_key if actor_id else "")
                 counts = _cascade(directive, targets, now)
                 audit.record(actor=actor, action="directive.issue", object_type="command.directive",
                              object_id=directive.pk, region_code=directive.region_code, request=request,
@@ -88,8 +97,14 @@ def directive_issue(*, actor, scope: Scope, title: str, text: str, category: str
                 emit("command.directive_issued", subject=directive, region_code=directive.region_code, actor=actor,
                      payload={"ref": directive.ref, "category": category, "regions": targets, "tasks": counts,
                               "deadline": deadline.isoformat()})
+            directive.created = True
             return directive
         except IntegrityError:
+            if client_key and actor_id:  # a concurrent resend with the same key won
+                first = Directive.objects.filter(issued_by_id=actor_id, client_key=client_key).first()
+                if first is not None:
+                    first.created = False
+                    return first
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")

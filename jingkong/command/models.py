@@ -58,11 +58,16 @@ class Directive(models.Model):
                                   verbose_name=_("issued by"))
     issued_at = models.DateTimeField(_("issued"))
     updated_at = models.DateTimeField(_("updated"))
+    # Added in 0004_submission_keys: the form's random submission key; issuing twice (a double tap, a resend after a
+    # timeout) answers the first directive instead of cascading a second set of tasks.
+    client_key = models.CharField(_("submission key"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("directive")
         verbose_name_plural = _("directives")
         ordering = ["-issued_at"]
+        constraints = [models.UniqueConstraint(fields=["issued_by", "client_key"], condition=~models.Q(client_key=""),
+                                               name="command_directive_once")]
 
     def __str__(self) -> str:
         return str(self.ref)
@@ -209,12 +214,16 @@ class Problem(models.Model):
     reported_at = models.DateTimeField(_("reported"))
     resolved_at = models.DateTimeField(pgettext_lazy("time of", "resolved"), null=True, blank=True)
     resolution = models.TextField(_("resolution"), blank=True, default="")
+    # Added in 0004_submission_keys: reporting twice with the same key answers the first problem.
+    client_key = models.CharField(_("submission key"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("problem")
         verbose_name_plural = _("problems")
         ordering = ["-reported_at"]
         indexes = [models.Index(fields=["status", "category"], name="command_problem_status")]
+        constraints = [models.UniqueConstraint(fields=["reported_by", "client_key"],
+                                               condition=~models.Q(client_key=""), name="command_problem_once")]
 
     def __str__(self) -> str:
         return str(self.ref)

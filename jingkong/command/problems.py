@@ -64,9 +64,18 @@ def _ref(now) -> str:
 
 def problem_report(*, actor, scope: Scope, category: str, urgency: str, description: str,
                    lon: float | None = None, lat: float | None = None, region_code: str = "", photo=None,
-                   request=None) -> Problem:
-    """Report a problem at a point (located to its grid) or in a region of the caller's scope."""
+                   client_key: str = "", request=None) -> Problem:
+    """Report a problem at a point (located to its grid) or in a region of the caller's scope. The same
+    ``client_key`` from the same reporter answers the first problem (``problem.created`` is False then)."""
     from jingkong.geo.models import Region
+
+    client_key = (client_key or "").strip()[:64]
+    actor_id = getattr(actor, "pk", None)
+    if client_key and actor_id:
+        first = Problem.objects.filter(reported_by_id=actor_id, client_key=client_key).first()
+        if first is not None:
+            first.created = False
+            return first
 
     if lon is not None and lat is not None:
         grid = locate(lon, lat)
@@ -95,7 +104,8 @@ def problem_report(*, actor, scope: Scope, category: str, urgency: str, descript
                 problem = Problem.objects.create(
                     ref=_ref(now), category=category, description=description, urgency=urgency, region_code=code,
                     responsible_code=responsible, lon=lon, lat=lat, photo=photo_path, status=ProblemStatus.OPEN,
-                    deadline=deadline, reported_by=actor, reported_at=now)
+                    deadline=deadline, reported_by=actor, reported_at=now,
+                    client_key=client_key if actor_id else "")
                 ProblemUpdate.objects.create(problem=problem, at=now, by=actor, status=problem.status,
                                              responsible_code=responsible, note="reported")
                 audit.record(actor=actor, action="problem.report", object_type="command.problem",
@@ -104,8 +114,14 @@ def problem_report(*, actor, scope: Scope, category: str, urgency: str, descript
                 emit("command.problem_reported", subject=problem, region_code=code, actor=actor,
                      payload={"ref": problem.ref, "category": category, "urgency": urgency,
                               "responsible": responsible, "deadline": deadline.isoformat()})
+            problem.created = True
             return problem
         except IntegrityError:
+            if client_key and actor_id:  # a concurrent resend with the same key won
+                first = Problem.objects.filter(reported_by_id=actor_id, client_key=client_key).first()
+                if first is not None:
+                    first.created = False
+                    return first
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")

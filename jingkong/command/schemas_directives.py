@@ -64,6 +64,8 @@ class DirectiveIn(Schema):
     region_codes: list[RequiredRegion] = Field(min_length=1, max_length=200)
     deadline: dt.datetime
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    client_key: Annotated[Text, Field(max_length=64, description="Submission key: issuing again with the same key "
+                                                                 "answers the first directive (200).")] = ""
 
 
 class CancelIn(Schema):
@@ -287,6 +289,8 @@ class ProblemIn(Schema):
     lon: float | None = Field(None, ge=-180, le=180)
     lat: float | None = Field(None, ge=-90, le=90)
     region_code: RegionCode = ""
+    client_key: Annotated[Text, Field(max_length=64, description="Submission key: reporting again with the same "
+                                                                 "key answers the first problem (200).")] = ""
 
 
 class ProblemUpdateIn(Schema):

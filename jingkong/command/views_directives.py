@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -195,15 +196,16 @@ def directive_new(request):
             d = directives.directive_issue(
                 actor=request.jk_user, scope=request.scope, title=form["title"], text=form["text"],
                 category=form["category"], region_codes=form["regions"], deadline=deadline, attachments_in=links,
-                request=request)
-            messages.success(request, _("Directive %(ref)s issued.") % {"ref": d.ref})
+                client_key=_field(request.POST, "client_key", limit=64), request=request)
+            if d.created:
+                messages.success(request, _("Directive %(ref)s issued.") % {"ref": d.ref})
             return redirect("command:directive_detail", ref=d.ref)
         except ApplicationError as exc:
             _error(request, exc)
             status = 422 if exc.status_code in (400, 409, 422) else exc.status_code
     return _render(request, "command/directive_new.html", {
         "form": form, "categories": DirectiveCategory.choices, "regions": _regions_for_form(request.scope),
-        "campaigns": _campaigns_for_form(request.scope),
+        "campaigns": _campaigns_for_form(request.scope), "client_key": secrets.token_urlsafe(18),
     }, status=status)
 
 
@@ -426,8 +428,9 @@ def problem_new(request):
             p = problems.problem_report(actor=request.jk_user, scope=request.scope, category=form["category"],
                                         urgency=form["urgency"], description=form["description"], lon=lon, lat=lat,
                                         region_code=form["region"], photo=request.FILES.get("photo"),
-                                        request=request)
-            messages.success(request, _("Problem %(ref)s reported.") % {"ref": p.ref})
+                                        client_key=_field(request.POST, "client_key", limit=64), request=request)
+            if p.created:
+                messages.success(request, _("Problem %(ref)s reported.") % {"ref": p.ref})
             if request.jk_user.has_role_perm(Perm.COMMAND_VIEW):
                 return redirect("command:problem_detail", ref=p.ref)
             return redirect("command:problem_new")
@@ -440,7 +443,7 @@ def problem_new(request):
                  .values_list("code", "name")[:300])
     return _render(request, "command/problem_new.html", {
         "form": form, "categories": ProblemCategory.choices, "urgencies": Urgency.choices, "grids": grids,
-        "outlines": _outlines(request.scope),
+        "outlines": _outlines(request.scope), "client_key": secrets.token_urlsafe(18),
     }, status=status)
 
 

@@ -5,6 +5,7 @@ in task titles, unaudited reads on the public status page, links that leave the 
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -326,3 +327,46 @@ def test_concurrent_consumption_never_takes_more_than_is_in_stock(regions):
     assert sorted(outcome) == ["insufficient_stock", "ok"]
     assert StockLevel.objects.get(depot=depot, item=kit).quantity == 3
     assert StockMovement.objects.filter(kind="consumption").count() == 1
+
+
+# --- re-submits ------------------------------------------------------------------------------------------------------
+
+
+def test_issuing_twice_with_the_same_key_makes_one_directive_and_one_cascade(regions, policy, now, commander,
+                                                                               client_for):
+    from jingkong.command.models import Directive
+
+    c = client_for(commander)
+    body = {"title": "扫楼", "text": "今日完成", "category": "sampling_sweep", "region_codes": [regions["street_a"].code],
+            "deadline": (now + dt.timedelta(hours=6)).isoformat(), "client_key": "issue-1"}
+    first = c.post("/api/v1/command/directives", body, content_type="application/json")
+    again = c.post("/api/v1/command/directives", body, content_type="application/json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    tasks = Task.objects.count()
+    assert Directive.objects.count() == 1 and tasks > 1
+    # The page form carries its own key: a double tap issues once as well.
+    form = {"title": "封控巡查", "text": "每两小时一次", "category": "zone_enforcement", "regions": [regions["street_a"].code],
+            "deadline": (now + dt.timedelta(hours=6)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M"),
+            "client_key": "page-key-1"}
+    assert c.post("/command/directives/new/", form).status_code == 302
+    assert c.post("/command/directives/new/", form).status_code == 302
+    assert Directive.objects.count() == 2 and Task.objects.count() == 2 * tasks
+    # Another key is another directive.
+    body["client_key"] = "issue-2"
+    assert c.post("/api/v1/command/directives", body, content_type="application/json").status_code == 201
+
+
+def test_reporting_twice_with_the_same_key_makes_one_problem(regions, policy, now, grid_worker_a, client_for):
+    c = client_for(grid_worker_a)
+    first = _report(c, client_key="p-1", **IN_A1)
+    again = _report(c, client_key="p-1", **IN_A1)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert Problem.objects.count() == 1
+    page = {"category": "other", "urgency": "normal", "description": "排队过长", "lon": "121.805", "lat": "29.905",
+            "client_key": "page-p-1"}
+    c.post("/command/problems/new/", page)
+    c.post("/command/problems/new/", page)
+    assert Problem.objects.count() == 2
+    assert _report(c, **IN_A1).status_code == 201  # no key: a new report each time
+    assert Problem.objects.count() == 3

@@ -35,7 +35,9 @@ def make_resident(grid, *, vulnerable: int = 0, phone: str | None = None, buildi
     from jingkong.people.tests.helpers import make_id
 
     n = next(_serial)
-    number = make_id(dt.date(1950, 1, 1) + dt.timedelta(days=373 * n), n)
+    # Birth dates spread over 1950–2018 and unique per n (373 and 25,000 are coprime): never in the future, however
+    # many residents the earlier test modules made (the counter is per process).
+    number = make_id(dt.date(1950, 1, 1) + dt.timedelta(days=(373 * n) % 25_000), n)
     if building is None:
         building = Building.objects.filter(grid=grid).first() or Building.objects.create(
             code=f"SV-B-{grid.code}-{n}", grid=grid, address=f"{grid.name} {n}号楼", lon=121.8, lat=29.9)
