@@ -376,6 +376,8 @@ def symptom_check_record(*, actor, order: IsolationOrder, temperature=None, symp
     if temperature is not None:
         try:
             temperature = Decimal(str(temperature)).quantize(Decimal("0.1"))
+            if not temperature.is_finite():  # NaN quantizes to NaN, and comparing it raises
+                raise InvalidOperation
         except (InvalidOperation, ValueError):
             raise ValidationFailed(_("temperature: not a number"), extra={"field": "temperature"}) from None
         if not Decimal("30") <= temperature <= Decimal("45"):

@@ -105,3 +105,11 @@ def test_hostile_page_input_is_not_a_500(world, commander, client_for):
     assert c.get("/isolation/orders/99999999999999999999/").status_code == 404
     r = c.post(f"/isolation/orders/{world['order'].pk}/check/", {"temperature": "hot\x00"})
     assert r.status_code == 302
+
+
+@pytest.mark.parametrize("temperature", ["NaN", "-nan", "Infinity", "1e999999"])
+def test_a_temperature_that_is_not_a_number_is_refused_not_a_500(world, commander, client_for, temperature):
+    with clock.frozen(at(5, 10)):
+        r = client_for(commander).post(f"/isolation/orders/{world['order'].pk}/check/", {"temperature": temperature})
+    assert r.status_code == 302
+    assert not SymptomCheck.objects.filter(order=world["order"]).exists()
