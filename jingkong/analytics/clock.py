@@ -6,7 +6,8 @@ Every case and every contact gets the instant of each **milestone** it has reach
 ===================  ==================================================================================================
 milestone            source
 ===================  ==================================================================================================
-detected             cases: ``Case.first_positive_at`` (the first positive sample was taken)
+detected             cases: ``Case.first_positive_at`` (the first positive sample was taken), else the time the
+                     case's positive sample (``Case.source_sample``) was taken
 confirmed            cases: ``Case.created_at`` (the case record exists: reported)
 investigated         cases: ``Case.investigated_at`` (core investigation done)
 contacts_identified  cases: the first ``ContactReason.created_at`` naming the case (a contact of several cases counts
@@ -149,9 +150,11 @@ def load(prefix: str, *, since: dt.datetime, at: dt.datetime) -> tuple[pd.DataFr
     like, lo, hi = _like(prefix), _param(since), _param(at)
     e = _epoch
     cases = _frame(
-        f"SELECT c.id, c.person_id, c.region_code, c.status, u.username, {e('c.first_positive_at')}, "
+        f"SELECT c.id, c.person_id, c.region_code, c.status, u.username, "
+        f"{e('COALESCE(c.first_positive_at, s.sampled_at)')}, "
         f"{e('c.created_at')}, {e('c.investigated_at')}, {e('c.isolated_at')} "
         "FROM tracing_case c LEFT JOIN access_user u ON u.id = c.tracer_id "
+        "LEFT JOIN testing_sample s ON s.id = c.source_sample_id "
         "WHERE c.region_code LIKE %s AND c.created_at >= %s AND c.created_at <= %s",
         [like, lo, hi], ["case_id", "person_id", "region_code", "status", "tracer", "detected", "confirmed",
                          "investigated", "isolated_own"])

@@ -171,3 +171,16 @@ def test_live_figures_are_reused_until_the_data_change(world):
         again = clock.compute(Scope(STREET_A), region=STREET_A)
     assert again is not first
     assert clock.summary(again)["stages"][2]["n"] == clock.summary(first)["stages"][2]["n"] + 1
+
+
+def test_detected_falls_back_to_the_positive_sample(world):
+    from jingkong.isolation.tests.clock_world import ClockWorld
+    from jingkong.testing.models import Sample, Tube
+
+    case = ClockWorld(world["world"].regions).case(confirmed=h(1))
+    tube = Tube.objects.create(barcode="CLOCK-TUBE-1", region_code=case.region_code, opened_at=h(-3), capacity=1)
+    sample = Sample.objects.create(client_scan_id="clock-scan-1", tube=tube, person=case.person,
+                                   region_code=case.region_code, sampled_at=h(-3), recorded_at=h(-3))
+    case.source_sample_id = sample.pk
+    case.save(update_fields=["source_sample"])
+    assert _timelines()[("case", case.pk)]["detected"] == h(-3)
