@@ -142,3 +142,27 @@ def test_a_day_that_cannot_be_written_is_rebuilt_by_the_next_append(
     monkeypatch.setattr(checkpoint_lake, "_write_day", real)  # the disk has room again
     assert _enter(world, django_capture_on_commit_callbacks, b, -20).status_code == 201
     assert _lake_people(tmp_path) == sorted([a.pk, b.pk])  # the first entry was not lost
+
+
+
+def _queries(world, body) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        r = post(world["client"], VERIFY.format(code="CP-A1"), {**body, "client_id": f"q-{next(_ids)}"})
+    assert r.status_code == 201, r.content
+    return len(ctx.captured_queries)
+
+
+def test_an_online_verification_costs_a_few_queries_whatever_the_number_of_occupants(world):
+    grid = world["regions"]["grid_a1"]
+    people = [resident(grid)[0] for _ in range(6)]
+    tokens = [token_of(p) for p in people]
+    _queries(world, {"token": tokens[0]})  # warm the policy cache
+    one = _queries(world, {"token": tokens[0], "direction": "in"})
+    # session, user, region (the request) + checkpoint, policy, person with code and test, zones, the writes
+    assert one <= 13, one
+    small = _queries(world, {"plate": "浙B10001", "driver": tokens[0], "passengers": tokens[1:2]})
+    large = _queries(world, {"plate": "浙B10002", "driver": tokens[0], "passengers": tokens[1:]})
+    assert large == small  # set-based: no query per occupant
