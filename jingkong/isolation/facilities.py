@@ -209,7 +209,11 @@ def rooms_bulk_create(*, actor, facility: Facility, floors: Sequence[int], rooms
 
 @transaction.atomic
 def room_state_set(*, actor, room: Room, state: str, request=None) -> Room:
-    """Move a room by hand (cleaning done → free, out of service and back, a reservation released)."""
+    """Move a room by hand (cleaning done → free, out of service and back, a reservation released).
+
+    Locks the facility first, as an assignment does: a room taken out of service while arrivals are being placed
+    either waits for them (and then refuses: people are in it) or is never given to them."""
+    Facility.objects.select_for_update().filter(pk=room.facility_id).values_list("pk", flat=True).first()
     room = Room.objects.select_for_update().get(pk=room.pk)
     open_stays = RoomStay.objects.filter(room=room, checked_out_at__isnull=True).count()
     problem = transition_error(room.state, state, open_stays=open_stays)

@@ -74,3 +74,62 @@ def test_one_person_at_two_facilities_at_once_gets_one_room_and_a_clean_conflict
     stays = list(RoomStay.objects.filter(person=p, checked_out_at__isnull=True).values_list("room__facility_id",
                                                                                            flat=True))
     assert stays == [f1.pk]
+
+
+def test_a_room_taken_out_of_service_during_an_assignment_is_not_given_away(regions, monkeypatch):
+    from jingkong.core.exceptions import Conflict
+    from jingkong.isolation import assignment, facilities
+    from jingkong.isolation.models import Room, RoomStay
+    from jingkong.isolation.tests import facilities_helpers as h
+
+    h.activate("cn-9th-2022")
+    f = h.facility(regions, floors=(1,), per_floor=1)
+    room = Room.objects.get(facility=f)
+    p = h.person(regions)
+    h.contact(p)
+    real = assignment.assign
+    a_read, outcome = threading.Event(), {}
+
+    def watched(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if threading.current_thread().name == "assign":
+            a_read.set()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "b" not in outcome and _lock_waiters() == 0:
+                time.sleep(0.05)
+        return out
+
+    monkeypatch.setattr(assignment, "assign", watched)
+
+    def run_a():
+        try:
+            facilities.assign(facility=f, person_ids=[p.pk], check_in=True, alert=False)
+            outcome["a"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["a"] = repr(exc)
+        finally:
+            a_read.set()
+            connection.close()
+
+    def run_b():
+        a_read.wait(30)
+        try:
+            facilities.room_state_set(actor=None, room=room, state="out_of_service")
+            outcome["b"] = "ok"
+        except Conflict:
+            outcome["b"] = "conflict"
+        except Exception as exc:  # noqa: BLE001
+            outcome["b"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_a, name="assign"), threading.Thread(target=run_b, name="state")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    room.refresh_from_db()
+    stays = RoomStay.objects.filter(person=p, checked_out_at__isnull=True).count()
+    # Either the room went out of service and nobody is in it, or the person is in it and it is occupied.
+    assert (room.state, stays) in (("out_of_service", 0), ("occupied", 1)), (room.state, stays, outcome)
+    assert outcome in ({"a": "ok", "b": "conflict"},), outcome
