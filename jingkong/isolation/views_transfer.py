@@ -21,7 +21,7 @@ from jingkong.access.roles import Perm
 from jingkong.core.exceptions import ApplicationError
 from jingkong.isolation import grouping, transfers
 from jingkong.isolation import selectors_transfer as selectors
-from jingkong.isolation.models import BatchStatus, Destination, TransferStatus
+from jingkong.isolation.models import BatchStatus, Destination, Disinfection, TransferStatus
 from jingkong.people.idnumber import phone_mask
 from jingkong.policy.selectors import PolicyNotActive
 
@@ -96,8 +96,8 @@ def transfer_detail(request, transfer_id: int):
         "t": t, "stops": stops, "can_edit": can_edit,
         "next_statuses": _next_statuses(t, stops),
         "editable": t.status == TransferStatus.PLANNED,
-        "vehicles": list(selectors.vehicle_list(scope=request.scope, available=True).exclude(pk=t.vehicle_id)[:300])
-        if can_edit else [],
+        "vehicles": list(selectors.vehicle_list(scope=request.scope, available=True)
+                         .filter(disinfection=Disinfection.CLEAN).exclude(pk=t.vehicle_id)[:300]) if can_edit else [],
     })
 
 
