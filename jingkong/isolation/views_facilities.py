@@ -29,6 +29,7 @@ from jingkong.isolation import selectors_facilities as sel
 from jingkong.isolation.models import (
     FacilityKind,
     IsolationMode,
+    MemberRole,
     OrderStatus,
     RoomKind,
     RoomState,
@@ -137,6 +138,11 @@ def _float(data, name: str) -> float:
 def facility_board(request, code: str):
     f = sel.facility_get_by_code(scope=request.scope, user=request.jk_user, code=code[:32])
     data = sel.board(f)
+    tier_labels, kind_labels = dict(MemberRole.choices), dict(RoomKind.choices)
+    for fl in data["floors"]:  # labels, not codes: the page is translated
+        fl["tier_labels"] = [(t, tier_labels.get(t, t)) for t in fl["tiers"]]
+        for r in fl["rooms"]:
+            r["kind_label"] = kind_labels.get(r["kind"], r["kind"])
     can_edit = _can(request, Perm.FACILITY_EDIT)
     if can_edit:
         people = [(o["person_id"], "") for fl in data["floors"] for r in fl["rooms"] for o in r["occupants"]]

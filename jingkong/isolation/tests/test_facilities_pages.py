@@ -113,3 +113,11 @@ def test_a_temperature_that_is_not_a_number_is_refused_not_a_500(world, commande
         r = client_for(commander).post(f"/isolation/orders/{world['order'].pk}/check/", {"temperature": temperature})
     assert r.status_code == 302
     assert not SymptomCheck.objects.filter(order=world["order"]).exists()
+
+
+def test_the_board_names_tiers_and_room_kinds_in_words_not_codes(world, commander, client_for):
+    c = client_for(commander)
+    c.cookies["django_language"] = "en"
+    page = c.get(f"/isolation/facilities/{world['facility'].code}/").content.decode()
+    assert '<span class="tr-badge close">close contact</span>' in page
+    assert 'title="single, 1"' in page and 'title="family, 3"' in page
