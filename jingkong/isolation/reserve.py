@@ -4,7 +4,7 @@ at the current inflow, and the alert before it does.
 * Capacity counts quarantine hotels and shelters (designated hospitals hold cases and are shown apart). Free rooms are
   rooms in state ``free``; free beds their beds.
 * Inflow: people checked in over the last ``isolation.reserve.inflow_window_days`` days, per day; outflow: stays
-  ended in the same window. At a positive net inflow the free beds last ``free_beds / net`` days; the forecast names
+  ended in the same window (no profile with the section in force: no inflow, no forecast — no made-up window). At a positive net inflow the free beds last ``free_beds / net`` days; the forecast names
   the local date they run out.
 * Targets (profile ``isolation.reserve``): ``rooms_per_10k_residents`` × the district's residents / 10,000 free
   rooms, and ``days_of_inflow`` × the inflow per day free beds; either may be absent.
@@ -116,10 +116,11 @@ def facility_capacity(facilities, *, at: dt.datetime | None = None, window_days:
     by_rules: dict[int, tuple[int, int | None]] = {}
     for f in facilities:
         rules = _rules(f.region_code, at)
-        window = window_days or (rules.reserve.inflow_window_days if rules else 3)
+        # No profile with an isolation section in force: no window to average over, so no inflow and no forecast.
+        window = window_days or (rules.reserve.inflow_window_days if rules else None)
         by_rules[f.pk] = (window, threshold if threshold is not None else (rules.reserve.alert_threshold_days
                                                                             if rules else None))
-    windows = {w for w, _t in by_rules.values()}
+    windows = {w for w, _t in by_rules.values() if w}
     for window in windows:
         since = at - dt.timedelta(days=window)
         these = [fid for fid, (w, _t) in by_rules.items() if w == window]

@@ -106,3 +106,14 @@ def test_the_home_phase_asks_for_symptom_checks_from_its_day_1(regions, commande
     assert listed(D(2022, 1, 8)) == ([], [])  # the release day: checked in the centre that day
     assert listed(D(2022, 1, 9)) == ([1], [])
     assert listed(D(2022, 1, 10)) == ([2], [[1]])
+
+
+def test_without_a_profile_in_force_the_reserve_makes_up_no_inflow_window(regions):
+    from jingkong.isolation import facilities, reserve
+
+    f = h.facility(regions, floors=(1,), per_floor=6)  # no profile activated
+    people = [h.person(regions) for _ in range(3)]
+    facilities.assign(facility=f, person_ids=[p.pk for p in people], check_in=True, at=at(2, 9), alert=False)
+    cap = reserve.facility_capacity([f], at=at(2, 12))[0]
+    assert (cap.free_rooms, cap.people) == (3, 3)
+    assert (cap.arrivals_per_day, cap.days_left, cap.alert) == (0.0, None, False)
