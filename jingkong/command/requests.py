@@ -224,8 +224,14 @@ def request_submit(*, person: Person, category: str, subcategory: str = "", desc
     try:
         tri = service_rules.triage(services, category=category, subcategory=subcategory,
                                    vulnerable=person.vulnerable, submitted_at=at)
-    except service_rules.UnknownCategory as exc:
-        raise ValidationFailed(str(exc), extra={"field": exc.field}) from None
+    except service_rules.UnknownCategory as exc:  # shown on the resident's page: in the reader's language
+        from jingkong.command.models import ServiceCategory
+
+        label = ServiceCategory(category).label if category in ServiceCategory.values else category
+        message = (_("“%(sub)s” is not a kind of “%(category)s” request: choose one from the list.") %
+                   {"sub": subcategory, "category": label}) if exc.field == "subcategory" else \
+            (_("The service “%(category)s” is not offered here; please call the hotline.") % {"category": label})
+        raise ValidationFailed(message, extra={"field": exc.field}) from None
     try:
         with transaction.atomic():
             worker = pick_worker(region_code=region_code, building_id=person.building_id)

@@ -370,3 +370,15 @@ def test_reporting_twice_with_the_same_key_makes_one_problem(regions, policy, no
     assert Problem.objects.count() == 2
     assert _report(c, **IN_A1).status_code == 201  # no key: a new report each time
     assert Problem.objects.count() == 3
+
+
+def test_a_wrong_kind_of_request_is_explained_in_the_residents_language(sv_world):
+    _person, number = make_resident(sv_world["regions"]["grid_a1"], phone="13811115555")
+    form = {"how": "id", "id_number": number, "phone": "13811115555", "category": "food", "subcategory": "dialysis",
+            "client_key": "k-lang"}
+    r = Client(HTTP_ACCEPT_LANGUAGE="en").post("/command/help/", form, REMOTE_ADDR="10.1.1.1")
+    assert r.status_code == 422
+    page = r.content.decode()
+    # A translatable sentence naming the category by its (translated) label, not the developer's repr of ids.
+    assert "food and daily needs" in page and "&#x27;food&#x27;" not in page and "'food'" not in page
+    assert not ServiceRequest.objects.exists()
