@@ -23,7 +23,9 @@ Person checks, in order:
 Vehicles: every occupant is checked (driver and passengers); the vehicle's decision is the most severe. A valid pass
 of a ``flowing_pass_kinds`` kind whose plate matches lets the vehicle through whatever the occupants' checks say —
 unless the driver's code is one of ``pass_driver_deny_colours`` (or the driver's code cannot be read at all): the
-occupants' reasons are kept, marked as waived by the pass.
+occupants' reasons are kept, marked as waived by the pass. A passenger's *deny* (a red code, leaving a lockdown zone,
+…) is waived only by a pass of a ``pass_carries_denied_kinds`` kind (ambulances, transfer vehicles; absent from the
+profile: medical and transfer): a supply truck does not carry people out of a lockdown zone.
 
 Venue entry (测温+亮码+戴口罩): the person checks without zone/origin/test, plus temperature ≥
 ``fever_threshold_celsius`` (refer to the fever clinic; the service turns the code yellow) and no mask when
@@ -46,6 +48,7 @@ IN, OUT = "in", "out"
 DIRECTIONS = ("", IN, OUT)
 EXPIRED = "expired"
 TOKEN_REASONS = ("malformed", "bad_signature", "unknown_key", "expired", "not_yet_valid")
+DEFAULT_PASS_CARRIES_DENIED = ("medical", "transfer")  # when the profile has no pass_carries_denied_kinds
 PASS_PROBLEMS = ("unknown", "revoked", "expired", "not_yet_valid", "plate_mismatch", "kind_not_flowing")
 
 
@@ -284,9 +287,20 @@ def judge_vehicle(driver: PersonFacts | None, passengers: Sequence[PersonFacts],
             reasons.append(Reason("pass_driver_colour", _("pass %(number)s does not cover a %(colour)s-code driver") % {
                 "number": pass_.number, "colour": _colour_name(driver.colour)}, DENY, "pass"))
         return Verdict(decide(reasons), reasons, colour)
-    waived = [Reason(r.code, r.text, r.verdict, r.who, waived=r.verdict != ALLOW) for r in reasons]
+    carriers = rules.pass_carries_denied_kinds
+    carriers = DEFAULT_PASS_CARRIES_DENIED if carriers is None else carriers
+    # A passenger who would be turned back is not carried through by a supply or official pass (no one leaves a
+    # lockdown zone in a supply truck); an ambulance or a transfer vehicle carries them.
+    keep = pass_.kind not in carriers
+    waived = [Reason(r.code, r.text, r.verdict, r.who,
+                     waived=r.verdict != ALLOW and not (keep and r.verdict == DENY and r.who.startswith("passenger")))
+              for r in reasons]
     waived.append(Reason("pass_valid", _("pass %(number)s (%(kind)s) keeps the vehicle flowing") % {
         "number": pass_.number, "kind": pass_.kind}, ALLOW, "pass"))
+    if keep and any(r.verdict == DENY and not r.waived for r in waived):
+        waived.append(Reason("pass_passengers", _("pass %(number)s (%(kind)s) does not carry passengers who are "
+                                                  "turned back") % {"number": pass_.number, "kind": pass_.kind},
+                             DENY, "pass"))
     return Verdict(decide(waived), waived, colour, pass_used=True)
 
 

@@ -50,6 +50,7 @@ REASON_LABELS = {
     "pass_invalid": gettext_lazy("pass not usable"),
     "pass_valid": gettext_lazy("pass"),
     "pass_driver_colour": gettext_lazy("driver's code stops the pass"),
+    "pass_passengers": gettext_lazy("passengers the pass does not carry"),
     "fever": gettext_lazy("fever"),
     "no_mask": gettext_lazy("no mask"),
     "device_decision": gettext_lazy("decided on the device"),

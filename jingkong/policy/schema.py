@@ -584,6 +584,10 @@ class CheckpointRules(_Section):
     flowing_pass_kinds: list[PassKindId] = Field(
         description="Passes (通行证) that keep a vehicle flowing whatever its occupants' checks say.")
     pass_driver_deny_colours: list[CodeColour] = Field(description="A driver of these colours stops even a pass.")
+    pass_carries_denied_kinds: list[PassKindId] | None = Field(None, description=(
+        "Passes whose vehicles may carry passengers who would be turned back (a patient, people taken to isolation). "
+        "With the other flowing passes a passenger's deny stands (no one leaves a lockdown zone in a supply truck). "
+        "Absent: medical and transfer."))
     expired_token: Verdict = Field(description="An expired code (ask for a fresh one or the ID card).")
     invalid_token: Verdict = Field(description="A forged, altered or unreadable code.")
     unknown_person: Verdict = Field(description="An ID number or code of nobody on the register.")

@@ -30,6 +30,7 @@ def rules(request) -> CheckpointRules:
 
 ROAD_IN = CheckpointFacts(kind="road", direction="in")
 EXIT_IN = CheckpointFacts(kind="highway_exit", direction="in")
+ROAD_OUT = CheckpointFacts(kind="road", direction="out")
 GREEN = PersonFacts(person_id=1, colour="green", last_negative_at=AT - dt.timedelta(hours=5))
 
 
@@ -229,8 +230,8 @@ def test_a_vehicle_without_a_checked_driver_is_referred(rules):
     assert v.decision == "refer" and codes(v) == ["no_driver"]
 
 
-@pytest.mark.parametrize("kind", ["medical", "essential_supply"])
-def test_a_valid_pass_keeps_medical_and_supply_vehicles_flowing_with_the_reasons_recorded(rules, kind):
+@pytest.mark.parametrize("kind", ["medical", "transfer"])
+def test_a_valid_pass_keeps_medical_and_transfer_vehicles_flowing_with_the_reasons_recorded(rules, kind):
     yellow_driver = PersonFacts(colour="yellow")
     red_passenger = PersonFacts(colour="red")
     v = cr.judge_vehicle(yellow_driver, [red_passenger], EXIT_IN, rules, at=AT, origin_risk="high",
@@ -242,6 +243,39 @@ def test_a_valid_pass_keeps_medical_and_supply_vehicles_flowing_with_the_reasons
     assert {r.who for r in waived} == {"driver", "passenger 1"}
     assert codes(v)[-1] == "pass_valid"
     assert all(d.get("waived") for d in v.reasons_dicts() if d["verdict"] != "allow")
+
+
+@pytest.mark.parametrize("kind", ["essential_supply", "official"])
+def test_a_supply_pass_keeps_its_crew_flowing_but_carries_no_one_out_of_a_lockdown_zone(rules, kind):
+    yellow_driver = PersonFacts(colour="yellow")
+    v = cr.judge_vehicle(yellow_driver, [PersonFacts(colour="yellow")], EXIT_IN, rules, at=AT,
+                         origin_risk="medium", pass_=PassFacts("TX-1", kind))
+    assert v.decision == "allow" and v.pass_used  # the crew's yellow codes and risk origin are waived
+    v = cr.judge_vehicle(yellow_driver, [], EXIT_IN, rules, at=AT, origin_risk="high", pass_=PassFacts("TX-1", kind))
+    assert v.decision == "allow"  # the driver of a supply truck from a high-risk area keeps it flowing
+    locked = PersonFacts(person_id=7, colour="green", zones=((3, rules.no_exit_zone_types[0]),))  # 封控区
+    v = cr.judge_vehicle(yellow_driver, [locked], ROAD_OUT, rules, at=AT, pass_=PassFacts("TX-1", kind))
+    assert v.decision == "deny"
+    assert [(r.code, r.who) for r in v.reasons if r.verdict == "deny" and not r.waived] == [
+        ("zone_exit", "passenger 1"), ("pass_passengers", "pass")]
+    v = cr.judge_vehicle(yellow_driver, [PersonFacts(colour="red")], ROAD_IN, rules, at=AT,
+                         pass_=PassFacts("TX-1", kind))
+    assert v.decision == "deny"
+    v = cr.judge_vehicle(yellow_driver, [locked], ROAD_OUT, rules, at=AT, pass_=PassFacts("TX-1", "transfer"))
+    assert v.decision == "allow"  # a transfer vehicle takes lockdown residents to isolation
+
+
+def test_which_passes_carry_denied_passengers_follows_the_profile(rules):
+    red = [PersonFacts(colour="red")]
+    only_medical = rules.model_copy(update={"pass_carries_denied_kinds": ["medical"]})
+    assert cr.judge_vehicle(PersonFacts(colour="green"), red, ROAD_IN, only_medical, at=AT,
+                            pass_=PassFacts("TX-1", "transfer")).decision == "deny"
+    everyone = rules.model_copy(update={"pass_carries_denied_kinds": ["medical", "transfer", "essential_supply"]})
+    assert cr.judge_vehicle(PersonFacts(colour="green"), red, ROAD_IN, everyone, at=AT,
+                            pass_=PassFacts("TX-1", "essential_supply")).decision == "allow"
+    unset = rules.model_copy(update={"pass_carries_denied_kinds": None})  # an older profile: medical and transfer
+    assert cr.judge_vehicle(PersonFacts(colour="green"), red, ROAD_IN, unset, at=AT,
+                            pass_=PassFacts("TX-1", "essential_supply")).decision == "deny"
 
 
 def test_a_pass_does_not_let_a_red_driver_through(rules):
