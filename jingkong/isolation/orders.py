@@ -693,7 +693,7 @@ def _upgrade_secondaries(index_person_ids: list[int], *, at: dt.datetime, actor)
 def on_arrival(facility: Facility, person_ids: Sequence[int], *, tiers: dict[int, str] | None = None, actor=None,
                at: dt.datetime | None = None) -> tuple[object, StartReport]:
     """People arrived at a facility: rooms (check-in) and orders (centralised, or hospital at a designated hospital)."""
-    from jingkong.isolation import facilities
+    from jingkong.isolation import assignment, facilities
 
     at = at or clock.now()
     with transaction.atomic():
@@ -701,8 +701,11 @@ def on_arrival(facility: Facility, person_ids: Sequence[int], *, tiers: dict[int
                                   tiers=tiers)
         mode = IsolationMode.HOSPITAL if facility.kind == FacilityKind.DESIGNATED_HOSPITAL else IsolationMode.CENTRAL
         today = local_date(at)
+        # People this facility may not take (a contact at a designated hospital, a case at a quarantine hotel) get
+        # no order of its mode: the manager sends them on, and their order starts where they are taken in.
+        refused = ("unknown_person", assignment.CASE_NEEDS_HOSPITAL, assignment.CONTACT_NOT_TO_HOSPITAL)
         requests = [OrderRequest(person_id=p, tier=(tiers or {}).get(p), mode=mode, arrival=today,
-                                 facility_id=facility.pk) for p in person_ids if p not in rooms.unassigned
-                    or rooms.unassigned[p] not in ("unknown_person",)]
+                                 facility_id=facility.pk) for p in person_ids
+                    if rooms.unassigned.get(p) not in refused]
         started = orders_start(requests, actor=actor, at=at)
     return rooms, started

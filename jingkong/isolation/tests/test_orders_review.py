@@ -117,3 +117,20 @@ def test_without_a_profile_in_force_the_reserve_makes_up_no_inflow_window(region
     cap = reserve.facility_capacity([f], at=at(2, 12))[0]
     assert (cap.free_rooms, cap.people) == (3, 3)
     assert (cap.arrivals_per_day, cap.days_left, cap.alert) == (0.0, None, False)
+
+
+def test_a_contact_delivered_to_a_hospital_gets_no_hospital_order_and_a_case_at_a_hotel_none_either(regions):
+    h.activate("cn-8th-2021")
+    hospital = h.facility(regions, kind="designated_hospital")
+    hotel = h.facility(regions)
+    contact, case, patient = h.person(regions), h.person(regions), h.person(regions)
+    h.contact(contact, last_exposure=at(1, 8))
+    tiers = {contact.pk: "close", case.pk: "case", patient.pk: "case"}
+    rooms, _ = orders.on_arrival(hospital, [contact.pk, patient.pk], tiers=tiers, at=at(2, 9))
+    assert rooms.unassigned == {contact.pk: "contact_not_to_hospital"}
+    assert not IsolationOrder.objects.filter(person=contact).exists()  # not a patient: the manager sends them on
+    assert IsolationOrder.objects.get(person=patient).mode == "hospital"
+    rooms, _ = orders.on_arrival(hotel, [case.pk, contact.pk], tiers=tiers, at=at(2, 10))
+    assert rooms.unassigned == {case.pk: "case_needs_hospital"}
+    assert not IsolationOrder.objects.filter(person=case).exists()
+    assert IsolationOrder.objects.get(person=contact).mode == "central"
