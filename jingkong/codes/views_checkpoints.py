@@ -55,6 +55,8 @@ REASON_LABELS = {
     "no_mask": gettext_lazy("no mask"),
     "device_decision": gettext_lazy("decided on the device"),
 }
+COLOUR_LABELS = {"red": gettext_lazy("red"), "orange": gettext_lazy("orange"), "yellow": gettext_lazy("yellow"),
+                 "green": gettext_lazy("green")}
 DIRECTIONS = [("", gettext_lazy("not said")), ("in", gettext_lazy("inbound")), ("out", gettext_lazy("outbound"))]
 
 
@@ -300,6 +302,7 @@ def venue_entry(request, venue_code: str):
             outcome, _created = services.venue_entry_record(actor=request.jk_user, scope=request.scope,
                                                             venue_code=venue.code, raw=raw, request=request)
             result = outcome.as_dict()
+            result["colour_now_label"] = COLOUR_LABELS.get(result["colour_now"], result["colour_now"])
         except ApplicationError as exc:
             _error(request, exc)
     threshold = None

@@ -166,3 +166,18 @@ def test_an_online_verification_costs_a_few_queries_whatever_the_number_of_occup
     small = _queries(world, {"plate": "浙B10001", "driver": tokens[0], "passengers": tokens[1:2]})
     large = _queries(world, {"plate": "浙B10002", "driver": tokens[0], "passengers": tokens[1:]})
     assert large == small  # set-based: no query per occupant
+
+
+def test_pages_show_colours_and_directions_in_the_reader_s_language(world, django_capture_on_commit_callbacks):
+    c = world["client"]
+    c.cookies["django_language"] = "zh-hans"
+    _, red = resident(world["regions"]["grid_a1"], colour="red")
+    page = c.post("/codes/checkpoints/CP-A1/verify/", {"subject": "person", "who": red, "direction": "out"})
+    assert "红色" in page.content.decode()
+    board = c.get("/codes/checkpoints/CP-A1/").content.decode()
+    assert "红色" in board and "离开" in board
+    assert ">red<" not in board and "· out" not in board
+    _, green = resident(world["regions"]["grid_a1"])
+    with django_capture_on_commit_callbacks(execute=True):
+        page = c.post("/codes/venues/V-A1/", {"who": green, "temperature": "38.0", "masked": "yes"})
+    assert "黄色" in page.content.decode()  # the code is now yellow, in Chinese
