@@ -19,6 +19,7 @@ import threading
 import time
 
 from django.db import connection
+from django.db.models.signals import post_save
 from django.http import HttpResponse, HttpResponseNotModified
 from ninja import Router
 
@@ -45,8 +46,9 @@ class CachedTokenAuth(TokenAuth):
 
     Nothing is skipped: a hit still sets ``request.user``/``request.jk_token`` and runs the guard's
     ``check_required_perm``; ``guard.require`` on the handler checks again and sets the scope. A revoked or expired
-    token, or a deactivated user, is refused at most :data:`AUTH_CACHE_SECONDS` later (and at once in the process
-    that revoked it: not cached across processes). Failed checks are not cached.
+    token, or a deactivated user, is refused at most :data:`AUTH_CACHE_SECONDS` later in every process, and at once in
+    the process that saved the change (saving an ``ApiToken`` or a user empties the cache: :func:`_forget_cached_checks`).
+    Failed checks are not cached.
     """
 
     def __init__(self):
@@ -79,6 +81,15 @@ class CachedTokenAuth(TokenAuth):
 
 
 LOOKUP_AUTH = CachedTokenAuth()
+
+
+def _forget_cached_checks(sender, **kwargs) -> None:
+    """A token revoked or a user deactivated (or their role changed) in this process: no cached check survives it."""
+    LOOKUP_AUTH.clear()
+
+
+post_save.connect(_forget_cached_checks, sender="access.ApiToken", dispatch_uid="codes.lookup_auth.token")
+post_save.connect(_forget_cached_checks, sender="access.User", dispatch_uid="codes.lookup_auth.user")
 
 
 # --- keys ---------------------------------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def _answer(request, body: bytes) -> bytes:
         raise _Delegate
     view = api_tokens.lookup
     setattr(request, REQUIRED_PERM_REQUEST_ATTR, getattr(view, PERMISSION_ATTR))
-    user = api_tokens.LOOKUP_AUTH.authenticate(request, token.strip())  # raises PermissionDenied: delegated
+    # The token exactly as Ninja's HttpBearer reads it (not stripped: "Bearer  jk_…" is refused there, so here too).
+    user = api_tokens.LOOKUP_AUTH.authenticate(request, token)  # raises PermissionDenied: delegated
     if user is None:
         raise _Delegate
     request.auth = user

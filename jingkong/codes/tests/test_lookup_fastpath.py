@@ -142,3 +142,64 @@ def test_the_lean_path_still_runs_the_guard(world, apps, device, monkeypatch):
     monkeypatch.setattr(guard, "authorize", lambda request, perm: checked.append(perm) or real(request, perm))
     assert call(fast, {"token": token}, token=device)[0] == 200
     assert checked == ["checkpoint.verify"]
+
+
+# A refused bearer token falls back to the session auth, which answers 401, or 403 for the missing CSRF cookie.
+REFUSED = (401, 403)
+
+
+def test_a_revoked_token_an_inactive_user_or_an_expired_token_is_refused_within_seconds(world, apps, monkeypatch):
+    """The lean path enforces what the guard enforces: revoked or expired API tokens and inactive users get 401 — at
+    once when the change is saved in this process, within AUTH_CACHE_SECONDS when another process saved it."""
+    from jingkong.access.models import ApiToken, User
+    from jingkong.access.services import token_create, token_revoke
+
+    full, fast = apps
+    person, _ = resident(world["grid_a1"])
+    token = tokens.issue(person)
+    guard = make_user("guard_rev", "checkpoint_officer", world["street_a"])
+    row, secret = token_create(user=guard, name="device", actor=guard)
+    assert call(fast, {"token": token}, token=secret)[0] == 200  # the check is cached now
+
+    token_revoke(token=row, actor=guard)  # in this process: refused at once
+    assert call(fast, {"token": token}, token=secret)[0] in REFUSED
+    assert call(full, {"token": token}, token=secret)[0] in REFUSED
+
+    # another process revokes (no signal here): refused once the cache time has passed
+    ticks = [1000.0]
+    monkeypatch.setattr(api_tokens.time, "monotonic", lambda: ticks[0])
+    row2, secret2 = token_create(user=guard, name="device 2", actor=guard)
+    assert call(fast, {"token": token}, token=secret2)[0] == 200
+    ApiToken.objects.filter(pk=row2.pk).update(revoked_at=NOW)
+    ticks[0] += api_tokens.AUTH_CACHE_SECONDS + 0.01
+    assert call(fast, {"token": token}, token=secret2)[0] in REFUSED
+
+    # a deactivated user, by another process and in this one
+    row3, secret3 = token_create(user=guard, name="device 3", actor=guard)
+    assert call(fast, {"token": token}, token=secret3)[0] == 200
+    User.objects.filter(pk=guard.pk).update(is_active=False)
+    ticks[0] += api_tokens.AUTH_CACHE_SECONDS + 0.01
+    assert call(fast, {"token": token}, token=secret3)[0] in REFUSED
+    other = make_user("guard_rev2", "checkpoint_officer", world["street_a"])
+    row4, secret4 = token_create(user=other, name="device 4", actor=other)
+    assert call(fast, {"token": token}, token=secret4)[0] == 200
+    other.is_active = False
+    other.save(update_fields=["is_active"])
+    assert call(fast, {"token": token}, token=secret4)[0] in REFUSED
+
+    # an API token that expires while its check is cached: refused at its expiry
+    fresh = make_user("guard_rev3", "checkpoint_officer", world["street_a"])
+    row5, secret5 = token_create(user=fresh, name="device 5", actor=fresh)
+    ApiToken.objects.filter(pk=row5.pk).update(expires_at=NOW + dt.timedelta(seconds=2))
+    assert call(fast, {"token": token}, token=secret5)[0] == 200
+    with clock.frozen(NOW + dt.timedelta(seconds=3)):
+        assert call(fast, {"token": token}, token=secret5)[0] in REFUSED
+
+
+def test_the_bearer_header_is_read_as_ninja_reads_it(world, apps, device):
+    full, fast = apps
+    person, _ = resident(world["grid_a1"])
+    token = tokens.issue(person)
+    for header_token in (f" {device}", f"{device} "):
+        a, b = call(full, {"token": token}, token=header_token), call(fast, {"token": token}, token=header_token)
+        assert a[0] == b[0] and a[0] in REFUSED and a[2] == b[2], header_token
