@@ -232,6 +232,13 @@ def _start(requests, *, actor, at, request) -> StartReport:
         emit_many([{"type": "isolation.order_cancelled", "subject_type": "people.person", "subject_id": o.person_id,
                     "region_code": o.region_code, "at": at, "payload": {"order_id": o.pk, "reason": "replaced"}}
                    for o in cancel], actor=_user(actor))
+        # Out of a room and sent home: the room is not held for them (a move between sites checks in elsewhere).
+        in_rooms = {r.person_id for r in rows if r.mode in ROOM_MODES}
+        went_home = [o.person_id for o in cancel if o.mode in ROOM_MODES and o.person_id not in in_rooms]
+        if went_home:
+            from jingkong.isolation.facilities import checkout
+
+            checkout(actor=actor, person_ids=went_home, at=at, reason="replaced", request=request)
     try:
         with transaction.atomic():
             IsolationOrder.objects.bulk_create(rows, batch_size=2000)

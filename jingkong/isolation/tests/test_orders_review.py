@@ -134,3 +134,22 @@ def test_a_contact_delivered_to_a_hospital_gets_no_hospital_order_and_a_case_at_
     assert rooms.unassigned == {case.pk: "case_needs_hospital"}
     assert not IsolationOrder.objects.filter(person=case).exists()
     assert IsolationOrder.objects.get(person=contact).mode == "central"
+
+
+def test_a_central_order_replaced_by_home_quarantine_frees_the_room(regions, commander):
+    from jingkong.isolation.models import RoomStay
+
+    h.activate("cn-8th-2021")
+    f = h.facility(regions)
+    p = h.person(regions)
+    h.contact(p, last_exposure=at(1, 8))
+    arrive([p], f, at(2, 9))
+    stay = RoomStay.objects.get(person=p)
+    with clock.frozen(at(3, 9)):
+        report = orders.orders_start([orders.OrderRequest(person_id=p.pk, mode="home_quarantine")], actor=commander)
+    assert len(report.replaced) == 1
+    home = IsolationOrder.objects.get(person=p, status="active")
+    assert (home.mode, home.counted_from) == ("home_quarantine", D(2022, 1, 1))  # the same count goes on
+    stay.refresh_from_db()
+    assert stay.checked_out_at == at(3, 9)  # they went home: the room is not held for them
+    assert stay.room.state == "cleaning"
