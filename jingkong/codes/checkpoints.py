@@ -601,6 +601,17 @@ def _content(checkpoint_id: int, item: CrossingIn, person_id: int | None, passen
             "person": person_id, "plate": item.plate, "passengers": passengers, "origin_code": item.origin_code}
 
 
+def _batch_content(checkpoint_id: int, item: CrossingIn) -> dict:
+    """Two items of one batch compared before either is stored: the person (or driver) as shown, and the occupants."""
+    def shown(who: Who | None) -> str:
+        return (who.token or who.id_hash) if who is not None else ""
+
+    content = _content(checkpoint_id, item, None, len(item.passengers) + (1 if item.driver else 0))
+    content["person"] = shown(item.person if item.subject == "person" else item.driver)
+    content["passengers"] = (content["passengers"], tuple(shown(p) for p in item.passengers))
+    return content
+
+
 def _stored_content(c: Crossing) -> dict:
     return {"checkpoint": c.checkpoint_id, "at": c.at.replace(microsecond=0), "subject": c.subject,
             "direction": c.direction, "person": c.person_id, "plate": c.plate, "passengers": c.passengers,
@@ -825,7 +836,7 @@ def crossings_sync(*, actor, scope: Scope, checkpoint_code: str, items: Sequence
                 continue
             earlier = seen.get(item.client_id)
             if earlier is not None:
-                bad = _differs(_content(cp.pk, earlier[1], None, 0), _content(cp.pk, item, None, 0))
+                bad = _differs(_batch_content(cp.pk, earlier[1]), _batch_content(cp.pk, item))
                 if bad:
                     r.status, r.field = REJECTED, bad
                     r.reason = _("repeats the record id of item %(index)s with another %(field)s") % {

@@ -181,3 +181,20 @@ def test_pages_show_colours_and_directions_in_the_reader_s_language(world, djang
     with django_capture_on_commit_callbacks(execute=True):
         page = c.post("/codes/venues/V-A1/", {"who": green, "temperature": "38.0", "masked": "yes"})
     assert "黄色" in page.content.decode()  # the code is now yellow, in Chinese
+
+
+def test_two_people_under_one_record_id_in_a_batch_are_not_merged(world):
+    grid = world["regions"]["grid_a1"]
+    a, b = resident(grid)[0], resident(grid)[0]
+    items = [{"client_id": "dup-1", "token": token_of(a), "at": NOW.isoformat()},
+             {"client_id": "dup-1", "token": token_of(b), "at": NOW.isoformat()}]
+    out = post(world["client"], SYNC.format(code="CP-A1"), {"crossings": items}).json()
+    assert [x["status"] for x in out["results"]] == ["recorded", "rejected"]  # not a silent "replayed"
+    assert out["results"][1]["field"] == "person"
+    v1 = {"client_id": "dup-2", "plate": "浙B22222", "driver": token_of(a), "passengers": [token_of(b)],
+          "at": NOW.isoformat(), "decision": "allow"}
+    v2 = {**v1, "passengers": [token_of(b), token_of(a)]}
+    out = post(world["client"], SYNC.format(code="CP-A1"), {"crossings": [v1, v2]}).json()
+    assert [x["status"] for x in out["results"]] == ["recorded", "rejected"]
+    assert out["results"][1]["field"] == "passengers"
+    assert Crossing.objects.count() == 2
