@@ -7,7 +7,11 @@ Deliberately public (residents have no accounts). Protections:
   answer, so the page cannot tell whether someone is registered;
 * attempts are limited per client address: after :data:`FAILURES_PER_ADDRESS` failures within :data:`FAILURE_WINDOW`
   the address is refused until the window has passed (a counter over the audit log's failure records, like the login
-  lockout — every process and every worker sees the same count);
+  lockout — every process and every worker sees the same count); and per ID number, like the login's per-username
+  lockout: after :data:`FAILURES_PER_ID` wrong phone numbers for one ID number within the window, that number is refused
+  from every address (a guesser spread over many addresses cannot try phone numbers for one person). The failure
+  records keep the keyed ID hash, never the number; an unregistered number is counted and refused exactly alike, so
+  the lockout does not tell which numbers are registered;
 * each display (and each renewal of the QR code) is audited as a read of the person, failures as ``codes.show_failed``.
 
 After a match the page remembers the person in the visitor's session for :data:`SHOW_SESSION_SECONDS` (no account, no
@@ -39,6 +43,7 @@ SESSION_KEY = "jk_code_person"
 SHOW_SESSION_SECONDS = 2 * 3600
 # Security tolerances of this page (not policy rules): like the login lockout in jingkong.access.selectors.
 FAILURES_PER_ADDRESS = 10
+FAILURES_PER_ID = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 RENEW_MARGIN_SECONDS = 45  # the page reloads this long before the token expires
 SHOW_ACTION = "codes.show"
@@ -67,8 +72,15 @@ def address_locked(ip: str | None, *, now: dt.datetime) -> bool:
     return recent.count() >= FAILURES_PER_ADDRESS
 
 
-def _failed(request, why: str) -> None:
-    audit.record(actor=None, action=FAILED_ACTION, object_type="codes.show", request=request, detail={"why": why})
+def id_locked(number_hash: str, *, now: dt.datetime) -> bool:
+    recent = AuditLog.objects.filter(action=FAILED_ACTION, at__gte=now - FAILURE_WINDOW, object_type="codes.show",
+                                     object_id=number_hash)
+    return recent.count() >= FAILURES_PER_ID
+
+
+def _failed(request, why: str, number_hash: str = "") -> None:
+    audit.record(actor=None, action=FAILED_ACTION, object_type="codes.show", object_id=number_hash, request=request,
+                 detail={"why": why})
 
 
 def _match(number: str, phone: str):
@@ -169,9 +181,16 @@ def _submit(request):
         _failed(request, "bad_id")
         return _form(request, status=422, id_number=raw_id,
                      error=_("This is not a valid resident ID number (check the 18 characters, the last may be X)."))
+    number_hash = idnumber.id_hash(number)
+    if id_locked(number_hash, now=now):
+        _failed(request, "id_locked", number_hash)
+        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        return _form(request, status=429, id_number=raw_id, error=_(
+            "Too many attempts for this ID number. Please try again in %(minutes)d minutes, or ask your community "
+            "(grid) worker.") % {"minutes": minutes})
     person, why = _match(number, phone)
     if person is None:
-        _failed(request, why)
+        _failed(request, why, number_hash)
         return _form(request, status=403, id_number=raw_id, error=_(
             "The ID number and the phone number do not match our records. Use the phone number you registered "
             "with, or ask your community (grid) worker."))

@@ -106,13 +106,33 @@ def test_a_bad_id_number_is_refused(red):
 
 def test_attempts_are_limited_per_address(red):
     _, number = red
-    for _ in range(views_tokens.FAILURES_PER_ADDRESS):
-        assert show(Client(), number, "13900000000", ip="10.9.9.9").status_code == 403
+    for i in range(views_tokens.FAILURES_PER_ADDRESS):  # a different ID number each time (not the per-number limit)
+        assert show(Client(), make_id(dt.date(1991, 3, 4), 100 + i), "13900000000", ip="10.9.9.9").status_code == 403
     locked = show(Client(), number, "13912345678", ip="10.9.9.9")  # even the right answer, now
     assert locked.status_code == 429
     assert show(Client(), number, "13912345678", ip="10.9.9.8").status_code == 302  # another address is not affected
     with clock.frozen(NOW + views_tokens.FAILURE_WINDOW + dt.timedelta(seconds=1)):
         assert show(Client(), number, "13912345678", ip="10.9.9.9").status_code == 302
+
+
+def test_attempts_are_limited_per_id_number_from_any_address(red):
+    """A guesser spread over many addresses cannot try phone numbers for one person; an unregistered number is refused
+    exactly alike (the lockout tells nothing about who is registered); other numbers are not affected."""
+    _, number = red
+    unknown = make_id(dt.date(1991, 3, 4), 321)
+    for value in (number, unknown):
+        for i in range(views_tokens.FAILURES_PER_ID):
+            assert show(Client(), value, f"1390000{i:04d}", ip=f"10.8.{i}.1").status_code == 403
+    locked = show(Client(), number, "13912345678", ip="10.7.0.1")  # the right phone, a fresh address: still refused
+    locked_unknown = show(Client(), unknown, "13912345678", ip="10.7.0.2")
+    assert locked.status_code == locked_unknown.status_code == 429
+    error = re.compile(r'<p class="cd-error" role="alert">(.*?)</p>', re.S)
+    assert error.search(locked.content.decode()).group(1) == error.search(locked_unknown.content.decode()).group(1)
+    assert not AuditLog.objects.filter(action=views_tokens.FAILED_ACTION, object_id__contains=number[:6]).exists()
+    other, other_number = resident(red[0].grid, phone="13700001111")
+    assert show(Client(), other_number, "13700001111", ip="10.7.0.3").status_code == 302
+    with clock.frozen(NOW + views_tokens.FAILURE_WINDOW + dt.timedelta(seconds=1)):
+        assert show(Client(), number, "13912345678", ip="10.7.0.1").status_code == 302
 
 
 def test_legacy_15_digit_and_lowercase_x_numbers_work(world):
