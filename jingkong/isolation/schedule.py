@@ -6,8 +6,9 @@ Day numbering (the same for every stage, stored on :class:`~jingkong.isolation.m
   counts ``quarantine.close_contact.counted_from = "last_exposure"`` and the exposure is known; otherwise the day
   before the person's first day, so day 1 is the day they arrive. Day *N* is ``counted_from + N days``; the stage's
   last day (``ends_on``) is day *length*: a 14-day quarantine after an exposure on 1 January ends on 15 January.
-* ``starts_on`` is the first day actually spent in the stage: day 1, or the arrival if that is later (a contact found
-  late does not serve days already past). Test days that fell before the arrival are not lost: they collapse into
+* ``starts_on`` is the first day actually spent in the stage: the arrival (a contact found late does not serve days
+  already past; one taken in on the day of the exposure is in quarantine from that day, day 0 — their health code is
+  red at once — and day 1 is the next day). Test days that fell before the arrival are not lost: they collapse into
   one entry test on the first day (its day number is stored). A contact arriving after the computed end still gets
   the entry test and a one-day stage (``ends_on = starts_on``): someone must decide with a result in hand.
 * The next stage (close contacts: home health monitoring or home isolation, ``home_days``) counts from the day the
@@ -78,7 +79,7 @@ class Stage:
 def _place(mode: str, tier: str, *, day_zero: dt.date, length: int, test_days: Sequence[int], arrival: dt.date,
            double: bool = False, next_mode: str | None = None, next_days: int = 0,
            next_test_days: Sequence[int] = ()) -> Stage:
-    starts = max(arrival, day_zero + dt.timedelta(days=1))
+    starts = max(arrival, day_zero)  # taken in on the day of the exposure: in quarantine from that day (day 0)
     ends = max(day_zero + dt.timedelta(days=length), starts)
     first = (starts - day_zero).days
     kept = [d for d in test_days if d >= first and d <= (ends - day_zero).days]

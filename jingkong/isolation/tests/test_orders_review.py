@@ -153,3 +153,15 @@ def test_a_central_order_replaced_by_home_quarantine_frees_the_room(regions, com
     stay.refresh_from_db()
     assert stay.checked_out_at == at(3, 9)  # they went home: the room is not held for them
     assert stay.room.state == "cleaning"
+
+
+def test_a_contact_taken_in_on_the_day_of_the_exposure_is_red_that_day(regions):
+    h.activate("cn-9th-2022")
+    f = h.facility(regions)
+    p = h.person(regions)
+    h.contact(p, last_exposure=at(2, 8))
+    arrive([p], f, at(2, 20))  # 快转运: the same day
+    order = IsolationOrder.objects.get(person=p)
+    assert (order.counted_from, order.starts_on, order.ends_on) == (D(2022, 1, 2), D(2022, 1, 2), D(2022, 1, 9))
+    assert order.test_days == [1, 2, 3, 5, 7]  # day 1 is the next day
+    assert code_of(p)[0] == "red"

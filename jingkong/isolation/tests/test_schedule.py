@@ -62,7 +62,7 @@ def test_secondary_contacts_2021_central_7_days_2022_home_7_days_tests_1_4_7_not
 
 @pytest.mark.parametrize("q", [Q21, Q22], ids=["2021", "2022"])
 @pytest.mark.parametrize("tier", ["close", "secondary"])
-@pytest.mark.parametrize("late", range(0, 20))
+@pytest.mark.parametrize("late", range(-1, 20))  # -1: taken in on the day of the exposure (day 0)
 def test_every_arrival_delay_keeps_the_end_and_collapses_missed_tests_into_one_entry_test(q, tier, late):
     exposure = D(2022, 1, 1)
     arrival = exposure + dt.timedelta(days=1 + late)
