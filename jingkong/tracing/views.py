@@ -127,6 +127,7 @@ def _render_case(request, case, *, stay_form, status: int = 200):
              else None} for e in link.evidence if isinstance(e, dict)]
     counts = selectors.case_contact_counts(scope=request.scope, case=case)
     return render(request, "tracing/case_detail.html", {
+        "can_propose_zones": request.jk_user.has_role_perm(Perm.ZONES_EDIT),
         "case": case, "window": window, "profile": profile, "window_problem": window_problem,
         "stays": selectors.stays_of(case), "rows": rows,
         "elsewhere": selectors.case_contacts_elsewhere(scope=request.scope, case=case),

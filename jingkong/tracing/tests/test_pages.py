@@ -286,3 +286,14 @@ def test_suggesting_links_without_a_policy_in_force_says_so_on_the_case_page(reg
     r = client_for(tracer_a).post(f"/tracing/cases/{case.ref}/suggest/", follow=True)
     assert r.status_code == 200 and r.redirect_chain[-1][0] == f"/tracing/cases/{case.ref}/"
     assert [m.level_tag for m in r.context["messages"]] == ["error"]
+
+
+def test_the_case_page_links_to_proposing_zones_for_roles_that_may(found, tracer_a, regions, client_for):
+    from jingkong.conftest import make_user
+
+    link = f"/zones/propose/?case={found.jia.ref}"
+    assert link in client_for(tracer_a).get(f"/tracing/cases/{found.jia.ref}/").content.decode()
+    # A grid worker reads cases but does not propose zones: no link.
+    worker = make_user("grid_reader", "grid_worker", regions["street_a"])
+    page = client_for(worker).get(f"/tracing/cases/{found.jia.ref}/")
+    assert page.status_code == 200 and link not in page.content.decode()
