@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from jingkong.access import audit
@@ -621,6 +622,13 @@ def convert_positives(positives: dict[int, dt.datetime], *, actor=None, at: dt.d
     if not ids:
         return report
     with transaction.atomic():
+        # Cases already (a hospital order, or a case's order): a positive retest of a patient changes nothing here —
+        # their order is not "converted", they keep their bed, nobody around them is re-assessed again.
+        patients = set(IsolationOrder.objects.filter(person_id__in=ids, status=OrderStatus.ACTIVE)
+                       .filter(Q(mode=IsolationMode.HOSPITAL) | Q(tier="case")).values_list("person_id", flat=True))
+        ids = [p for p in ids if p not in patients]
+        if not ids:
+            return report
         orders = list(IsolationOrder.objects.select_for_update().filter(person_id__in=ids, status=OrderStatus.ACTIVE))
         rooms = dict(RoomStay.objects.filter(person_id__in=ids, checked_out_at__isnull=True)
                      .values_list("person_id", "room_id"))

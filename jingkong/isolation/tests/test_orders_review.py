@@ -165,3 +165,22 @@ def test_a_contact_taken_in_on_the_day_of_the_exposure_is_red_that_day(regions):
     assert (order.counted_from, order.starts_on, order.ends_on) == (D(2022, 1, 2), D(2022, 1, 2), D(2022, 1, 9))
     assert order.test_days == [1, 2, 3, 5, 7]  # day 1 is the next day
     assert code_of(p)[0] == "red"
+
+
+def test_a_patient_testing_positive_again_in_hospital_keeps_the_hospital_order_and_the_bed(regions):
+    from jingkong.isolation.models import RoomStay
+
+    h.activate("cn-8th-2021")
+    hospital = h.facility(regions, kind="designated_hospital", family=1)
+    hh = h.household(regions)
+    patient, spouse = h.person(regions, household=hh), h.person(regions, household=hh)
+    orders.on_arrival(hospital, [patient.pk, spouse.pk], tiers={patient.pk: "case", spouse.pk: "case"}, at=at(2, 9))
+    order = IsolationOrder.objects.get(person=patient)
+    ends = IsolationOrder.objects.get(person=spouse).ends_on
+    with clock.frozen(at(6, 18)), transaction.atomic():  # the routine retest of a patient
+        emit_many([{"type": "testing.individual_positive", "subject_type": "people.person", "subject_id": patient.pk,
+                    "region_code": patient.grid.code, "at": at(6, 18), "payload": {}}])
+    order.refresh_from_db()
+    assert (order.status, order.mode) == ("active", "hospital")
+    assert RoomStay.objects.filter(person=patient, checked_out_at__isnull=True).exists()
+    assert IsolationOrder.objects.get(person=spouse).ends_on == ends
