@@ -97,10 +97,15 @@ def facility_create(*, actor, scope: Scope, code: str, name: str, kind: str, reg
     if not Region.objects.filter(code=region_code).exists():
         raise NotFound(_("region not found"), extra={"field": "region_code"})
     _check_point(lon, lat)
+    exists = Conflict(_("code: a facility with this code exists"), extra={"field": "code"})
     if Facility.objects.filter(code=code).exists():
-        raise Conflict(_("code: a facility with this code exists"), extra={"field": "code"})
-    facility = Facility.objects.create(code=code, name=name, kind=kind, region_code=region_code, lon=lon, lat=lat,
-                                       address=address, mixing_tiers_forbidden=mixing_tiers_forbidden)
+        raise exists
+    try:
+        with transaction.atomic():  # two managers registering one code at once: the second gets the 409, not a 500
+            facility = Facility.objects.create(code=code, name=name, kind=kind, region_code=region_code, lon=lon,
+                                               lat=lat, address=address, mixing_tiers_forbidden=mixing_tiers_forbidden)
+    except IntegrityError:
+        raise exists from None
     audit.record(actor=actor, action="facility.create", object_type="isolation.facility", object_id=facility.pk,
                  region_code=region_code, request=request, detail={"code": code})
     emit("isolation.facility_created", subject=facility, region_code=region_code, actor=_user(actor),

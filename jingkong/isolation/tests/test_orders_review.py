@@ -184,3 +184,20 @@ def test_a_patient_testing_positive_again_in_hospital_keeps_the_hospital_order_a
     assert (order.status, order.mode) == ("active", "hospital")
     assert RoomStay.objects.filter(person=patient, checked_out_at__isnull=True).exists()
     assert IsolationOrder.objects.get(person=spouse).ends_on == ends
+
+
+def test_a_facility_code_registered_meanwhile_is_a_409_not_a_500(regions, commander, client_for, monkeypatch):
+    from django.db.models import QuerySet
+
+    from jingkong.isolation.models import Facility
+
+    h.activate("cn-9th-2022")
+    h.facility(regions, code="H-RACE")
+    real = QuerySet.exists
+    # The other manager's insert commits between our check and our insert.
+    monkeypatch.setattr(QuerySet, "exists", lambda qs: False if qs.model is Facility else real(qs))
+    r = post(client_for(commander), f"{API}/facilities", {"code": "H-RACE", "name": "x", "kind": "quarantine_hotel",
+                                                          "region_code": regions["street_a"].code, "lon": 121.8,
+                                                          "lat": 29.9})
+    assert r.status_code == 409, r.content
+    assert "code" in r.content.decode()
