@@ -155,6 +155,10 @@ def build(n_cases: int, n_contacts: int) -> dict:
         DomainEvent.objects.bulk_create(events, batch_size=5000)
         RoomStay.objects.bulk_create(stays, batch_size=5000)
         IsolationOrder.objects.bulk_create(orders, batch_size=5000)
+    from django.db import connection
+
+    with connection.cursor() as cur:  # statistics as autovacuum would have them on a live system
+        cur.execute("ANALYZE")
     profile_install_builtin()
     profile_activate(profile=profile_get(code="cn-9th-2022"), region=district, actor=None, reason="bench",
                      at=NOW - dt.timedelta(days=30))
