@@ -23,6 +23,9 @@ from jingkong.core.events import emit
 from jingkong.core.exceptions import Conflict, NotFound, ValidationFailed
 
 MAX_REASON = 1000
+# Input bound, not a rule value: an override is a correction for days or weeks; a year-long one is a mistake, and dates
+# at the edge of the calendar overflowed when stored or turned into a local date (a 500, then every recompute failed).
+MAX_OVERRIDE_SPAN = dt.timedelta(days=366)
 
 
 def _person_in_scope(scope: Scope, person_id: int):
@@ -61,6 +64,9 @@ def override_create(*, actor, scope: Scope, person_id: int, colour: str, reason:
             raise ValidationFailed(_("expires_at: give a time zone"), extra={"field": "expires_at"})
         if expires_at <= now:
             raise ValidationFailed(_("expires_at: the expiry is in the past"), extra={"field": "expires_at"})
+        if expires_at - now > MAX_OVERRIDE_SPAN:
+            raise ValidationFailed(_("expires_at: at most %(days)d days ahead") % {"days": MAX_OVERRIDE_SPAN.days},
+                                   extra={"field": "expires_at"})
     row = CodeOverride.objects.create(person=person, colour=colour, reason=reason, region_code=region, starts_at=now,
                                       expires_at=expires_at, created_by=_user(actor))
     audit.record(actor=actor, action="codes.override", object_type="people.person", object_id=person.pk,

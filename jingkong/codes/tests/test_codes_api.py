@@ -180,6 +180,34 @@ def test_board_and_lists_pages(world, officer_a, client_for):
     assert "Set the code by hand" not in page.content.decode()  # officers cannot override
 
 
+def test_an_override_expiry_out_of_range_is_a_422_not_a_500(world, commander_a, client_for):
+    """Expiries at the edge of the calendar overflowed when stored (-12:00) or when the engine took the local date
+    (a UTC evening of 9999-12-31 is 10000-01-01 in Shanghai): a 500, and then every later recompute of the person
+    (and the full recompute) failed on that row."""
+    from jingkong.codes.models import CodeOverride
+
+    p = world["green_a"]
+    c = client_for(commander_a)
+    url = f"/api/v1/codes/people/{p.pk}/overrides"
+    for value in ("9999-12-31T23:59:59-12:00", "9999-12-31T20:00:00Z", "3000-01-01T00:00:00+08:00"):
+        r = c.post(url, {"colour": "red", "reason": "x", "expires_at": value}, content_type="application/json")
+        assert r.status_code == 422 and "expires_at" in r.json()["message"], (value, r.status_code)
+    page = c.post(f"/codes/people/{p.pk}/override/", {"colour": "red", "reason": "x", "expires_at": "9999-12-31T23:59"})
+    assert page.status_code == 422
+    assert not CodeOverride.objects.filter(person=p).exists() and code_of(p).colour == "green"
+    within = (NOW + engine_services_max_span() - dt.timedelta(hours=1)).isoformat()
+    assert c.post(url, {"colour": "red", "reason": "x", "expires_at": within},
+                  content_type="application/json").status_code == 201
+    assert code_of(p).colour == "red"
+    engine.recompute_all()  # the full recompute still runs
+
+
+def engine_services_max_span():
+    from jingkong.codes import services
+
+    return services.MAX_OVERRIDE_SPAN
+
+
 def test_override_and_recompute_from_the_pages(world, commander_a, client_for):
     from jingkong.codes.models import CodeOverride
     from jingkong.core.models import Job
@@ -187,7 +215,7 @@ def test_override_and_recompute_from_the_pages(world, commander_a, client_for):
     c = client_for(commander_a)
     p = world["fever_a"]
     page = c.get(f"/codes/people/{p.pk}/").content.decode()
-    assert "Set the code by hand" in page
+    assert 'name="expires_at"' in page and 'name="reason"' in page  # the override form (any UI language)
     bad = c.post(f"/codes/people/{p.pk}/override/", {"colour": "green", "reason": ""})
     assert bad.status_code == 422 and code_of(p).colour == "yellow"
     bad = c.post(f"/codes/people/{p.pk}/override/", {"colour": "green", "reason": "x", "expires_at": "tomorrow"})
