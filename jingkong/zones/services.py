@@ -54,6 +54,20 @@ IN_FORCE = (ZoneStatus.PROPOSED, ZoneStatus.APPROVED)
 TYPE_LABELS = dict(ZoneType.choices)
 
 
+# PostgreSQL: one transaction-level advisory lock serialises the zone writes (approve, edit, regrade, lift, propose,
+# resident refreshes). A write refreshes the residents of the overlapping zones too (their exclusions change), so
+# two commanders approving or editing neighbouring zones at once would both delete and re-insert the same zone's
+# residents (a unique-constraint error, or a ring computed from a stale lockdown). Zone writes are rare; waiting is
+# cheap. SQLite serialises writers already.
+ZONES_LOCK = 0x6A6B_7A6F_6E65_7321  # "jkzones!"
+
+
+def _serialise() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as c:
+            c.execute("SELECT pg_advisory_xact_lock(%s)", [ZONES_LOCK])
+
+
 def _invalid(field_name: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field_name}: {message}", extra={"field": field_name})
 
@@ -460,6 +474,7 @@ def propose_from_case(case, *, actor, at: dt.datetime | None = None, request=Non
                              prevention_area=zrules.prevention_area)
     out: list[Zone] = []
     with transaction.atomic():
+        _serialise()
         label = TYPE_LABELS
         lockdown = _new_zone(type=proposal.lockdown_type, name=f"{case.ref} {label[proposal.lockdown_type]}",
                              case=case, profile=found.profile, actor=actor, at=at)
@@ -535,29 +550,33 @@ def zone_edit(zone: Zone, *, actor, scope: Scope, name: str | None = None, type:
     residents refreshed and ``zones.zone_changed`` emitted."""
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000)
-    zone = Zone.objects.get(pk=zone.pk)  # the current status decides who may edit
-    if zone.status not in IN_FORCE:
-        raise Conflict(_("zone %(ref)s is %(status)s: it cannot be edited") % {"ref": zone.ref,
-                                                                               "status": zone.get_status_display()})
-    if zone.status == ZoneStatus.APPROVED and not actor.has_role_perm(Perm.ZONES_APPROVE):
-        raise PermissionDenied(_("a zone in force is changed by a commander"), extra={"permission": Perm.ZONES_APPROVE})
     new_name = _text(name, "name", limit=255) if name is not None else None
     if name is not None and not new_name:
         raise _invalid("name", _("required"))
     if type is not None and type not in TYPE_LABELS:
         raise _invalid("type", _("unknown zone type"))
-    if type is not None and rules.scheme_of(type) != rules.scheme_of(zone.type):
-        raise _invalid("type", _("%(type)s is not a zone type of this zone's scheme") % {"type": type})
     resolved = [_resolve_unit(u, i, scope=scope) for i, u in enumerate(add_units or [])]
     remove = list(remove_unit_ids or [])
-    existing = {u.pk: u for u in zone.units.all()}
-    unknown = [i for i in remove if i not in existing]
-    if unknown:
-        raise _invalid("remove_unit_ids", _("not units of this zone: %(ids)s") % {"ids": unknown})
-    if len(existing) - len(set(remove)) + len(resolved) < 1:
-        raise _invalid("remove_unit_ids", _("a zone keeps at least one unit"))
     with transaction.atomic():
+        _serialise()
+        # Status, permission and units are judged on the locked row: a commander approving, lifting or editing the
+        # same zone meanwhile is waited for (the checks on a stale read let an editor change a zone just approved,
+        # or two edits remove every unit between them).
         zone = Zone.objects.select_for_update().get(pk=zone.pk)
+        if zone.status not in IN_FORCE:
+            raise Conflict(_("zone %(ref)s is %(status)s: it cannot be edited")
+                           % {"ref": zone.ref, "status": zone.get_status_display()})
+        if zone.status == ZoneStatus.APPROVED and not actor.has_role_perm(Perm.ZONES_APPROVE):
+            raise PermissionDenied(_("a zone in force is changed by a commander"),
+                                   extra={"permission": Perm.ZONES_APPROVE})
+        if type is not None and rules.scheme_of(type) != rules.scheme_of(zone.type):
+            raise _invalid("type", _("%(type)s is not a zone type of this zone's scheme") % {"type": type})
+        existing = {u.pk: u for u in zone.units.all()}
+        unknown = [i for i in remove if i not in existing]
+        if unknown:
+            raise _invalid("remove_unit_ids", _("not units of this zone: %(ids)s") % {"ids": unknown})
+        if len(existing) - len(set(remove)) + len(resolved) < 1:
+            raise _invalid("remove_unit_ids", _("a zone keeps at least one unit"))
         before_codes = unit_codes(_units(zone))
         old_type = zone.type
         changed = {}
@@ -591,6 +610,7 @@ def zone_approve(zone: Zone, *, actor, at: dt.datetime | None = None, reason: st
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000)
     with transaction.atomic():
+        _serialise()
         zone = Zone.objects.select_for_update().get(pk=zone.pk)
         if zone.status != ZoneStatus.PROPOSED:
             raise Conflict(_("zone %(ref)s is not a proposal") % {"ref": zone.ref})
@@ -609,6 +629,7 @@ def zone_reject(zone: Zone, *, actor, reason: str, at: dt.datetime | None = None
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000, required=True)
     with transaction.atomic():
+        _serialise()
         zone = Zone.objects.select_for_update().get(pk=zone.pk)
         if zone.status != ZoneStatus.PROPOSED:
             raise Conflict(_("zone %(ref)s is not a proposal") % {"ref": zone.ref})
@@ -625,6 +646,7 @@ def zone_regrade(zone: Zone, *, actor, direction: int, reason: str, at: dt.datet
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000, required=True)
     with transaction.atomic():
+        _serialise()
         zone = Zone.objects.select_for_update().get(pk=zone.pk)
         if zone.status != ZoneStatus.APPROVED:
             raise Conflict(_("zone %(ref)s is not in force") % {"ref": zone.ref})
@@ -646,6 +668,7 @@ def zone_lift(zone: Zone, *, actor, reason: str, at: dt.datetime | None = None, 
     at = at or clock.now()
     reason = _text(reason, "reason", limit=2000, required=True)
     with transaction.atomic():
+        _serialise()
         zone = Zone.objects.select_for_update().get(pk=zone.pk)
         if zone.status != ZoneStatus.APPROVED:
             raise Conflict(_("zone %(ref)s is not in force") % {"ref": zone.ref})
@@ -697,6 +720,55 @@ def _publish(zone: Zone, *, actor, at: dt.datetime) -> None:
                                 published_at=published, created_by=actor if getattr(actor, "pk", None) else None)
 
 
+# --- people moving in, out or between zones -----------------------------------------------------------------------------
+
+
+def refresh_people(person_ids, *, at: dt.datetime | None = None) -> dict:
+    """Re-place people in the approved zones after they were created, moved (building, household, entrance, grid) or
+    imported: their resident rows are rebuilt against every approved zone (most severe first, so the rings keep
+    excluding the lockdown), and the counts of the zones they left or entered are recomputed. ``person_ids`` None:
+    every approved zone is refreshed in full (a bulk people import). Returns ``{"people", "zones"}``."""
+    at = at or clock.now()
+    with transaction.atomic():
+        _serialise()
+        zones = sorted(Zone.objects.filter(status=ZoneStatus.APPROVED), key=lambda z: (rules.SEVERITY[z.type], z.pk))
+        if person_ids is None:
+            changed = 0
+            for zone in zones:
+                before = (zone.people, zone.households, zone.vulnerable)
+                _refresh(zone, at=at)
+                if (zone.people, zone.households, zone.vulnerable) != before:
+                    changed += 1  # health codes recompute the residents on zones.zone_changed
+                    _record(zone, "residents", actor=None, at=at, event="zones.zone_changed",
+                            detail={"people": [before[0], zone.people]})
+            return {"people": None, "zones": changed}
+        ids = sorted({int(i) for i in person_ids})
+        if not ids or not zones:
+            return {"people": len(ids), "zones": 0}
+        marks = ", ".join(str(i) for i in ids)  # ints
+        table = _q("zones_zoneresident")
+        touched = set(ZoneResident.objects.filter(person_id__in=ids).values_list("zone_id", flat=True))
+        with connection.cursor() as c:
+            c.execute(f"DELETE FROM {table} WHERE person_id IN ({marks})")
+            for zone in zones:
+                sql, params = _members_sql(zone, _units(zone), preview=False)
+                c.execute(f"INSERT INTO {table} (zone_id, person_id, zone_type, region_code) "
+                          f"SELECT %s, m.id, %s, m.code FROM ({sql}) m WHERE m.id IN ({marks})",
+                          [zone.pk, zone.type, *params])
+                if c.rowcount:
+                    touched.add(zone.pk)
+        for zone in zones:
+            if zone.pk not in touched:
+                continue
+            counts = _counts_from(f"SELECT p.id, p.household_id, p.vulnerable FROM {table} r "
+                                  f"JOIN {_q('people_person')} p ON p.id = r.person_id WHERE r.zone_id = %s", [zone.pk])
+            if counts != (zone.people, zone.households, zone.vulnerable):
+                zone.people, zone.households, zone.vulnerable = counts
+                zone.updated_at = at
+                zone.save(update_fields=["people", "households", "vulnerable", "updated_at"])
+        return {"people": len(ids), "zones": len(touched)}
+
+
 # --- reacting to positives ----------------------------------------------------------------------------------------------
 
 
@@ -714,6 +786,7 @@ def infections_inside(person_times: dict[int, dt.datetime], *, actor=None, at: d
         t = person_times[person_id]
         latest[zone_id] = max(latest.get(zone_id, t), t)
         types.setdefault(person_id, []).append(zone_type)
+    _serialise()
     touched = 0
     for zone in Zone.objects.filter(pk__in=list(latest)):
         t = latest[zone.pk]

@@ -84,3 +84,43 @@ def on_case_created(events) -> None:
     for case in Case.objects.filter(pk__in=ids).only("person_id", "first_positive_at", "created_at"):
         found[case.person_id] = case.first_positive_at or case.created_at
     _apply(found, getattr(events[0], "actor", None) if events else None)
+
+
+# Fields of a person that decide which zone they live in (people.person_updated payload "fields").
+PLACE_FIELDS = {"building", "household", "unit", "grid"}
+
+
+def _refresh_people(person_ids) -> None:
+    from django.db import transaction
+
+    from jingkong.zones.models import Zone, ZoneStatus
+    from jingkong.zones.services import refresh_people
+
+    if not Zone.objects.filter(status=ZoneStatus.APPROVED).exists():
+        return
+    try:
+        with transaction.atomic():  # a savepoint: the person's own change is kept whatever happens here
+            refresh_people(person_ids)
+    except Exception:  # noqa: BLE001 - logged; the review job (jingkong zones review) rebuilds the residents
+        log.exception("zones: could not re-place people in the zones in force")
+
+
+def on_person_changed(events) -> None:
+    """``people.person_created`` / ``people.person_updated`` (building, household, unit or grid changed): the person
+    is placed in (or taken out of) the approved zones at once — a resident moving out of a lockdown building is no
+    longer red for it, one moving in is."""
+    ids = set()
+    for e in events:
+        fields = (e.payload or {}).get("fields")
+        if e.type == "people.person_updated" and fields is not None and not (set(fields) & PLACE_FIELDS):
+            continue
+        pid = _int(e.subject_id)
+        if pid is not None:
+            ids.add(pid)
+    if ids:
+        _refresh_people(ids)
+
+
+def on_people_imported(events) -> None:
+    """``people.imported``: people created or moved by a bulk import — every approved zone is refreshed (set-based)."""
+    _refresh_people(None)

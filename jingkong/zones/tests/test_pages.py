@@ -71,7 +71,7 @@ def test_risk_areas_page_and_import(town, officer_a, client_for):
     assert c.get("/zones/risk-areas/").status_code == 200
     data = "代码,名称,风险等级\n310115,浦东新区,高风险\n33021,坏,high\n".replace("代码", "区划代码").replace("名称", "地区名称")
     f = SimpleUploadedFile("沪.csv", data.encode("gbk"), content_type="text/csv")
-    r = c.post("/zones/risk-areas/import/", {"file": f})
+    r = c.post("/zones/risk-areas/import/", {"file": f}, HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 200
     text = r.content.decode()
     assert "浦东新区" in text and "line 3" in text.replace("line</", "line ")

@@ -100,20 +100,24 @@ def test_edit_refuses_bad_units_and_scope(town, case, commander, officer_a, offi
 
     lock = _by_type(services.propose_from_case(case, actor=commander))["lockdown"]
     scope_a = selectors.Scope(town.regions["street_a"].code)
-    with pytest.raises(ValidationFailed, match="unknown building"):
+    with pytest.raises(ValidationFailed) as err:
         services.zone_edit(lock, actor=officer_a, scope=scope_a,
                            add_units=[services.UnitIn(kind="building", building_id=999999)])
+    assert err.value.extra["field"] == "add_units[0].building_id"
     with pytest.raises(NotFound):  # a building of street B
         services.zone_edit(lock, actor=officer_a, scope=scope_a,
                            add_units=[services.UnitIn(kind="building", building_id=town.buildings["BB1"].pk)])
-    with pytest.raises(ValidationFailed, match="is a community"):
+    with pytest.raises(ValidationFailed) as err:
         services.zone_edit(lock, actor=officer_a, scope=scope_a,
                            add_units=[services.UnitIn(kind="grid", region_code=town.regions["community_a"].code)])
-    with pytest.raises(ValidationFailed, match="NUL"):
+    assert err.value.extra["field"] == "add_units[0].kind"
+    with pytest.raises(ValidationFailed) as err:
         services.zone_edit(lock, actor=officer_a, scope=scope_a, name="a\x00b")
-    with pytest.raises(ValidationFailed, match="at least one unit"):
+    assert err.value.extra["field"] == "name"
+    with pytest.raises(ValidationFailed) as err:
         services.zone_edit(lock, actor=officer_a, scope=scope_a,
                            remove_unit_ids=list(lock.units.values_list("pk", flat=True)))
+    assert err.value.extra["field"] == "remove_unit_ids"
     services.zone_approve(lock, actor=commander)
     with pytest.raises(PermissionDenied):  # a zone in force is changed by a commander only
         services.zone_edit(lock, actor=officer_a, scope=scope_a, name="改名")
@@ -310,13 +314,16 @@ def test_import_risk_areas_utf8_gbk_errors_and_idempotence(db, now, tmp_path):
 
 
 def test_import_refuses_a_file_without_the_columns(db, now):
+    from django.utils import translation
+
     from jingkong.core.exceptions import ValidationFailed
 
-    with pytest.raises(ValidationFailed, match="missing column"):
-        services.risk_areas_import(b"foo,bar\n1,2\n")
-    with pytest.raises(ValidationFailed, match="empty"):
-        services.risk_areas_import(b"")
-    r = services.risk_areas_import(b"code,name,level\n330212,a\x00b,high\n")
+    with translation.override("en"):
+        with pytest.raises(ValidationFailed, match="missing column"):
+            services.risk_areas_import(b"foo,bar\n1,2\n")
+        with pytest.raises(ValidationFailed, match="empty"):
+            services.risk_areas_import(b"")
+        r = services.risk_areas_import(b"code,name,level\n330212,a\x00b,high\n")
     assert r["rejected"] == 1 and "NUL" in r["errors_sample"][0]["reason"]
 
 
@@ -344,3 +351,75 @@ def test_contacts_found_move_the_last_exposure(town, case, commander):
     for z in zones.values():
         z.refresh_from_db()
     assert zones["prevention"].last_exposure_at == at(5, 8) and zones["lockdown"].last_exposure_at == at(4, 8)
+
+
+def test_edit_judges_status_and_permission_on_the_locked_zone(town, case, commander, officer_a, monkeypatch):
+    """A street officer's edit of a proposal that a commander approves meanwhile is refused (it was applied to the zone
+    in force: the status was read before the row lock)."""
+    from jingkong.core.exceptions import PermissionDenied
+
+    lock = _by_type(services.propose_from_case(case, actor=commander))["lockdown"]
+    stale = Zone.objects.get(pk=lock.pk)
+    real = services._resolve_unit
+
+    def approve_meanwhile(*args, **kwargs):
+        Zone.objects.filter(pk=lock.pk).update(status="approved")  # the other commander's approval commits now
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_resolve_unit", approve_meanwhile)
+    scope_a = selectors.Scope(town.regions["street_a"].code)
+    with pytest.raises(PermissionDenied):
+        services.zone_edit(stale, actor=officer_a, scope=scope_a, reason="bigger",
+                           add_units=[services.UnitIn(kind="building", building_id=town.buildings["BA2"].pk)])
+    assert lock.units.count() == 1
+
+
+def _update(person, **changes):
+    from jingkong.people.services import person_update
+
+    return person_update(actor=None, scope=selectors.Scope(""), person=person, **changes)
+
+
+def test_a_person_moving_house_leaves_and_enters_zones(town, case, commander):
+    zones = _approved(case, commander)
+    p = town.people
+    _update(p["妻"], building_code="BB1", household_code="H5")  # moves to street B: out of the lockdown
+    types = selectors.zone_types_for_people([p["妻"].pk])
+    assert types[p["妻"].pk] == ["prevention"]
+    zones["lockdown"].refresh_from_db()
+    zones["prevention"].refresh_from_db()
+    assert (zones["lockdown"].people, zones["prevention"].people) == (2, 3)
+    _update(p["楼1"], building_code="BA1", household_code="H1")  # moves into the lockdown entrance
+    assert selectors.zone_types_for_people([p["楼1"].pk])[p["楼1"].pk] == ["lockdown"]
+    zones["lockdown"].refresh_from_db()
+    zones["control"].refresh_from_db()
+    assert (zones["lockdown"].people, zones["control"].people) == (3, 4)
+
+
+def test_people_imported_later_become_residents(town, case, commander):
+    from jingkong.core.events import emit
+    from jingkong.zones.tests.conftest import _person
+
+    zones = _approved(case, commander)
+    newcomer = _person("新", town.households["H3"], town.buildings["BA2"])  # written by a bulk import
+    emit("people.imported", region_code="", actor=None, payload={"rows": 1, "created": 1})
+    assert selectors.zone_types_for_people([newcomer.pk])[newcomer.pk] == ["control"]
+    zones["control"].refresh_from_db()
+    assert zones["control"].people == 6
+    assert [e.payload["ref"] for e in _events("zones.zone_changed")] == [zones["control"].ref]
+
+
+def test_deleting_a_person_or_a_zone_leaves_no_resident_rows(town, case, commander):
+    """zones_zoneresident has no database foreign keys (migration 0003): the ORM cascades must remove the rows."""
+    zones = _approved(case, commander)
+    person = town.people["妻"]
+    assert ZoneResident.objects.filter(person_id=person.pk).exists()
+    person.delete()
+    assert not ZoneResident.objects.filter(person_id=person.pk).exists()
+    lock_pk = zones["lockdown"].pk
+    zones["lockdown"].delete()
+    assert not ZoneResident.objects.filter(zone_id=lock_pk).exists()
+    from jingkong.people.models import Person
+
+    assert set(ZoneResident.objects.values_list("person_id", flat=True)) <= set(Person.objects.values_list("pk",
+                                                                                                          flat=True))
