@@ -526,21 +526,41 @@ def pass_issue(*, actor, scope: Scope, kind: str, plate: str, holder: str, valid
         raise ValidationFailed(_("a pass is valid for at most a year"), extra={"field": "valid_until"})
     if number and not _CODE_RE.match(number):
         raise ValidationFailed(_("a pass number is letters, digits and - _ . (at most 40)"), extra={"field": "number"})
-    with transaction.atomic():
-        if not number:
-            stamp = clock.today().strftime("%Y%m%d")
+    chosen = bool(number)
+    stamp = clock.today().strftime("%Y%m%d")
+    for attempt in range(20):
+        if not chosen:
+            # the next free number of the day (a number typed by hand earlier, or a pass issued at the same moment
+            # by someone else, is skipped rather than refused)
             count = Pass.objects.filter(number__startswith=f"TX-{region.code}-{stamp}-").count()
-            number = f"TX-{region.code}-{stamp}-{count + 1:04d}"
+            number = f"TX-{region.code}-{stamp}-{count + 1 + attempt:04d}"
         if Pass.objects.filter(number=number).exists():
-            raise Conflict(_("pass %(number)s exists already") % {"number": number}, extra={"field": "number"})
-        p = Pass.objects.create(number=number, kind=kind, plate=plate, holder=holder, organisation=organisation,
-                                region_code=region.code, valid_from=valid_from, valid_until=valid_until,
-                                created_by=actor if getattr(actor, "pk", None) else None, created_at=now)
-        audit.record(actor=actor, action="pass.issue", object_type="codes.pass", object_id=p.pk,
-                     region_code=p.region_code, request=request, detail={"number": number, "plate": plate,
-                                                                         "kind": kind})
-        emit("codes.pass_issued", subject=p, region_code=p.region_code, actor=actor, at=now,
-             payload={"number": number, "plate": plate, "kind": kind, "valid_until": valid_until.isoformat()})
+            if chosen:
+                raise Conflict(_("pass %(number)s exists already") % {"number": number}, extra={"field": "number"})
+            continue
+        try:
+            with transaction.atomic():
+                p = _pass_create(actor, request, number=number, kind=kind, plate=plate, holder=holder,
+                                 organisation=organisation, region_code=region.code, valid_from=valid_from,
+                                 valid_until=valid_until, now=now)
+        except IntegrityError:
+            if chosen:
+                raise Conflict(_("pass %(number)s exists already") % {"number": number},
+                               extra={"field": "number"}) from None
+            continue
+        return p
+    raise Conflict(_("no free pass number: try again"), extra={"field": "number"})
+
+
+def _pass_create(actor, request, *, number, kind, plate, holder, organisation, region_code, valid_from, valid_until,
+                 now) -> Pass:
+    p = Pass.objects.create(number=number, kind=kind, plate=plate, holder=holder, organisation=organisation,
+                            region_code=region_code, valid_from=valid_from, valid_until=valid_until,
+                            created_by=actor if getattr(actor, "pk", None) else None, created_at=now)
+    audit.record(actor=actor, action="pass.issue", object_type="codes.pass", object_id=p.pk, region_code=p.region_code,
+                 request=request, detail={"number": number, "plate": plate, "kind": kind})
+    emit("codes.pass_issued", subject=p, region_code=p.region_code, actor=actor, at=now,
+         payload={"number": number, "plate": plate, "kind": kind, "valid_until": valid_until.isoformat()})
     return p
 
 

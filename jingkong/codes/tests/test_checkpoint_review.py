@@ -198,3 +198,19 @@ def test_two_people_under_one_record_id_in_a_batch_are_not_merged(world):
     assert [x["status"] for x in out["results"]] == ["recorded", "rejected"]
     assert out["results"][1]["field"] == "passengers"
     assert Crossing.objects.count() == 2
+
+
+def test_an_automatic_pass_number_skips_one_typed_by_hand(world, commander, client_for):
+    c = client_for(commander)
+    until = (NOW + dt.timedelta(days=3)).isoformat()
+    taken = "TX-330206002-20220110-0002"  # what the next automatic number would be
+    r = post(c, "/api/v1/codes/passes", {"kind": "medical", "plate": "浙B30001", "holder": "王", "valid_until": until,
+                                         "region_code": "330206002", "number": taken})
+    assert r.status_code == 201, r.content
+    r = post(c, "/api/v1/codes/passes", {"kind": "medical", "plate": "浙B30002", "holder": "李", "valid_until": until,
+                                         "region_code": "330206002"})
+    assert r.status_code == 201, r.content
+    assert r.json()["number"] not in (taken, "")
+    r = post(c, "/api/v1/codes/passes", {"kind": "medical", "plate": "浙B30003", "holder": "张", "valid_until": until,
+                                         "region_code": "330206002", "number": taken})
+    assert r.status_code == 409 and r.json()["extra"]["field"] == "number"
