@@ -402,6 +402,9 @@ class StockMovement(models.Model):
     # A transfer is a pair: the transfer_out row (holding the client_key) and its transfer_in row point at each other.
     pair = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 verbose_name=_("other half of the transfer"))
+    # Added in 0005_movement_counted: the counted stock of an adjustment (a resend with the same key must name the
+    # same count; the signed quantity alone depends on the stock at the time).
+    counted = models.IntegerField(_("counted stock"), null=True, blank=True)
 
     class Meta:
         ordering = ["-at"]

@@ -271,7 +271,8 @@ def movement_record(*, actor, scope: Scope, depot: Depot, item: SupplyItem, kind
 def _replay(existing: StockMovement, *, scope, depot, item, kind, quantity, counted) -> MovementResult:
     scope.check(existing.depot.region_code, "movement")
     if kind == MovementKind.ADJUSTMENT:
-        same = existing.depot_id == depot.pk and existing.item_id == item.pk and existing.kind == kind
+        same = existing.depot_id == depot.pk and existing.item_id == item.pk and existing.kind == kind and \
+            (existing.counted is None or existing.counted == counted)
     else:
         expected_kind = MovementKind.TRANSFER_OUT if kind == "transfer" else kind
         signed = -quantity if expected_kind in (MovementKind.CONSUMPTION, MovementKind.TRANSFER_OUT) else quantity
@@ -305,7 +306,8 @@ def _record(*, actor, depot, item, kind, quantity, counted, to_depot, client_key
         delta = quantity if kind == MovementKind.RECEIPT else -quantity
     _apply(level, delta, actor=actor, at=at)
     movement = StockMovement.objects.create(depot=depot, item=item, kind=kind, quantity=delta, at=at, by=by,
-                                            client_key=client_key, note=note)
+                                            client_key=client_key, note=note,
+                                            counted=counted if kind == MovementKind.ADJUSTMENT else None)
     emit(f"command.stock_{kind}", subject=movement, region_code=depot.region_code, actor=actor, at=at,
          payload={"item": item.code, "depot": depot.code, "quantity": delta, "in_stock": level.quantity})
     return MovementResult(movement, True, [level])

@@ -382,3 +382,20 @@ def test_a_wrong_kind_of_request_is_explained_in_the_residents_language(sv_world
     # A translatable sentence naming the category by its (translated) label, not the developer's repr of ids.
     assert "food and daily needs" in page and "&#x27;food&#x27;" not in page and "'food'" not in page
     assert not ServiceRequest.objects.exists()
+
+
+def test_a_count_resent_with_the_same_key_but_another_figure_is_a_conflict(depots):
+    from jingkong.access.guard import Scope
+    from jingkong.command import supplies
+    from jingkong.command.models import StockLevel
+    from jingkong.core.exceptions import Conflict
+
+    scope = Scope("330206002")
+    args = {"actor": None, "scope": scope, "depot": depots["d1"], "item": depots["kit"], "kind": "adjustment",
+            "client_key": "count-1"}
+    first = supplies.movement_record(counted=5, **args)
+    same = supplies.movement_record(counted=5, **args)
+    assert first.created and not same.created and same.movement.pk == first.movement.pk
+    with pytest.raises(Conflict):
+        supplies.movement_record(counted=7, **args)
+    assert StockLevel.objects.get(depot=depots["d1"], item=depots["kit"]).quantity == 5
