@@ -201,3 +201,25 @@ def test_a_facility_code_registered_meanwhile_is_a_409_not_a_500(regions, comman
                                                           "lat": 29.9})
     assert r.status_code == 409, r.content
     assert "code" in r.content.decode()
+
+
+def test_releasing_the_home_phase_turns_the_code_green(regions, commander):
+    h.activate("cn-9th-2022")
+    f = h.facility(regions)
+    p = h.person(regions)
+    h.contact(p, last_exposure=at(1, 8))
+    arrive([p], f, at(2, 9))
+    for i, day in enumerate((2, 3, 4, 6, 8)):
+        h.sample(p, at(day, 10 + i))
+    with clock.frozen(at(8, 16)):
+        orders.orders_release([IsolationOrder.objects.get(person=p)], actor=commander, at=at(8, 16))
+    home = IsolationOrder.objects.get(person=p, status="active")
+    assert code_of(p)[0] == "yellow"
+    with clock.frozen(at(10, 16)):
+        assert orders.orders_release([home], actor=commander, at=at(10, 16)).blocked == {home.pk: ["not_yet_due",
+                                                                                                   "test_missing"]}
+    h.sample(p, at(11, 9))  # home day 3
+    with clock.frozen(at(11, 16)):
+        report = orders.orders_release([home], actor=commander, at=at(11, 16))
+    assert report.released == [home.pk] and report.next_orders == {home.pk: None}
+    assert code_of(p)[0] == "green"
