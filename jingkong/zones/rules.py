@@ -13,6 +13,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
 
 # --- vocabulary --------------------------------------------------------------------------------------------------------
 
@@ -255,61 +258,78 @@ class ZoneClock:
     higher_zones_in_force: int = 0  # for prevention / low risk: lockdown/control zones around still in force
 
 
-def _days(n: int) -> dt.timedelta:
-    return dt.timedelta(days=n)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
 
 
-def _fmt(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "?"
+def _day(moment: dt.datetime, tz: str) -> dt.date:
+    """The calendar day of ``moment`` in the command centre's time zone."""
+    return moment.astimezone(_zone(tz)).date()
+
+
+def _after_days(moment: dt.datetime, n: int, tz: str) -> dt.datetime:
+    """The instant ``n`` whole calendar days after the day of ``moment`` are over: 00:00 local of day ``n + 1`` (the
+    day of ``moment`` is day 0). "14 days without a new infection" after one on 1 November (any hour) are 2–15
+    November: due at 16 November 00:00 local (never earlier than 14 × 24 h, as the policy counts days, not hours)."""
+    day = _day(moment, tz) + dt.timedelta(days=n + 1)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=_zone(tz)).astimezone(dt.UTC)
+
+
+def _fmt(moment: dt.datetime | None, tz: str) -> str:
+    return moment.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M") if moment else "?"
 
 
 def lifting_three_zones(clock: ZoneClock, *, no_new_infection_days: int, last_exposure_days: int,
-                        screening_days_before_lift: int, at: dt.datetime) -> Countdown:
-    """三区 (2021): a lockdown or control zone is lifted when all three hold (policy_rules.md §2.2):
+                        screening_days_before_lift: int, at: dt.datetime, tz: str = "UTC") -> Countdown:
+    """三区 (2021): a lockdown or control zone is lifted when all three hold (policy_rules.md §2.2), counted in
+    calendar days of the time zone ``tz`` (the command centre's, Asia/Shanghai; the day of an event is day 0):
 
-    1. no new infection inside for ``no_new_infection_days`` (counted from the last infection, or from the zone's
-       start when none was found inside);
-    2. the last contact's last exposure is older than ``last_exposure_days`` (no known contact: met);
+    1. no new infection inside for ``no_new_infection_days`` whole days (after the day of the last infection, or of
+       the zone's start when none was found inside);
+    2. the last contact's last exposure is more than ``last_exposure_days`` whole days old (no known contact: met);
     3. everyone inside screened negative within ``screening_days_before_lift`` days before lifting: the screening
-       (``last_screening_at``, the earliest of everyone's latest negative) is no older than that at the lifting time,
-       and not before the last infection.
+       (``last_screening_at``, the earliest of everyone's latest negative) falls on the lifting day or one of the
+       ``screening_days_before_lift`` days before it, and not before the last infection.
 
     ``due_at`` is when 1 and 2 are met. A prevention zone is lifted when no lockdown/control zone around it is left.
     """
     if SEVERITY[clock.type] == 2:
         blockers = []
         if clock.higher_zones_in_force:
-            blockers.append(Blocker("higher_zones", f"{clock.higher_zones_in_force} lockdown/control zone(s) in its "
-                                                    "area still in force"))
+            blockers.append(Blocker("higher_zones", _("%(n)d lockdown/control zone(s) in its area still in force")
+                                    % {"n": clock.higher_zones_in_force}))
         return Countdown("lift", None, None if blockers else clock.since, not blockers, blockers)
     blockers: list[Blocker] = []
     infection_from = clock.last_infection_at or clock.since
-    infection_clear = infection_from + _days(no_new_infection_days)
+    infection_clear = _after_days(infection_from, no_new_infection_days, tz)
     if at < infection_clear:
-        blockers.append(Blocker("new_infection", f"{no_new_infection_days} days without a new infection inside "
-                                                 f"(last: {_fmt(infection_from)})", infection_clear))
-    exposure_clear = clock.last_exposure_at + _days(last_exposure_days) if clock.last_exposure_at else None
+        blockers.append(Blocker("new_infection", _("%(n)d days without a new infection inside (last: %(last)s)")
+                                % {"n": no_new_infection_days, "last": _fmt(infection_from, tz)}, infection_clear))
+    exposure_clear = _after_days(clock.last_exposure_at, last_exposure_days, tz) if clock.last_exposure_at else None
     if exposure_clear and at < exposure_clear:
-        blockers.append(Blocker("last_exposure", f"the last contact's exposure must be older than {last_exposure_days} "
-                                                 f"days (last: {_fmt(clock.last_exposure_at)})", exposure_clear))
+        blockers.append(Blocker("last_exposure", _("the last contact's exposure must be more than %(n)d days old "
+                                                   "(last: %(last)s)")
+                                % {"n": last_exposure_days, "last": _fmt(clock.last_exposure_at, tz)}, exposure_clear))
     due = max(d for d in (infection_clear, exposure_clear, clock.since) if d is not None)
     moment = max(at, due)
     screen = clock.last_screening_at
-    window_start = moment - _days(screening_days_before_lift)
-    if screen is None or screen < window_start or (clock.last_infection_at and screen < clock.last_infection_at):
-        earliest = due - _days(screening_days_before_lift)
+    first_day = _day(moment, tz) - dt.timedelta(days=screening_days_before_lift)
+    if screen is None or _day(screen, tz) < first_day or (clock.last_infection_at and screen < clock.last_infection_at):
+        earliest = _day(due, tz) - dt.timedelta(days=screening_days_before_lift)
         blockers.append(Blocker(
-            "screening", f"everyone inside screened negative within {screening_days_before_lift} days before lifting "
-                         f"(a screening from {_fmt(earliest)} on; last complete: {_fmt(screen)})"))
+            "screening", _("everyone inside screened negative within %(n)d days before lifting (a screening from "
+                           "%(day)s on; last complete: %(last)s)")
+            % {"n": screening_days_before_lift, "day": earliest.isoformat(), "last": _fmt(screen, tz)}))
     return Countdown("lift", None, due, not blockers, blockers)
 
 
 def downgrade_risk_areas(clock: ZoneClock, *, high_to_medium_days: int, medium_to_low_days: int,
-                         downgraded_high_to_low_days: int, screening_day: int, at: dt.datetime) -> Countdown:
-    """9th edition (2022, policy_rules.md §2.3): counted from the later of the level's start and the last infection
-    inside —
+                         downgraded_high_to_low_days: int, screening_day: int, at: dt.datetime,
+                         tz: str = "UTC") -> Countdown:
+    """9th edition (2022, policy_rules.md §2.3): calendar days of ``tz`` counted after the day (day 0) of the later of
+    the level's start and the last infection inside —
 
-    * high → medium after ``high_to_medium_days`` days with an all-negative screening of everyone inside on day
+    * high → medium after ``high_to_medium_days`` whole days with an all-negative screening of everyone inside on day
       ``screening_day`` (or later) of the period;
     * a high-risk area downgraded to medium → low after ``downgraded_high_to_low_days`` more days without infection;
     * medium → low after ``medium_to_low_days`` days with the day-``screening_day`` screening;
@@ -318,8 +338,8 @@ def downgrade_risk_areas(clock: ZoneClock, *, high_to_medium_days: int, medium_t
     if SEVERITY[clock.type] == 2:
         blockers = []
         if clock.higher_zones_in_force:
-            blockers.append(Blocker("higher_zones", f"{clock.higher_zones_in_force} high/medium-risk area(s) in its "
-                                                    "area still in force"))
+            blockers.append(Blocker("higher_zones", _("%(n)d high/medium-risk area(s) in its area still in force")
+                                    % {"n": clock.higher_zones_in_force}))
         return Countdown("lift", None, None if blockers else clock.since, not blockers, blockers)
     start = max(d for d in (clock.since, clock.last_infection_at) if d is not None)
     if clock.type == "high_risk":
@@ -328,38 +348,40 @@ def downgrade_risk_areas(clock: ZoneClock, *, high_to_medium_days: int, medium_t
         days, to_type, screening = downgraded_high_to_low_days, "low_risk", False
     else:
         days, to_type, screening = medium_to_low_days, "low_risk", True
-    due = start + _days(days)
+    due = _after_days(start, days, tz)
     blockers: list[Blocker] = []
     if at < due:
-        blockers.append(Blocker("new_infection", f"{days} consecutive days without a new infection inside "
-                                                 f"(counted from {_fmt(start)})", due))
+        blockers.append(Blocker("new_infection", _("%(n)d consecutive days without a new infection inside (day 0: "
+                                                   "%(start)s)") % {"n": days, "start": _fmt(start, tz)}, due))
     if screening:
-        day_start = start + _days(screening_day - 1)
+        day = _day(start, tz) + dt.timedelta(days=screening_day)
         screen = clock.last_screening_at
-        if screen is None or screen < day_start:
-            blockers.append(Blocker("screening", f"everyone inside screened negative on day {screening_day} "
-                                                 f"(from {_fmt(day_start)}; last complete: {_fmt(screen)})"))
+        if screen is None or _day(screen, tz) < day:
+            blockers.append(Blocker("screening", _("everyone inside screened negative on day %(n)d (%(day)s or "
+                                                   "later; last complete: %(last)s)")
+                                    % {"n": screening_day, "day": day.isoformat(), "last": _fmt(screen, tz)}))
     return Countdown("downgrade", to_type, due, not blockers, blockers)
 
 
-def countdown(clock: ZoneClock, zone_rules, *, at: dt.datetime) -> Countdown:
-    """The countdown of a zone under the profile's ``zones`` section (its scheme's rules)."""
+def countdown(clock: ZoneClock, zone_rules, *, at: dt.datetime, tz: str = "UTC") -> Countdown:
+    """The countdown of a zone under the profile's ``zones`` section (its scheme's rules), in calendar days of ``tz``
+    (the services pass the command centre's time zone, settings.TIME_ZONE = Asia/Shanghai)."""
     if scheme_of(clock.type) == "three_zones":
         lifting = zone_rules.lifting
         if lifting is None:  # a three-zones zone under a risk-areas profile: the 9th-edition rule does not apply
-            return Countdown("lift", None, None, False, [Blocker("no_rules", "the policy in force has no 三区 "
-                                                                             "lifting rules")])
+            return Countdown("lift", None, None, False, [Blocker("no_rules", _("the policy in force has no 三区 "
+                                                                               "lifting rules"))])
         return lifting_three_zones(clock, no_new_infection_days=lifting.no_new_infection_days,
                                    last_exposure_days=lifting.last_exposure_days,
-                                   screening_days_before_lift=lifting.screening_days_before_lift, at=at)
+                                   screening_days_before_lift=lifting.screening_days_before_lift, at=at, tz=tz)
     down = zone_rules.downgrade
     if down is None:
-        return Countdown("downgrade", None, None, False, [Blocker("no_rules", "the policy in force has no risk-area "
-                                                                              "downgrade rules")])
+        return Countdown("downgrade", None, None, False, [Blocker("no_rules", _("the policy in force has no "
+                                                                                "risk-area downgrade rules"))])
     return downgrade_risk_areas(clock, high_to_medium_days=down.high_to_medium_days,
                                 medium_to_low_days=down.medium_to_low_days,
                                 downgraded_high_to_low_days=down.downgraded_high_to_low_days,
-                                screening_day=down.screening_day, at=at)
+                                screening_day=down.screening_day, at=at, tz=tz)
 
 
 # --- upgrade -------------------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def countdown_of(zone: Zone, *, at: dt.datetime | None = None) -> rules.Countdow
         zrules = active_profile(region_code=zone.region_code or None, at=at).rules.section("zones")
     except (PolicyNotActive, RulesIncomplete):
         return None
-    return rules.countdown(_clock_of(zone), zrules, at=at)
+    return rules.countdown(_clock_of(zone), zrules, at=at, tz=clock.local_time_zone())
 
 
 def residents_of(zone: Zone) -> QuerySet:

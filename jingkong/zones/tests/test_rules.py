@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -148,14 +149,15 @@ def lift(clock, at):
 
 
 def test_three_zones_all_conditions_met_exactly_at_the_boundary():
-    c = ZoneClock(type="lockdown", since=T, last_infection_at=days(1), last_exposure_at=days(2),
+    # Infection on day 0 = 2 Jan, exposure late on 3 Jan: 14 whole days after 3 Jan are over on 18 Jan 00:00.
+    c = ZoneClock(type="lockdown", since=T, last_infection_at=days(1), last_exposure_at=days(2, hours=23),
                   last_screening_at=days(15))
-    cd = lift(c, days(16))
-    assert cd.ready and cd.due_at == days(16) and cd.blockers == [] and cd.action == "lift" and cd.to_type is None
-    early = lift(c, days(16) - dt.timedelta(seconds=1))
+    cd = lift(c, days(17))
+    assert cd.ready and cd.due_at == days(17) and cd.blockers == [] and cd.action == "lift" and cd.to_type is None
+    early = lift(c, days(17) - dt.timedelta(seconds=1))
     assert not early.ready
     assert [b.code for b in early.blockers] == ["last_exposure"]
-    assert early.blockers[0].clears_at == days(16)
+    assert early.blockers[0].clears_at == days(17)
 
 
 def test_three_zones_each_blocker_with_its_date():
@@ -163,29 +165,54 @@ def test_three_zones_each_blocker_with_its_date():
     cd = lift(c, days(10))
     codes = {b.code: b for b in cd.blockers}
     assert set(codes) == {"new_infection", "last_exposure", "screening"}
-    assert codes["new_infection"].clears_at == days(17)
-    assert codes["last_exposure"].clears_at == days(19)
+    assert codes["new_infection"].clears_at == days(18)
+    assert codes["last_exposure"].clears_at == days(20)
     assert codes["screening"].clears_at is None  # needs a screening: no date by itself
-    assert cd.due_at == days(19)
+    assert cd.due_at == days(20)
 
 
 def test_three_zones_screening_window_boundaries():
-    c = ZoneClock(type="lockdown", since=T, last_infection_at=T, last_exposure_at=None, last_screening_at=days(12))
-    assert lift(c, days(14)).ready  # screening exactly 2 days before
-    c_old = ZoneClock(type="lockdown", since=T, last_infection_at=T, last_screening_at=days(12) - dt.timedelta(seconds=1))
-    assert [b.code for b in lift(c_old, days(14)).blockers] == ["screening"]
-    # A screening that went stale while waiting: lifting now (day 20) needs one from day 18 on.
+    c = ZoneClock(type="lockdown", since=T, last_infection_at=T, last_exposure_at=None, last_screening_at=days(13))
+    assert lift(c, days(15)).ready  # lifting on 16 Jan, screening on 14 Jan: 2 days before
+    c_old = ZoneClock(type="lockdown", since=T, last_infection_at=T, last_screening_at=days(13) - dt.timedelta(seconds=1))
+    assert [b.code for b in lift(c_old, days(15)).blockers] == ["screening"]  # 13 Jan: 3 days before
+    # A screening that went stale while waiting: lifting on day 20 needs one from day 18 on.
     assert [b.code for b in lift(c, days(20)).blockers] == ["screening"]
     # A screening before the last infection does not count.
     c_before = ZoneClock(type="lockdown", since=T, last_infection_at=days(13), last_screening_at=days(12))
-    assert "screening" in {b.code for b in lift(c_before, days(27)).blockers}
+    assert "screening" in {b.code for b in lift(c_before, days(28)).blockers}
 
 
 def test_three_zones_no_infection_inside_counts_from_the_zone_start():
-    c = ZoneClock(type="lockdown", since=days(2), last_screening_at=days(15))
-    cd = lift(c, days(16))
-    assert cd.ready and cd.due_at == days(16)
-    assert not lift(c, days(15)).ready
+    c = ZoneClock(type="lockdown", since=days(2, hours=20), last_screening_at=days(16))
+    cd = lift(c, days(17))
+    assert cd.ready and cd.due_at == days(17)
+    assert not lift(c, days(17) - dt.timedelta(seconds=1)).ready
+
+
+def test_days_are_calendar_days_of_the_command_centre():
+    """The policy counts days: in Asia/Shanghai, the day of the infection is day 0 whatever its hour, and lifting is
+    due at 00:00 local after the 14th whole day — never before 14 × 24 h (a 24-h count lifted mid-afternoon)."""
+    sh = ZoneInfo("Asia/Shanghai")
+    late = dt.datetime(2022, 1, 1, 23, 30, tzinfo=sh)  # 15:30 UTC
+    after_midnight = dt.datetime(2022, 1, 2, 0, 30, tzinfo=sh)  # 16:30 UTC, the same UTC day
+    for infection, due in ((late, dt.datetime(2022, 1, 16, tzinfo=sh)),
+                           (after_midnight, dt.datetime(2022, 1, 17, tzinfo=sh))):
+        c = ZoneClock(type="lockdown", since=infection, last_infection_at=infection,
+                      last_screening_at=due - dt.timedelta(hours=20))
+        cd = rules.lifting_three_zones(c, at=due, tz="Asia/Shanghai", **L21)
+        assert cd.ready and cd.due_at == due
+        assert cd.due_at >= infection + dt.timedelta(days=14)
+        early = rules.lifting_three_zones(c, at=due - dt.timedelta(minutes=1), tz="Asia/Shanghai", **L21)
+        assert [b.code for b in early.blockers] == ["new_infection"]
+        assert infection.strftime("%Y-%m-%d %H:%M") in early.blockers[0].text  # shown in local time
+    # 9th edition: a high-risk area from 23:30 local on 1 Jan: days 1-7 are 2-8 Jan, the day-7 screening on 8 Jan.
+    h = ZoneClock(type="high_risk", since=late, last_screening_at=dt.datetime(2022, 1, 8, 0, 10, tzinfo=sh))
+    cd = rules.downgrade_risk_areas(h, at=dt.datetime(2022, 1, 9, tzinfo=sh), tz="Asia/Shanghai", **D22)
+    assert cd.ready and cd.due_at == dt.datetime(2022, 1, 9, tzinfo=sh)
+    h_early = ZoneClock(type="high_risk", since=late, last_screening_at=dt.datetime(2022, 1, 7, 23, 50, tzinfo=sh))
+    assert [b.code for b in rules.downgrade_risk_areas(h_early, at=dt.datetime(2022, 1, 9, tzinfo=sh),
+                                                       tz="Asia/Shanghai", **D22).blockers] == ["screening"]
 
 
 def test_prevention_lifted_when_no_higher_zone_is_left():
@@ -205,35 +232,36 @@ def down(clock, at):
 
 
 def test_high_to_medium_after_7_days_and_day_7_screening():
-    c = ZoneClock(type="high_risk", since=T, last_infection_at=days(1), last_screening_at=days(7))
-    cd = down(c, days(8))
-    assert cd.ready and cd.action == "downgrade" and cd.to_type == "medium_risk" and cd.due_at == days(8)
-    before = down(c, days(8) - dt.timedelta(seconds=1))
+    # Last infection on 2 Jan (day 0): days 1-7 are 3-9 Jan, due 10 Jan 00:00; the day-7 screening is on 9 Jan.
+    c = ZoneClock(type="high_risk", since=T, last_infection_at=days(1), last_screening_at=days(8))
+    cd = down(c, days(9))
+    assert cd.ready and cd.action == "downgrade" and cd.to_type == "medium_risk" and cd.due_at == days(9)
+    before = down(c, days(9) - dt.timedelta(seconds=1))
     assert [b.code for b in before.blockers] == ["new_infection"]
-    # The screening must be on day 7 (from day 6 + start) or later, not before.
+    # The screening must be on day 7 or later, not on day 6.
     early_screen = ZoneClock(type="high_risk", since=T, last_infection_at=days(1),
-                             last_screening_at=days(7) - dt.timedelta(seconds=1))
-    assert [b.code for b in down(early_screen, days(9)).blockers] == ["screening"]
+                             last_screening_at=days(8) - dt.timedelta(seconds=1))
+    assert [b.code for b in down(early_screen, days(10)).blockers] == ["screening"]
 
 
 def test_downgraded_high_goes_low_after_3_more_days_without_screening():
     c = ZoneClock(type="medium_risk", since=days(8), last_infection_at=days(1), downgraded_from_high=True)
-    assert down(c, days(11)).ready and down(c, days(11)).to_type == "low_risk"
-    assert not down(c, days(11) - dt.timedelta(seconds=1)).ready
+    assert down(c, days(12)).ready and down(c, days(12)).to_type == "low_risk"
+    assert not down(c, days(12) - dt.timedelta(seconds=1)).ready
 
 
 def test_medium_to_low_needs_7_days_and_screening():
     c = ZoneClock(type="medium_risk", since=T, last_screening_at=None)
-    cd = down(c, days(7))
-    assert [b.code for b in cd.blockers] == ["screening"] and cd.due_at == days(7)
-    c2 = ZoneClock(type="medium_risk", since=T, last_screening_at=days(6))
-    assert down(c2, days(7)).ready
+    cd = down(c, days(8))
+    assert [b.code for b in cd.blockers] == ["screening"] and cd.due_at == days(8)
+    c2 = ZoneClock(type="medium_risk", since=T, last_screening_at=days(7))
+    assert down(c2, days(8)).ready
 
 
 def test_new_infection_restarts_the_count():
     c = ZoneClock(type="high_risk", since=T, last_infection_at=days(5), last_screening_at=days(7))
     cd = down(c, days(8))
-    assert cd.due_at == days(12)
+    assert cd.due_at == days(13)
     assert {b.code for b in cd.blockers} == {"new_infection", "screening"}
 
 
@@ -243,10 +271,11 @@ def test_countdown_dispatches_on_the_scheme():
     zr22 = ZoneRules(scheme="risk_areas", types=["high_risk", "medium_risk", "low_risk"],
                      smallest_control_unit="compound", downgrade=RiskAreaDowngrade(**D22))
     c = ZoneClock(type="lockdown", since=T, last_screening_at=days(14))
-    assert rules.countdown(c, zr21, at=days(14)).ready
-    assert rules.countdown(c, zr22, at=days(14)).blockers[0].code == "no_rules"
+    assert rules.countdown(c, zr21, at=days(15)).ready
+    assert not rules.countdown(c, zr21, at=days(15) - dt.timedelta(seconds=1)).ready
+    assert rules.countdown(c, zr22, at=days(15)).blockers[0].code == "no_rules"
     h = ZoneClock(type="high_risk", since=T, last_screening_at=days(7))
-    assert rules.countdown(h, zr22, at=days(7)).to_type == "medium_risk"
+    assert rules.countdown(h, zr22, at=days(8)).ready and rules.countdown(h, zr22, at=days(8)).to_type == "medium_risk"
     assert rules.countdown(h, zr21, at=days(7)).blockers[0].code == "no_rules"
 
 

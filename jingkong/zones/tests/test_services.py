@@ -242,10 +242,17 @@ def test_lifting_countdown_becomes_ready(town, case, commander):
 
     zones = _approved(case, commander)
     lock = zones["lockdown"]
-    later = at(18, 12)  # 14 days after the case's positive sampling (day 4 09:00) and beyond
+    # The case's positive sampling on 4 Jan 09:00 (Shanghai) is day 0: 14 whole days are 5-18 Jan, lifting from 19 Jan
+    # 00:00 local (a 24-h count said 18 Jan 09:00: the command centre counts calendar days).
+    later = at(19, 0)
     for name in ("甲", "妻", "老人"):
         PersonTestState.objects.create(person=town.people[name], region_code=lock.region_code, status="negative",
                                        last_negative_sampled_at=at(17, 9), updated_at=later)
+    with clock.frozen(at(18, 23, 59)):
+        early = services.review_all()
+    assert lock.ref not in {r["ref"] for r in early["ready"]}
+    lock.refresh_from_db()
+    assert [b.code for b in selectors.countdown_of(lock, at=at(18, 23, 59)).blockers] == ["new_infection"]
     with clock.frozen(later):
         result = services.review_all()
     assert lock.ref in {r["ref"] for r in result["ready"]}
