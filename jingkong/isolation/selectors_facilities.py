@@ -6,7 +6,7 @@ Who sees what:
   subtree; a facility manager only those of them they are staff of ("their facilities").
 * Orders carry the person's grid code. A user sees the orders of people living in their subtree, and the orders of
   the people staying in (or sent to) a facility they see — the staff of a district hotel see its guests from every
-  street.
+  street. A facility manager sees only the orders of their facilities' guests.
 """
 
 from __future__ import annotations
@@ -110,10 +110,14 @@ def board(facility: Facility) -> dict:
 def order_list(*, scope: Scope, user=None, facility: Facility | None = None, region: str = "", status: str = "",
                mode: str = "") -> QuerySet[IsolationOrder]:
     visible = facility_list(scope=scope, user=user)
-    qs = IsolationOrder.objects.filter(scope.q("region_code") | Q(facility__in=visible)
-                                       | Q(Exists(RoomStay.objects.filter(person_id=OuterRef("person_id"),
-                                                                          checked_out_at__isnull=True,
-                                                                          room__facility__in=visible))))
+    at_visible = Q(facility__in=visible) | Q(Exists(RoomStay.objects.filter(
+        person_id=OuterRef("person_id"), checked_out_at__isnull=True, room__facility__in=visible)))
+    if user is not None and getattr(user, "role", "") == Role.FACILITY_MANAGER:
+        # Facility staff manage their guests, not every home quarantine of their street (they could release or
+        # cancel those, turning codes green).
+        qs = IsolationOrder.objects.filter(at_visible)
+    else:
+        qs = IsolationOrder.objects.filter(scope.q("region_code") | at_visible)
     if facility is not None:
         qs = qs.filter(Q(facility=facility) | Q(Exists(RoomStay.objects.filter(
             person_id=OuterRef("person_id"), checked_out_at__isnull=True, room__facility=facility))))

@@ -223,3 +223,22 @@ def test_releasing_the_home_phase_turns_the_code_green(regions, commander):
         report = orders.orders_release([home], actor=commander, at=at(11, 16))
     assert report.released == [home.pk] and report.next_orders == {home.pk: None}
     assert code_of(p)[0] == "green"
+
+
+def test_a_facility_manager_cannot_reach_home_orders_of_their_street(regions, client_for):
+    from jingkong.conftest import make_user
+
+    h.activate("cn-9th-2022")
+    manager = make_user("manager_rev", "facility_manager", regions["street_a"])
+    mine = h.facility(regions, code="MINE-REV")
+    mine.staff.add(manager)
+    neighbour, guest = h.person(regions), h.person(regions)
+    with clock.frozen(at(3, 9)):
+        home = orders.orders_start([orders.OrderRequest(person_id=neighbour.pk, mode="home_quarantine")]).orders[0]
+    orders.on_arrival(mine, [guest.pk], at=at(3, 9))
+    c = client_for(manager)
+    with clock.frozen(at(3, 10)):
+        assert [o["person_id"] for o in c.get(f"{API}/orders").json()["items"]] == [guest.pk]
+        assert c.get(f"{API}/orders/{home.pk}").status_code == 404
+        assert post(c, f"{API}/orders/{home.pk}/cancel", {"reason": "x"}).status_code == 404
+    assert IsolationOrder.objects.get(pk=home.pk).status == "active"
