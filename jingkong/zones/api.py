@@ -180,6 +180,10 @@ def risk_areas_level(request, code: DivisionCode, at: dt.datetime | None = None)
     at = at or clock.now()
     if at.tzinfo is None:
         raise ValidationFailed(_("at: give a time zone"), extra={"field": "at"})
+    try:
+        at = at.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00: no UTC instant (was a 500)
+        raise ValidationFailed(_("at: out of range"), extra={"field": "at"}) from None
     return {"code": code, "at": at, "level": selectors.risk_level_of(code, at)}
 
 

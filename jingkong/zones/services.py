@@ -927,14 +927,25 @@ class ImportResult:
                 "errors_sample": self.errors[:20], "error_file": self.error_file}
 
 
+PUBLISHED_YEARS = (2000, 2100)  # sanity bounds of a list's publication time (0001-01-01 overflowed to a 500)
+
+
 def _parse_time(text: str) -> dt.datetime:
+    """A published_at cell: ValueError for anything that is not a date or date-time in PUBLISHED_YEARS."""
     zone = ZoneInfo(clock.local_time_zone())
-    if len(text) == 10:
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("/", "-"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(dt.UTC)
+    try:
+        if len(text) == 10:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("/", "-"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+            moment = moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(text) from None
+    if not PUBLISHED_YEARS[0] <= moment.year <= PUBLISHED_YEARS[1]:
+        raise ValueError(text)
+    return moment
 
 
 def risk_areas_import(data: bytes, *, actor=None, list_name: str = "", at: dt.datetime | None = None,
@@ -1002,7 +1013,8 @@ def risk_areas_import(data: bytes, *, actor=None, list_name: str = "", at: dt.da
             try:
                 published = _parse_time(when)
             except ValueError:
-                error(line, "published_at", _("a date (YYYY-MM-DD) or ISO date-time"), when)
+                error(line, "published_at", _("a date (YYYY-MM-DD) or ISO date-time between %(a)d and %(b)d")
+                      % {"a": PUBLISHED_YEARS[0], "b": PUBLISHED_YEARS[1]}, when)
                 continue
         key = (code, published)
         if key in seen:

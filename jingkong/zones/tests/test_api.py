@@ -110,6 +110,8 @@ def test_risk_areas_api(town, proposed, commander, officer_a, officer_b, client_
     grid = town.regions["grid_a1"].code
     assert c.get(f"{API}/risk-areas/level?code={grid}").json()["level"] == "high"
     assert c.get(f"{API}/risk-areas/level?code=3302x").status_code == 422
+    far = c.get(f"{API}/risk-areas/level", {"code": grid, "at": "0001-01-01T00:00:00+14:00"})
+    assert far.status_code == 422  # no UTC instant: was a 500
     up = c.post(f"{API}/risk-areas/import", {"file": _file("code,name,level\n310115,浦东新区,高\n330211,镇海,bad\n")})
     assert up.status_code == 200, up.content
     assert (up.json()["created"], up.json()["rejected"]) == (1, 1)

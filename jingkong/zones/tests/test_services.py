@@ -430,3 +430,13 @@ def test_deleting_a_person_or_a_zone_leaves_no_resident_rows(town, case, command
 
     assert set(ZoneResident.objects.values_list("person_id", flat=True)) <= set(Person.objects.values_list("pk",
                                                                                                           flat=True))
+
+
+def test_import_reports_out_of_range_publication_times_per_row(db, now):
+    """A published_at with no UTC instant (0001-01-01 in Shanghai, 9999-12-31 at -14:00) was an OverflowError (500)."""
+    data = (b"code,name,level,published_at\n330212,a,high,0001-01-01\n330213,b,high,9999-12-31T23:59:59-14:00\n"
+            b"330214,c,high,1899-05-01\n330215,d,medium,2022-01-03\n")
+    r = services.risk_areas_import(data)
+    assert (r["created"], r["rejected"]) == (1, 3)
+    assert [(e["line"], e["field"]) for e in r["errors_sample"]] == [(2, "published_at"), (3, "published_at"),
+                                                                     (4, "published_at")]
