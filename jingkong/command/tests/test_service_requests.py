@@ -167,7 +167,9 @@ def test_identification_by_code_token(sv_world, monkeypatch):
 
     monkeypatch.setattr(jingkong.codes, "tokens", fake, raising=False)
     assert svc.identify_by_token(token="good", request=_req()) == person
-    with pytest.raises(svc.NotIdentified, match="expired"):
+    from django.utils import translation
+
+    with translation.override("en"), pytest.raises(svc.NotIdentified, match="expired"):
         svc.identify_by_token(token="old", request=_req())
     with pytest.raises(svc.NotIdentified) as exc:
         svc.identify_by_token(token="forged", request=_req())
