@@ -6,11 +6,14 @@ from jingkong.core import jobs
 
 
 @jobs.register("zones.review")
-def review_job(ctx, scope_prefix: str = "") -> dict:
+def review_job(ctx, scope_prefix: str = "", residents: bool = False) -> dict:
     """Re-evaluate every approved zone: refresh its clock inputs (infection, exposure, screening) and its countdown;
     the result lists the zones ready to be lifted or downgraded (a commander decides)."""
     from jingkong.zones import services
 
+    if residents:  # people changed without an event (a direct database fix): rebuild every zone's residents first
+        ctx.progress(0, None, "refreshing residents")
+        services.refresh_people(None)
     ctx.progress(0, None, "reviewing zones")
     return services.review_all(progress=lambda done, total: ctx.progress(done, total, "zones"),
                                scope_prefix=scope_prefix)

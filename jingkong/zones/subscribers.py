@@ -101,7 +101,7 @@ def _refresh_people(person_ids) -> None:
     try:
         with transaction.atomic():  # a savepoint: the person's own change is kept whatever happens here
             refresh_people(person_ids)
-    except Exception:  # noqa: BLE001 - logged; the review job (jingkong zones review) rebuilds the residents
+    except Exception:  # noqa: BLE001 - logged; `jingkong zones review --residents` rebuilds them
         log.exception("zones: could not re-place people in the zones in force")
 
 

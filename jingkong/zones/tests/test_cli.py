@@ -54,3 +54,19 @@ def test_import_risk_areas_exit_3_on_rejected_rows_and_idempotent(tmp_path, db, 
     assert "0 new" in text and "1 unchanged" in text
     with pytest.raises(CommandError):
         _run("zones_import_risk_areas", str(tmp_path / "missing.csv"))
+
+
+def test_review_residents_rebuilds_people_changed_without_an_event(town, case, commander):
+    from jingkong.people.models import Person
+    from jingkong.zones import selectors
+
+    zones = {z.type: z for z in services.propose_from_case(case, actor=commander)}
+    services.zone_approve(zones["lockdown"], actor=commander)
+    wife = town.people["妻"]
+    Person.objects.filter(pk=wife.pk).update(building=town.buildings["BB1"], household=town.households["H5"],
+                                             grid=town.buildings["BB1"].grid)  # a direct fix: no event
+    assert selectors.zone_types_for_people([wife.pk]) == {wife.pk: ["lockdown"]}
+    _run("zones_review", "--residents")
+    assert selectors.zone_types_for_people([wife.pk]) == {}
+    zones["lockdown"].refresh_from_db()
+    assert zones["lockdown"].people == 2

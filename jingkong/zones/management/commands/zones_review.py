@@ -14,9 +14,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--region", default="", help="only zones under this region code")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--residents", action="store_true",
+                            help="first rebuild the residents of every zone in force (people changed without an event)")
 
-    def handle(self, *args, region, json: bool = False, **options):
-        job = jobs.run_now("zones.review", {"scope_prefix": region}, echo=jobs.terminal_echo)
+    def handle(self, *args, region, json: bool = False, residents: bool = False, **options):
+        job = jobs.run_now("zones.review", {"scope_prefix": region, "residents": residents}, echo=jobs.terminal_echo)
         if job.status != job.Status.SUCCEEDED:
             raise CommandError(job.message)
         r = job.result
