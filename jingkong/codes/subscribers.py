@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterable
 
 from django.db import connection, transaction
@@ -129,9 +130,25 @@ def on_contact_status(events) -> None:
     _recompute(sorted(people), events, events[0].type)
 
 
+def _zone_types_cited() -> set[str]:
+    """Zone types some stored profile's health-code rule reads (``zone.<type>.resident``): a handful of rows."""
+    from jingkong.policy.models import PolicyProfile
+
+    cited: set[str] = set()
+    for rules in PolicyProfile.objects.values_list("rules", flat=True):
+        for rule in ((rules or {}).get("health_codes") or {}).get("rules", []):
+            cited.update(re.findall(r"zone\.([a-z_]+)\.", str(rule.get("condition", ""))))
+    return cited
+
+
 def on_zone(events) -> None:
-    zones = _ids(e.subject_id for e in events)
-    residents = _select("SELECT person_id FROM zones_zoneresident WHERE zone_id IN ({marks})", zones)
+    # Only zones whose type (before or after the change) a code rule reads can change a resident's code: a
+    # district-wide prevention zone (a million residents) is not recomputed person by person when no rule cites it.
+    cited = _zone_types_cited()
+    relevant = [e for e in events
+                if {(e.payload or {}).get(k) for k in ("type", "from_type", "to_type")} & cited]
+    zones = _ids(e.subject_id for e in relevant)
+    residents = _select("SELECT person_id FROM zones_zoneresident WHERE zone_id IN ({marks})", zones) if zones else []
     _recompute(sorted(set(residents) | set(_citing("zone."))), events, events[0].type)
 
 

@@ -445,3 +445,30 @@ def test_the_first_load_path_restores_indexes_and_foreign_keys(district, monkeyp
         with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as c:
             c.execute("SET CONSTRAINTS ALL IMMEDIATE")
             c.execute("UPDATE codes_healthcode SET person_id = 999999999 WHERE person_id = %s", [people[1].pk])
+
+
+def test_a_zone_type_no_code_rule_reads_does_not_recompute_its_residents(district, monkeypatch):
+    """A district-wide prevention zone (a million residents) must not recompute every resident in the approval's
+    transaction when no health-code rule reads ``zone.prevention.*``; a lockdown zone still does."""
+    from django.db import transaction
+
+    from jingkong.codes import engine as eng
+    from jingkong.core.events import emit
+
+    g = district["grid_a1"]
+    a, b = person(g), person(g)
+    wide, tight = zone("prevention", [a]), zone("lockdown", [b])
+    seen: list[int] = []
+    real = eng.recompute_people
+
+    def spy(ids, *args, **kwargs):
+        seen.extend(ids)
+        return real(ids, *args, **kwargs)
+
+    monkeypatch.setattr(eng, "recompute_people", spy)
+    with transaction.atomic():
+        emit("zones.zone_approved", subject=wide, payload={"ref": wide.ref, "type": "prevention"})
+    assert a.pk not in seen
+    with transaction.atomic():
+        emit("zones.zone_approved", subject=tight, payload={"ref": tight.ref, "type": "lockdown"})
+    assert b.pk in seen and code_of(b).colour == "red"
