@@ -326,12 +326,20 @@ class HealthCodeRules(_Section):
         if "green" not in self.colours:
             raise _fail("colours", "'green' (the default, no restriction) must be in use")
         seen: set[str] = set()
+        last_rank = 0
         for i, rule in enumerate(self.rules):
             if rule.id in seen:
                 raise _fail(f"rules[{i}].id", f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
             if rule.colour not in self.colours:
                 raise _fail(f"rules[{i}].colour", f"{rule.colour!r} is not among the colours in use {self.colours}")
+            # The first matching rule decides: a less restrictive rule listed before a more restrictive one would
+            # give a case who also matches it the milder colour.
+            rank = self.colours.index(rule.colour)
+            if rank < last_rank:
+                raise _fail(f"rules[{i}].colour", f"rules must be listed most restrictive colour first "
+                            f"({self.colours}): {rule.colour!r} comes after a {self.colours[last_rank]!r} rule")
+            last_rank = rank
             facts = _check_condition(f"rules[{i}].condition", rule.condition)
             if self.arrival_window_days is None and any(f.startswith("arrival.") for f in facts):
                 raise _fail(f"rules[{i}].condition", "arrival facts need 'arrival_window_days' (health_codes)")

@@ -161,6 +161,15 @@ def test_health_code_rules_need_unique_ids_and_colours_in_use():
     assert list(_paths(validate_rules(rules)[1])) == ["health_codes.rules[0].id"]
 
 
+def test_health_code_rules_must_list_the_most_restrictive_colour_first():
+    # The first matching rule decides: a yellow rule before a red one would show a case who matches both as yellow.
+    rules = _rules()
+    listed = rules["health_codes"]["rules"]
+    first_yellow = next(i for i, r in enumerate(listed) if r["colour"] == "yellow")
+    listed.insert(0, listed.pop(first_yellow))
+    assert list(_paths(validate_rules(rules)[1])) == ["health_codes.rules[1].colour"]
+
+
 def test_variant_override_cannot_shorten_the_lookback():
     rules = _rules()
     rules["contacts"]["lookback_days_delta_override"] = 1
