@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from jingkong.access.guard import require
@@ -48,13 +49,30 @@ def zone_list(request):
     })
 
 
+# History actions in the reader's language (ZoneChange.action holds the identifier).
+ACTION_LABELS = {
+    "propose": gettext_lazy("proposed"), "propose_upgrade": gettext_lazy("upgrade proposed (a positive inside)"),
+    "edit": gettext_lazy("edited"), "approve": gettext_lazy("approved"), "reject": gettext_lazy("rejected"),
+    "upgrade": gettext_lazy("upgraded"), "downgrade": gettext_lazy("downgraded"), "lift": gettext_lazy("lifted"),
+    "infection_inside": gettext_lazy("new infection inside"), "residents": gettext_lazy("residents moved in or out"),
+}
+
+
+def _history(zone) -> list[dict]:
+    types = dict(ZoneType.choices)
+    return [{"at": c.at, "actor": c.actor.username if c.actor_id else None,
+             "action": ACTION_LABELS.get(c.action, c.action), "from_type": types.get(c.from_type, c.from_type),
+             "to_type": types.get(c.to_type, c.to_type), "reason": c.reason} for c in selectors.history_of(zone)]
+
+
 def _detail_context(request, zone) -> dict:
     now = clock.now()
     user = request.jk_user
     approved = zone.status == ZoneStatus.APPROVED
     return {
-        "zone": zone, "countdown": selectors.countdown_of(zone, at=now), "units": selectors.units_of(zone),
-        "history": selectors.history_of(zone), "colours": TYPE_COLOURS,
+        "zone": zone, "countdown": selectors.countdown_of(zone, at=now),
+        "units": [u | {"kind_label": dict(UnitKind.choices).get(u["kind"], u["kind"])} for u in selectors.units_of(zone)],
+        "history": _history(zone), "colours": TYPE_COLOURS,
         "can_edit": zone.status in (ZoneStatus.PROPOSED, ZoneStatus.APPROVED) and user.has_role_perm(
             Perm.ZONES_APPROVE if approved else Perm.ZONES_EDIT),
         "can_approve": user.has_role_perm(Perm.ZONES_APPROVE),

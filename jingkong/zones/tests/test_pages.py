@@ -76,3 +76,20 @@ def test_risk_areas_page_and_import(town, officer_a, client_for):
     text = r.content.decode()
     assert "浦东新区" in text and "line 3" in text.replace("line</", "line ")
     assert c.post("/zones/risk-areas/import/", {}).status_code == 422
+
+
+def test_detail_page_speaks_the_readers_language(town, case, commander, client_for):
+    """Unit kinds, history actions and zone types were raw identifiers (entrance, approve, lockdown)."""
+    import re
+
+    from jingkong.zones import services
+
+    lock = {z.type: z for z in services.propose_from_case(case, actor=commander)}["lockdown"]
+    services.zone_approve(lock, actor=commander)
+    services.zone_regrade(lock, actor=commander, direction=1, reason="降级")
+    page = client_for(commander).get(f"/zones/z/{lock.ref}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    for raw in ("entrance", "approve", "downgrade", "lockdown", "control"):
+        assert raw not in cells
+    assert "entrance (unit)" in cells and "approved" in cells and "downgraded" in cells
+    assert "lockdown zone (封控区)" in cells
