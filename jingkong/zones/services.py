@@ -346,7 +346,12 @@ def _cascade(zone: Zone, codes: list[str], severity: int, *, at: dt.datetime) ->
               if rules.SEVERITY[z.type] > severity]
     for other in sorted(others, key=lambda z: (rules.SEVERITY[z.type], z.pk)):
         if _overlaps(codes, unit_codes(_units(other))):
+            before = other.people
             _refresh(other, at=at)
+            if other.people != before:  # the ring's history says why its people changed
+                ZoneChange.objects.create(zone=other, at=at, action="residents", from_type=other.type,
+                                          to_type=other.type, detail={"people": [before, other.people],
+                                                                      "because": zone.ref})
 
 
 # --- clock inputs ------------------------------------------------------------------------------------------------------

@@ -440,3 +440,11 @@ def test_import_reports_out_of_range_publication_times_per_row(db, now):
     assert (r["created"], r["rejected"]) == (1, 3)
     assert [(e["line"], e["field"]) for e in r["errors_sample"]] == [(2, "published_at"), (3, "published_at"),
                                                                      (4, "published_at")]
+
+
+def test_the_rings_history_says_why_its_people_changed(town, case, commander):
+    zones = _by_type(services.propose_from_case(case, actor=commander))
+    services.zone_approve(zones["control"], actor=commander)  # the ring first: everyone of community A inside
+    services.zone_approve(zones["lockdown"], actor=commander)  # then 3 of them leave it for the lockdown
+    change = zones["control"].changes.get(action="residents")
+    assert change.detail == {"people": [8, 5], "because": zones["lockdown"].ref}
