@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 CONTACT_STATUSES = ("identified", "notified", "located", "handed_over", "in_quarantine", "closed")
 ISOLATION_EVENTS = ("isolation.order_started", "isolation.order_released", "isolation.order_converted",
-                    "isolation.order_cancelled", "isolation.order_extended", "isolation.order_changed")
+                    "isolation.order_cancelled", "isolation.order_extended", "isolation.order_changed",
+                    "isolation.symptom_checked", "isolation.symptoms_flagged")
 PERSON_SUBJECT_EVENTS = ("testing.individual_positive", *ISOLATION_EVENTS, "codes.fever_referred",
                          "codes.fever_referral_closed", "codes.arrival_recorded", "people.person_created",
                          "people.person_updated")
