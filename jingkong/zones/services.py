@@ -480,6 +480,13 @@ def propose_from_case(case, *, actor, at: dt.datetime | None = None, request=Non
     out: list[Zone] = []
     with transaction.atomic():
         _serialise()
+        # A second proposal for a case whose proposal is still open (a double click, two officers at once) would put
+        # duplicate lockdowns in front of the commander: edit or reject the open one instead.
+        open_ = Zone.objects.filter(case=case, status=ZoneStatus.PROPOSED, type=proposal.lockdown_type,
+                                    note="").order_by("pk").first()
+        if open_ is not None:
+            raise Conflict(_("case %(case)s already has an open proposal (%(ref)s): edit or reject it first")
+                           % {"case": case.ref, "ref": open_.ref}, extra={"zone": open_.ref})
         label = TYPE_LABELS
         lockdown = _new_zone(type=proposal.lockdown_type, name=f"{case.ref} {label[proposal.lockdown_type]}",
                              case=case, profile=found.profile, actor=actor, at=at)

@@ -156,7 +156,7 @@ def test_upgrade_downgrade_lift_and_risk_areas(town, case, commander):
     assert RiskArea.objects.filter(withdrawn_at__isnull=True, source="district").count() == 0
     assert _events("zones.zone_lifted")[-1].payload["ref"] == ctrl.ref
     history = list(ctrl.changes.values_list("action", flat=True))
-    assert history == ["propose", "approve", "upgrade", "downgrade", "lift"]
+    assert history == ["propose", "approve", "upgrade", "downgrade", "residents", "lift"]
     with pytest.raises(Conflict):
         services.zone_lift(ctrl, actor=commander, reason="again")
 
@@ -448,3 +448,16 @@ def test_the_rings_history_says_why_its_people_changed(town, case, commander):
     services.zone_approve(zones["lockdown"], actor=commander)  # then 3 of them leave it for the lockdown
     change = zones["control"].changes.get(action="residents")
     assert change.detail == {"people": [8, 5], "because": zones["lockdown"].ref}
+
+
+def test_a_case_with_an_open_proposal_is_not_proposed_twice(town, case, commander):
+    from jingkong.core.exceptions import Conflict
+
+    zones = _by_type(services.propose_from_case(case, actor=commander))
+    with pytest.raises(Conflict) as err:  # a double click made a second lockdown for the commander to approve
+        services.propose_from_case(case, actor=commander)
+    assert err.value.extra["zone"] == zones["lockdown"].ref
+    assert Zone.objects.filter(type="lockdown").count() == 1
+    services.zone_reject(zones["lockdown"], actor=commander, reason="redraw")
+    again = _by_type(services.propose_from_case(case, actor=commander))
+    assert again["lockdown"].pk != zones["lockdown"].pk
