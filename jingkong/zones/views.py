@@ -169,7 +169,7 @@ def propose(request):
             zones = services.propose_from_case(case, actor=request.jk_user, request=request)
         except ApplicationError as exc:
             return render(request, "zones/propose.html", {"case_ref": case_ref, "error": exc.message},
-                          status=exc.status_code if exc.status_code in (404, 422) else 400)
+                          status=exc.status_code if exc.status_code in (404, 409, 422) else 400)
         messages.success(request, _("Proposed: %(refs)s") % {"refs": ", ".join(z.ref for z in zones)})
         return redirect("zones:zone_detail", ref=zones[0].ref)
     return render(request, "zones/propose.html", {"case_ref": case_ref})
