@@ -86,8 +86,8 @@ def on_case_created(events) -> None:
     _apply(found, getattr(events[0], "actor", None) if events else None)
 
 
-# Fields of a person that decide which zone they live in (people.person_updated payload "fields").
-PLACE_FIELDS = {"building", "household", "unit", "grid"}
+# Fields of a person that decide which zone they live in, or the zone's counts (people.person_updated "fields").
+PLACE_FIELDS = {"building", "household", "unit", "grid", "vulnerable"}
 
 
 def _refresh_people(person_ids) -> None:

@@ -461,3 +461,14 @@ def test_a_case_with_an_open_proposal_is_not_proposed_twice(town, case, commande
     services.zone_reject(zones["lockdown"], actor=commander, reason="redraw")
     again = _by_type(services.propose_from_case(case, actor=commander))
     assert again["lockdown"].pk != zones["lockdown"].pk
+
+
+def test_a_person_becoming_vulnerable_is_counted(town, case, commander):
+    lock = _approved(case, commander)["lockdown"]
+    assert lock.vulnerable == 1
+    _update(town.people["妻"], vulnerable=["pregnant"])
+    lock.refresh_from_db()
+    assert lock.vulnerable == 2
+    _update(town.people["妻"], phone="13800000000")  # not a place or a count: nothing to refresh
+    lock.refresh_from_db()
+    assert (lock.people, lock.vulnerable) == (3, 2)
