@@ -9,6 +9,15 @@ import pytest
 
 from jingkong.isolation.tests.transfer_world import NOW
 
+
+@pytest.fixture(autouse=True)
+def _messages_in_english():
+    """Service errors are asserted by their English wording (the default UI language is zh-Hans)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
 pytestmark = pytest.mark.django_db
 
 

@@ -11,6 +11,15 @@ import pytest
 from jingkong.isolation.tests import test_transfer as base
 from jingkong.isolation.tests.transfer_world import NOW
 
+
+@pytest.fixture(autouse=True)
+def _messages_in_english():
+    """Service errors are asserted by their English wording (the default UI language is zh-Hans)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
 pytestmark = pytest.mark.django_db
 world, grouped, dispatcher_a, dispatcher_b = base.world, base.grouped, base.dispatcher_a, base.dispatcher_b  # fixtures
 _plan, _run_of = base._plan, base._run_of
