@@ -27,8 +27,8 @@ def test_list_detail_and_actions_pages(town, case, officer_a, commander, client_
     assert cc.post(f"/zones/z/{lock.ref}/approve/", {"reason": ""}).status_code == 302
     lock.refresh_from_db()
     assert lock.status == "approved"
-    detail = cc.get(f"/zones/z/{lock.ref}/").content.decode()
-    assert "new_infection" in detail and "approve" in detail  # blockers and history
+    detail = cc.get(f"/zones/z/{lock.ref}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "new_infection" in detail and "<td>approved</td>" in detail  # blockers and history
     r = cc.post(f"/zones/z/{lock.ref}/lift/", {"reason": ""})
     assert r.status_code == 422
     assert cc.post(f"/zones/z/{lock.ref}/explode/", {"reason": "x"}).status_code == 404
