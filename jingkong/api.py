@@ -49,6 +49,7 @@ def _mount() -> None:
     from jingkong.codes.api import router as codes_router
     from jingkong.command.api import router as command_router
     from jingkong.core.api import router as core_router
+    from jingkong.dashboard.api import router as dashboard_router
     from jingkong.geo.api import router as geo_router
     from jingkong.isolation.api import router as isolation_router
     from jingkong.people.api import router as people_router
@@ -68,6 +69,7 @@ def _mount() -> None:
     api.add_router("/codes/", codes_router)
     api.add_router("/isolation/", isolation_router)
     api.add_router("/command/", command_router)
+    api.add_router("/dashboard/", dashboard_router)
 
 
 _mount()

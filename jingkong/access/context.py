@@ -8,6 +8,7 @@ from jingkong.access.roles import Perm
 
 # (url, label, permission): a section appears when the user's role holds the permission.
 SECTIONS = (
+    ("/screen/", _("Command screen"), Perm.DASHBOARD_VIEW),
     ("/", _("Map"), Perm.MAP_VIEW),
     ("/testing/", _("Testing"), Perm.TESTING_VIEW),
     ("/tracing/", _("Tracing"), Perm.TRACING_VIEW),

@@ -71,6 +71,8 @@ class Perm:
     FACILITY_EDIT = "facility.edit"  # facilities, rooms, assignments
     ISOLATION_EDIT = "isolation.edit"  # isolation orders, symptom checks, release
     # 指令 directives, tasks, problems; 暖服务 services and supplies.
+    DASHBOARD_VIEW = "dashboard.view"  # the one-screen command view: aggregates, map layers, alerts, live stream
+
     COMMAND_VIEW = "command.view"  # directive chains and roll-ups, problem and service counts
     DIRECTIVE_ISSUE = "directive.issue"  # issue directives to one's own subtree
     TASK_WORK = "task.work"  # acknowledge, work and report one's tasks; reassign within one's scope
@@ -101,15 +103,17 @@ _COMMAND_ALL = {Perm.COMMAND_VIEW, Perm.DIRECTIVE_ISSUE, Perm.TASK_WORK, Perm.PR
                 Perm.SERVICE_HANDLE, Perm.SUPPLY_EDIT}
 # What every officer of a street or community does in the loop: zones proposed, codes looked up, directives issued
 # to their own subtree, problems and services handled.
-_OFFICER_LOOP = {Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.CODES_VIEW, Perm.ISOLATION_VIEW, Perm.CHECKPOINT_MANAGE,
+_OFFICER_LOOP = {Perm.DASHBOARD_VIEW,
+                 Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.CODES_VIEW, Perm.ISOLATION_VIEW, Perm.CHECKPOINT_MANAGE,
                  Perm.CHECKPOINT_VERIFY} | _COMMAND_ALL
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_OFFICER | _TESTING_ALL | _TRACING_ALL | _ZONES_ALL | _CODES_ALL | _CHECKPOINT_ALL
                               | _ISOLATION_ALL | _COMMAND_ALL
-                              | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT}),
+                              | {Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.JOB_RUN, Perm.MAP_EDIT, Perm.DASHBOARD_VIEW}),
     # Aggregates only: no person lists, no event stream (it names individual records).
-    Role.ANALYST: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.ZONES_VIEW, Perm.ISOLATION_VIEW, Perm.COMMAND_VIEW}),
+    Role.ANALYST: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.ZONES_VIEW, Perm.ISOLATION_VIEW, Perm.COMMAND_VIEW,
+                                      Perm.DASHBOARD_VIEW}),
     # Officers organise the rounds in their street/community (campaigns, sites); they read cases and contacts,
     # propose zones, issue directives to their subtree and handle problems and services there.
     Role.STREET_OFFICER: frozenset(_OFFICER | _OFFICER_LOOP | {Perm.TESTING_VIEW, Perm.TESTING_PLAN,
@@ -120,18 +124,20 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # deliver services in their grid.
     Role.GRID_WORKER: frozenset(_OFFICER | {Perm.PERSON_VIEW_PHONE, Perm.TESTING_VIEW, Perm.TRACING_VIEW,
                                             Perm.ZONES_VIEW, Perm.CODES_VIEW, Perm.COMMAND_VIEW, Perm.TASK_WORK,
-                                            Perm.PROBLEM_REPORT, Perm.SERVICE_HANDLE}),
+                                            Perm.PROBLEM_REPORT, Perm.SERVICE_HANDLE, Perm.DASHBOARD_VIEW}),
     # Samplers scan and see their site's progress, not person lists; lab technicians likewise for their lab.
     Role.SAMPLER: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_SAMPLE, Perm.PROBLEM_REPORT}),
     Role.LAB_TECHNICIAN: frozenset(_FIELD | {Perm.TESTING_VIEW, Perm.TESTING_RESULT, Perm.PROBLEM_REPORT}),
     Role.TRACER: frozenset(_FIELD | _PERSON_READ | _TRACING_ALL | {Perm.EVENT_VIEW, Perm.TESTING_VIEW,
+                                                                  Perm.DASHBOARD_VIEW,
                                                                   Perm.ZONES_VIEW, Perm.ZONES_EDIT, Perm.CODES_VIEW,
                                                                   Perm.ISOLATION_VIEW, Perm.PROBLEM_REPORT}),
     Role.TRANSFER_DISPATCHER: frozenset(_FIELD | _PERSON_READ | {Perm.TRACING_VIEW, Perm.ISOLATION_VIEW,
-                                                                 Perm.TRANSFER_EDIT, Perm.PROBLEM_REPORT}),
+                                                                 Perm.TRANSFER_EDIT, Perm.PROBLEM_REPORT,
+                                                                 Perm.DASHBOARD_VIEW}),
     Role.FACILITY_MANAGER: frozenset(_FIELD | _PERSON_READ | {Perm.ISOLATION_VIEW, Perm.FACILITY_EDIT,
                                                               Perm.ISOLATION_EDIT, Perm.PROBLEM_REPORT,
-                                                              Perm.SUPPLY_EDIT}),
+                                                              Perm.SUPPLY_EDIT, Perm.DASHBOARD_VIEW}),
     # Checkpoint officers verify people and vehicles; the verification answer (colour and reasons) is all they see.
     Role.CHECKPOINT_OFFICER: frozenset(_FIELD | {Perm.CHECKPOINT_VERIFY, Perm.ZONES_VIEW, Perm.PROBLEM_REPORT}),
     # Volunteers see only the tasks and service requests assigned to them.
@@ -139,7 +145,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMINISTRATOR: frozenset(
         _OFFICER | _TESTING_ALL | _TRACING_ALL | _ZONES_ALL | _CODES_ALL | _CHECKPOINT_ALL | _ISOLATION_ALL
         | _COMMAND_ALL
-        | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN}
+        | {Perm.MAP_EDIT, Perm.POLICY_EDIT, Perm.AUDIT_VIEW, Perm.USER_ADMIN, Perm.JOB_RUN, Perm.DASHBOARD_VIEW}
     ),
 }
 

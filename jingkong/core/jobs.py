@@ -43,6 +43,26 @@ def register(kind: str) -> Callable[[JobFn], JobFn]:
     return decorator
 
 
+_IDLE: list[Callable[[], object]] = []
+
+
+def on_idle(fn: Callable[[], object]) -> Callable[[], object]:
+    """Call ``fn()`` from the worker loop whenever the queue is empty (e.g. keeping the dashboard's figures current).
+
+    Exceptions are logged and never stop the worker."""
+    if fn not in _IDLE:
+        _IDLE.append(fn)
+    return fn
+
+
+def _run_idle() -> None:
+    for fn in list(_IDLE):
+        try:
+            fn()
+        except Exception:
+            log.exception("idle hook %s failed", getattr(fn, "__name__", fn))
+
+
 def registered_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -161,6 +181,7 @@ def work(*, poll: float = 1.0, once: bool = False, echo: Callable[[str], None] |
         if job is None:
             if once:
                 return ran
+            _run_idle()
             time.sleep(poll)
             continue
         _execute(job, echo)

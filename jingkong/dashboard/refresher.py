@@ -1,0 +1,156 @@
+"""Keeping the figures current from the domain event stream.
+
+:func:`run_pending` looks at each family: when events of its trigger types arrived since it last took the stream in
+(or its source marks moved, or the local day changed, or it is older than ``max_age``), and ``min_interval`` has
+passed, it claims the family (one conditional UPDATE, so two processes never recompute the same family at once),
+recomputes it set-based and replaces its rows in one transaction. Readers never wait for a recompute: they read the
+last committed figures and the ``refreshed_at`` shown as "as of" on the screen.
+
+Who calls it: the job worker between jobs (``jingkong serve`` runs one), the live stream of an open dashboard (so a
+server without a worker stays current too), the first read of a family that was never computed, ``jingkong dashboard
+refresh`` and the demo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Max, Q
+
+from jingkong.core import clock
+from jingkong.core.models import DomainEvent
+from jingkong.dashboard import families as registry
+from jingkong.dashboard.metrics import METRICS
+from jingkong.dashboard.models import Figure, RefreshState
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 300
+BATCH = 5000
+
+
+def _local_day(at: dt.datetime) -> dt.date:
+    return at.astimezone(ZoneInfo(clock.local_time_zone())).date()
+
+
+def _latest_event_id() -> int:
+    return DomainEvent.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def _has_new_events(family: registry.Family, after: int, upto: int) -> bool:
+    if not family.triggers or upto <= after:
+        return False
+    match = Q()
+    for prefix in family.triggers:
+        match |= Q(type__startswith=prefix)
+    return DomainEvent.objects.filter(match, id__gt=after, id__lte=upto).exists()
+
+
+def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: dict, at: dt.datetime,
+         wall: dt.datetime) -> bool:
+    if state.refreshed_at is None:
+        return True
+    # refreshed_at is wall time (how fresh the figures are); "today" comes from the platform clock
+    age = (wall - state.refreshed_at).total_seconds()
+    if age < family.min_interval:
+        return False
+    if age >= family.max_age:
+        return True
+    if marks != (state.marks or {}):
+        return True
+    if (state.marks or {}).get("_day") != _local_day(at).isoformat():
+        return True
+    return _has_new_events(family, state.last_event_id, latest)
+
+
+def _claim(name: str, wall: dt.datetime) -> bool:
+    RefreshState.objects.get_or_create(family=name)
+    return bool(RefreshState.objects.filter(family=name).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=wall)
+    ).update(claimed_until=wall + dt.timedelta(seconds=CLAIM_SECONDS)))
+
+
+def _validate(family: registry.Family, rows) -> list[Figure]:
+    out = []
+    for metric, key, region_code, day, value in rows:
+        spec = METRICS.get(metric)
+        if spec is None or spec.family != family.name:
+            raise ValueError(f"family {family.name!r} wrote metric {metric!r}, which is not one of its metrics")
+        if spec.day and day is None:
+            raise ValueError(f"metric {metric!r} needs a day")
+        out.append(Figure(family=family.name, metric=metric, key=key or "", region_code=region_code or "",
+                          day=day if spec.day else None, value=float(value)))
+    return out
+
+
+def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | None = None,
+                   marks: dict | None = None) -> int:
+    """Recompute one family now (the caller has claimed it, or does not care). Returns the rows written."""
+    family = registry.get(name)
+    at = at or clock.now()
+    latest = _latest_event_id() if latest is None else latest
+    marks = dict(family.marks() if family.marks else {}) if marks is None else marks
+    started = time.perf_counter()
+    figures = _validate(family, family.compute(at))
+    with transaction.atomic():
+        Figure.objects.filter(family=name).delete()
+        for i in range(0, len(figures), BATCH):
+            Figure.objects.bulk_create(figures[i:i + BATCH])
+        state = RefreshState.objects.select_for_update().get(family=name) if RefreshState.objects.filter(
+            family=name).exists() else RefreshState.objects.create(family=name)
+        state.last_event_id = latest
+        state.marks = {**marks, "_day": _local_day(at).isoformat()}
+        state.refreshed_at = dt.datetime.now(dt.UTC)
+        state.duration_ms = int((time.perf_counter() - started) * 1000)
+        state.rows = len(figures)
+        state.claimed_until = None
+        state.error = ""
+        state.version = (state.version or 0) + 1
+        state.save()
+    return len(figures)
+
+
+def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: list[str] | None = None) -> list[str]:
+    """Recompute every family that is due (all of them with ``force``). Returns the names recomputed."""
+    registry.load_all()
+    at = at or clock.now()
+    latest = _latest_event_id()
+    done = []
+    for name, family in sorted(registry.all_families().items()):
+        if only and name not in only:
+            continue
+        wall = dt.datetime.now(dt.UTC)
+        state = RefreshState.objects.filter(family=name).first() or RefreshState(family=name)
+        marks = dict(family.marks() if family.marks else {})
+        if not force and not _due(family, state, latest=latest, marks={**marks, "_day": _local_day(at).isoformat()},
+                                  at=at, wall=wall):
+            continue
+        if not _claim(name, wall):
+            continue
+        try:
+            refresh_family(name, at=at, latest=latest, marks=marks)
+            done.append(name)
+        except Exception as exc:  # one family failing never stops the others (the screen shows its age)
+            log.exception("dashboard family %s failed to refresh", name)
+            RefreshState.objects.filter(family=name).update(claimed_until=None, error=str(exc)[:2000])
+    return done
+
+
+def ensure_fresh(names: list[str] | None = None) -> None:
+    """Compute the families that were never computed (a first read on a new installation)."""
+    registry.load_all()
+    known = set(RefreshState.objects.filter(refreshed_at__isnull=False).values_list("family", flat=True))
+    missing = [n for n in registry.all_families() if n not in known and (names is None or n in names)]
+    if missing:
+        run_pending(only=missing, force=True)
+
+
+def versions() -> dict[str, dict]:
+    """Each family's version, "as of" time and duration: the live stream tells screens when to re-read."""
+    return {s.family: {"version": s.version, "refreshed_at": s.refreshed_at, "duration_ms": s.duration_ms,
+                       "error": s.error}
+            for s in RefreshState.objects.all()}
