@@ -11,6 +11,9 @@ Enable with (settings.py)::
 
 Files are then at ``{% static 'xstatic/leaflet/leaflet.js' %}`` and
 ``{% static 'xstatic/leaflet-markercluster/leaflet.markercluster.js' %}``; WhiteNoise (WHITENOISE_USE_FINDERS) serves them.
+Plotly's own bundle (``plotly/package_data/plotly.min.js`` of the installed ``plotly`` package) is at
+``{% static 'plotly/plotly.min.js' %}`` — only that file: the package's data directory also holds datasets and a widget
+bundle that have no business being served.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ XSTATIC_PACKAGES = {
 }
 
 
+# URL prefix → (importable package, directory inside it, the only files served from there)
+PACKAGE_FILES: dict[str, tuple[str, str, frozenset[str]]] = {
+    "plotly": ("plotly", "package_data", frozenset({"plotly.min.js"})),
+}
+
 PROJECT_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -39,7 +47,28 @@ def xstatic_locations() -> list[tuple[str, str]]:
         except ImportError:
             continue
         found.append((prefix, str(module.BASE_DIR)))
+    for prefix, (module_name, subdir, _files) in PACKAGE_FILES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        root = Path(module.__file__).resolve().parent / subdir
+        if root.is_dir():
+            found.append((prefix, str(root)))
     return found
+
+
+class OnlyFilesStorage(FileSystemStorage):
+    """A storage over a package directory that lists only the named top-level files (nothing else is collected)."""
+
+    def __init__(self, *args, only: frozenset[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.only = only
+
+    def listdir(self, path):
+        if path not in ("", "."):
+            return [], []
+        return [], sorted(name for name in self.only if self.exists(name))
 
 
 class XStaticFinder(FileSystemFinder):
@@ -48,10 +77,28 @@ class XStaticFinder(FileSystemFinder):
     def __init__(self, app_names=None, *args, **kwargs):
         self.locations = xstatic_locations()
         self.storages = {}
+        self.only: dict[str, frozenset[str]] = {}
         for prefix, root in self.locations:
-            storage = FileSystemStorage(location=root)
+            if prefix in PACKAGE_FILES:
+                self.only[root] = PACKAGE_FILES[prefix][2]
+                storage = OnlyFilesStorage(location=root, only=self.only[root])
+            else:
+                storage = FileSystemStorage(location=root)
             storage.prefix = prefix
             self.storages[root] = storage
+
+    def find_location(self, root, path, prefix=None):
+        """As FileSystemFinder, but a package directory answers only for its listed files."""
+        if root in self.only:
+            if prefix:
+                prefix = f"{prefix}/"
+                if not path.startswith(prefix):
+                    return None
+                path = path.removeprefix(prefix)
+            if path not in self.only[root]:
+                return None
+            return super().find_location(root, path)
+        return super().find_location(root, path, prefix)
 
     def check(self, **kwargs):
         return []
