@@ -55,6 +55,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _M("clock.on_target", "clock", agg="level", key="stage", doc="share of completed items within the target"),
     _M("clock.backlog", "clock", agg="level", key="stage", doc="items waiting in the stage now"),
     _M("clock.overdue", "clock", agg="level", key="stage", doc="waiting items already past the target"),
+    _M("clock.ratio", "clock", agg="level", key="stage",
+       doc="the clock's load ratio of the day (p90 of ended durations and open ages ÷ target): the highest names the "
+           "slowest stage, as on the clock page (ties: the earlier stage)"),
+    _M("clock.target_h", "clock", agg="level", key="stage", doc="the stage's target in hours (the district's profile)"),
     # ---- testing (family "testing") ---------------------------------------------------------------------------
     _M("round.target", "testing", key="campaign id", doc="persons the round must test, at their grid"),
     _M("round.sampled", "testing", key="campaign id", doc="persons sampled in the round, at their grid"),

@@ -1,0 +1,223 @@
+"""The situation families (cases, contacts, zones, clock): their figures equal the counts declared next to each record
+of a hand-built world (and independent ORM counts), a region's additive figure is the sum of its drill-down, the
+five-stage clock's figures at every level equal :mod:`jingkong.analytics.clock`'s own summary for that region, a
+recompute is idempotent, and ``run_pending`` notices a change — an event or a source mark — once ``min_interval`` has
+passed, and not before."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+from django.db.models import Count
+
+from jingkong.access.guard import Scope
+from jingkong.analytics import clock as five
+from jingkong.core import clock
+from jingkong.core.events import emit
+from jingkong.dashboard import refresher
+from jingkong.dashboard.families import get as family
+from jingkong.dashboard.models import Figure, RefreshState
+from jingkong.dashboard.tests import factories_situation as world
+from jingkong.dashboard.tests.factories_situation import NOW, backdate, figures, level, total
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    from jingkong.policy.selectors import active_profile_cache_clear
+
+    active_profile_cache_clear()
+    five.cache_clear()
+    yield
+    active_profile_cache_clear()
+    five.cache_clear()
+
+
+def _refresh(name: str, at: dt.datetime = NOW) -> dict:
+    with clock.frozen(at):
+        refresher.refresh_family(name)
+    return figures(name)
+
+
+def _additive(figs: dict) -> dict:
+    return {k: v for k, v in figs.items() if v}
+
+
+def _drill_down_adds_up(figs: dict, regions: dict, metrics: list[str]) -> None:
+    keys = {(m, k, d) for (m, k, _c, d) in figs if m in metrics}
+    for metric, key, day in keys:
+        district = total(figs, metric, regions["district"].code, key=key, day=day)
+        streets = [total(figs, metric, regions[f"street_{s}"].code, key=key, day=day) for s in "ab"]
+        assert district == sum(streets), (metric, key, day)
+        for s in "ab":
+            assert streets["ab".index(s)] == total(figs, metric, regions[f"community_{s}"].code, key=key, day=day)
+            assert total(figs, metric, regions[f"community_{s}"].code, key=key, day=day) == sum(
+                total(figs, metric, regions[f"grid_{s}{i}"].code, key=key, day=day) for i in (1, 2))
+
+
+# --- cases ----------------------------------------------------------------------------------------------------------------
+
+
+def test_cases_classification_days_and_origin_follow_the_documented_rules(regions):
+    from jingkong.tracing.models import Case
+
+    w = world.cases_world(regions)
+    figs = _refresh("cases")
+    grid_of = dict(Case.objects.values_list("pk", "region_code"))
+    expected: Counter = Counter()
+    for case_id, (new_key, report_day, onset_day, origin) in w["expected"].items():
+        code = grid_of[case_id]
+        expected[("cases.new", new_key, code, report_day)] += 1
+        expected[("cases.report", origin, code, report_day)] += 1
+        expected[("cases.onset", origin, code, onset_day)] += 1
+    for row in Case.objects.values("region_code").annotate(n=Count("id")).order_by():
+        expected[("cases.total", "", row["region_code"], None)] += row["n"]
+    assert _additive(figs) == dict(expected)
+    # the found-in-community share the screen shows: every case is classified exactly once
+    assert total(figs, "cases.new") == total(figs, "cases.total") == Case.objects.count()
+
+
+def test_cases_drill_down_adds_up_and_rerun_is_idempotent(regions):
+    world.cases_world(regions)
+    first = _refresh("cases")
+    _drill_down_adds_up(first, regions, ["cases.new", "cases.report", "cases.onset", "cases.total"])
+    rows = Figure.objects.filter(family="cases").count()
+    assert _refresh("cases") == first
+    assert Figure.objects.filter(family="cases").count() == rows == RefreshState.objects.get(family="cases").rows
+
+
+def test_a_new_case_is_picked_up_by_its_event_or_its_mark_after_min_interval(regions):
+    from jingkong.tracing.models import Case
+
+    world.cases_world(regions)
+    with clock.frozen(NOW):
+        assert refresher.run_pending(only=["cases"]) == ["cases"]  # never computed
+        version = RefreshState.objects.get(family="cases").version
+        assert refresher.run_pending(only=["cases"]) == []  # nothing changed
+        c = world.case(regions["grid_a2"], created=NOW)
+        emit("tracing.case_created", subject_type="tracing.case", subject_id=c.pk, region_code=c.region_code,
+             payload={"ref": c.ref})
+        assert refresher.run_pending(only=["cases"]) == []  # within min_interval
+        backdate("cases", family("cases").min_interval + 1)
+        assert refresher.run_pending(only=["cases"]) == ["cases"]
+        figs = figures("cases")
+        assert total(figs, "cases.total") == Case.objects.count()
+        # the new case lives in grid a2, inside the lockdown approved at 10:00 local (before it): found in control
+        assert total(figs, "cases.new", regions["grid_a2"].code, key="asymptomatic:control", day=NOW.date()) == 1
+        # an event alone (no row changed) is a reason too
+        backdate("cases", family("cases").min_interval + 1)
+        emit("tracing.case_updated", subject_type="tracing.case", subject_id=c.pk, region_code=c.region_code)
+        assert refresher.run_pending(only=["cases"]) == ["cases"]
+        # a write without an event moves the marks (updated_at)
+        backdate("cases", family("cases").min_interval + 1)
+        assert refresher.run_pending(only=["cases"]) == []
+        Case.objects.filter(pk=c.pk).update(classification="confirmed", updated_at=NOW + dt.timedelta(seconds=1))
+        backdate("cases", family("cases").min_interval + 1)
+        assert refresher.run_pending(only=["cases"]) == ["cases"]
+        assert RefreshState.objects.get(family="cases").version == version + 3
+        assert total(figures("cases"), "cases.new", regions["grid_a2"].code, key="confirmed:control") == 1
+
+
+# --- contacts -------------------------------------------------------------------------------------------------------------
+
+
+def test_contacts_counted_once_per_metric_on_their_first_day(regions):
+    from jingkong.tracing.models import Contact
+
+    w = world.contacts_world(regions)
+    figs = _refresh("contacts")
+    assert _additive(figs) == dict(w["expected"])
+    # independent count: every close or secondary contact is identified once
+    assert total(figs, "contacts.identified") == Contact.objects.filter(tier__in=["close", "secondary"]).count()
+    _drill_down_adds_up(figs, regions, ["contacts.identified", "contacts.located", "contacts.transferred",
+                                        "contacts.isolated"])
+    assert _refresh("contacts") == figs
+
+
+# --- zones ----------------------------------------------------------------------------------------------------------------
+
+
+def test_zones_in_force_by_severity_and_distinct_residents(regions):
+    from jingkong.zones.models import ZoneResident
+
+    w = world.zones_world(regions)
+    figs = _refresh("zones")
+    assert {(k, c): v for (m, k, c, _d), v in figs.items() if m == "zones.count"} == dict(w["count"])
+    assert {(k, c): v for (m, k, c, _d), v in figs.items() if m == "zones.population"} == w["population"]
+    # independent: the residents of zones in force, distinct people
+    in_force = ZoneResident.objects.filter(zone__status="approved")
+    severity = {"lockdown": "lockdown", "high_risk": "lockdown", "control": "control", "medium_risk": "control",
+                "prevention": "prevention", "low_risk": "prevention"}
+    people = {(severity[t], p) for p, t in in_force.values_list("person_id", "zone_type")}
+    assert total(figs, "zones.population") == len(people) < in_force.count()
+    assert total(figs, "zones.population", regions["district"].code, key="control") == 3
+    _drill_down_adds_up(figs, regions, ["zones.population"])
+
+
+# --- the five-stage clock -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock_world(regions):
+    from jingkong.isolation.tests.clock_world import activate, build
+
+    activate("cn-9th-2022")
+    return build(regions)
+
+
+def _region_codes(regions) -> list[str]:
+    return [r.code for r in regions.values()]
+
+
+def test_clock_figures_equal_the_clock_summary_of_every_region(regions, clock_world):
+    from jingkong.isolation.tests.clock_world import NOW as CLOCK_NOW
+
+    figs = _refresh("clock", CLOCK_NOW)
+    stored_regions = {c for (_m, _k, c, _d) in figs}
+    assert regions["district"].code in stored_regions
+    for code in _region_codes(regions):
+        data = five.compute(Scope(""), region=code, at=CLOCK_NOW)
+        summary = five.summary(data)
+        if code not in stored_regions:  # no item there: the clock has nothing either
+            assert not any(s["n"] for s in summary["stages"]) and not (data.rows["end"].isna().any())
+            continue
+        for s in summary["stages"]:
+            stage = s["stage"]
+            assert level(figs, "clock.n", code, stage) == s["done"], (code, stage)
+            assert level(figs, "clock.p50_h", code, stage) == s["median"], (code, stage)
+            assert level(figs, "clock.p90_h", code, stage) == s["p90"], (code, stage)
+            assert level(figs, "clock.ratio", code, stage) == s["ratio"], (code, stage)
+            assert level(figs, "clock.target_h", code, stage) == s["target_hours"], (code, stage)
+            on_target = (s["done"] - s["late"]) / s["done"] if s["done"] else None
+            assert level(figs, "clock.on_target", code, stage) == on_target, (code, stage)
+            open_rows = data.rows[data.rows["end"].isna() & (data.rows["stage"] == stage)]
+            assert level(figs, "clock.backlog", code, stage) == len(open_rows), (code, stage)
+            assert level(figs, "clock.overdue", code, stage) == five.overdue(data, stage=stage)[0], (code, stage)
+        assert sum(level(figs, "clock.overdue", code, s) for s in five.STAGE_KEYS) == summary["overdue_count"]
+        slowest = max(five.STAGE_KEYS, key=lambda s: (level(figs, "clock.ratio", code, s) or -1,
+                                                      -five.STAGE_KEYS.index(s)))
+        if summary["slowest"]:
+            assert slowest == summary["slowest"]["stage"]
+    # the world has items in both streets, so the drill-down is not vacuous
+    assert {regions["street_a"].code, regions["street_b"].code, regions["grid_a1"].code} <= stored_regions
+
+
+def test_clock_rerun_is_idempotent_and_the_family_waits_between_refreshes(regions, clock_world):
+    from jingkong.isolation.tests.clock_world import NOW as CLOCK_NOW
+
+    first = _refresh("clock", CLOCK_NOW)
+    assert first and _refresh("clock", CLOCK_NOW) == first
+    assert family("clock").min_interval >= 20
+    w = clock_world["world"]
+    w.contact(identified=CLOCK_NOW - dt.timedelta(minutes=5))
+    with clock.frozen(CLOCK_NOW):
+        emit("tracing.contacts_identified", subject_type="tracing.contact", region_code=regions["grid_a1"].code)
+        assert refresher.run_pending(only=["clock"]) == []
+        backdate("clock", family("clock").min_interval + 1)
+        assert refresher.run_pending(only=["clock"]) == ["clock"]
+    figs = figures("clock")
+    assert level(figs, "clock.backlog", regions["district"].code, "tracing") == \
+        first[("clock.backlog", "tracing", regions["district"].code, None)] + 1
