@@ -118,10 +118,7 @@ def gamma_quantile(p: float, shape: float, scale: float = 1.0) -> float:
     z = wh if wh > 0 and a >= 1 else min(small, wh) if wh > 0 else small
     if z <= 0.0:  # below the smallest double
         return 0.0
-    lo, hi = 0.0, max(z, a, 1.0)
-    while gamma_cdf(hi, a) < p:
-        lo, hi = hi, hi * 2.0
-    z = min(max(z, lo), hi)
+    lo, hi = 0.0, math.inf  # the root stays in [lo, hi]; Newton steps that leave it are replaced by bisection
     for _ in range(500):
         f = gamma_cdf(z, a) - p
         if f == 0.0:
@@ -131,11 +128,17 @@ def gamma_quantile(p: float, shape: float, scale: float = 1.0) -> float:
         else:
             hi = z
         log_pdf = _gamma_log_pdf(z, a)
-        step = f / math.exp(log_pdf) if log_pdf > -700 else math.inf
-        candidate = z - step
-        if not lo < candidate < hi:  # Newton would leave the bracket: bisect (geometrically when far from 0)
-            candidate = math.sqrt(lo * hi) if lo > 0 and hi / lo > 4 else (lo + hi) / 2.0
-        if abs(candidate - z) <= 1e-14 * max(abs(z), 1e-300):
+        candidate = z - f / math.exp(log_pdf) if log_pdf > -700 else math.nan
+        if not lo < candidate < hi:
+            if math.isinf(hi):
+                candidate = 2.0 * z
+            elif lo > 0 and hi / lo > 4:
+                candidate = math.sqrt(lo * hi)
+            else:
+                candidate = (lo + hi) / 2.0
+        # 1e-12: the distribution function itself is accurate to ~1e-13 relative for shapes in the millions, so
+        # asking for more would only make Newton chase rounding noise
+        if abs(candidate - z) <= 1e-12 * z:
             z = candidate
             break
         z = candidate
