@@ -1,0 +1,367 @@
+"""Selectors of the screen's map layers: case points, sampling sites, transfer runs, facilities, checkpoints, problems
+and service requests — always given the caller's :class:`Scope` and the requested region.
+
+* The requested region must lie inside the caller's scope (404 otherwise, like every other app) and is then used as
+  a narrower scope, so each layer reuses its own app's selectors unchanged: the site board (testing), the route
+  map and facility capacity (isolation), the request queue and problem list with their "overdue" (command), the
+  checkpoints' local-day window (codes).
+* Coordinates: a record without coordinates of its own is drawn at its home building (the person's building, else
+  their household's), else at the stored label point (``center_lon/lat``) of the deepest region of its code that has
+  one. Coordinates are rounded to 6 decimals (about 0.1 m): the answers stay small.
+* No person data: no names, ID numbers or phones in any layer. Case points carry the case number (the layer needs
+  TRACING_VIEW, whose holders read cases anyway); service requests are drawn at the building, not the person.
+* Each layer is one or two grouped queries (plus the reused selectors' own few), whatever the number of records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Count, Exists, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+
+from jingkong.access.guard import Scope
+from jingkong.core import clock
+from jingkong.core.exceptions import NotFound, ValidationFailed
+from jingkong.geo.models import Region
+
+MAX_CASE_POINTS = 20_000
+MAX_FEATURES = 20_000  # problems / service requests per answer (open ones: far fewer in practice)
+DIGITS = 6
+ANCESTOR_LENGTHS = (12, 9, 6)  # community, street, district codes above a grid (geo.rules)
+
+
+# --- shared helpers ---------------------------------------------------------------------------------------------------
+
+
+def layer_scope(scope: Scope, region: str = "") -> tuple[Scope, str]:
+    """The requested region as a scope: the caller's own region by default; a code outside the caller's scope, or
+    one naming no region, is "not found" (existence outside the scope is not revealed)."""
+    region = (region or "").strip()
+    if region and (len(region) > 32 or not region.isdigit()):
+        raise ValidationFailed(_("region: a division code of digits"), extra={"field": "region"})
+    if scope.prefix is None:
+        raise NotFound(_("region not found"), extra={"field": "region"})
+    if not region or region == scope.prefix:
+        return scope, scope.prefix
+    if not scope.contains(region) or not Region.objects.filter(code=region).exists():
+        raise NotFound(_("region not found"), extra={"field": "region"})
+    return Scope(region), region
+
+
+def rnd(value: float | None) -> float | None:
+    return None if value is None else round(float(value), DIGITS)
+
+
+def round_coordinates(coords):
+    """Round every number of a GeoJSON coordinates array (any nesting) to 6 decimals."""
+    if isinstance(coords, (int, float)):
+        return round(float(coords), DIGITS)
+    return [round_coordinates(c) for c in coords]
+
+
+def point(lat: float, lng: float, properties: dict) -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [rnd(lng), rnd(lat)]},
+            "properties": properties}
+
+
+def collection(features: list[dict], **extra) -> dict:
+    return {"type": "FeatureCollection", "features": features, **extra}
+
+
+def region_centres(codes: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """(lat, lng) for each region code: the label point of the code's own region, else of the deepest region above
+    it that has one (grid → community → street → district). One query per 500 codes."""
+    codes = {c for c in codes if c}
+    if not codes:
+        return {}
+    wanted = set(codes)
+    for c in codes:
+        wanted.update(c[:n] for n in ANCESTOR_LENGTHS if n < len(c))
+    found: dict[str, tuple[float, float]] = {}
+    ordered = sorted(wanted)
+    for i in range(0, len(ordered), 500):
+        for code, lng, lat in (Region.objects.filter(code__in=ordered[i:i + 500], center_lon__isnull=False,
+                                                     center_lat__isnull=False)
+                               .values_list("code", "center_lon", "center_lat")):
+            found[code] = (lat, lng)
+    out = {}
+    for c in codes:
+        for key in (c, *(c[:n] for n in ANCESTOR_LENGTHS if n < len(c))):
+            if key in found:
+                out[c] = found[key]
+                break
+    return out
+
+
+def _home(prefix: str = "person__") -> tuple:
+    """(lat, lng) expressions of a person's home: their building, else their household's building."""
+    return (Coalesce(f"{prefix}building__lat", f"{prefix}household__building__lat"),
+            Coalesce(f"{prefix}building__lon", f"{prefix}household__building__lon"))
+
+
+def _locate(rows: list[tuple], lat_i: int, lng_i: int, code_i: int) -> dict[str, tuple[float, float]]:
+    """Region label points for the rows whose own coordinates are missing (one query for all of them)."""
+    return region_centres(r[code_i] for r in rows if r[lat_i] is None or r[lng_i] is None)
+
+
+# --- cases ------------------------------------------------------------------------------------------------------------
+
+
+def found_setting() -> SqlCase:
+    """Where a case was found, at its first positive sample (else its creation): "quarantine" — under an isolation
+    order that was not cancelled nor released by then, or a contact already in quarantine and not closed; "control"
+    — living in a lockdown or control zone approved by then; otherwise "community" (社会面). The metric
+    ``cases.new`` (dashboard.metrics) describes the same split; the queryset must be annotated with ``found_at``."""
+    from jingkong.isolation.models import IsolationOrder, OrderStatus
+    from jingkong.tracing.models import Contact
+    from jingkong.zones.models import ZoneResident, ZoneStatus, ZoneType
+
+    at = OuterRef("found_at")
+    order = IsolationOrder.objects.filter(person_id=OuterRef("person_id"), created_at__lte=at).exclude(
+        status=OrderStatus.CANCELLED).filter(Q(released_at__isnull=True) | Q(released_at__gt=at))
+    contact = Contact.objects.filter(person_id=OuterRef("person_id"), in_quarantine_at__lte=at).filter(
+        Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+    zone = ZoneResident.objects.filter(person_id=OuterRef("person_id"),
+                                       zone_type__in=[ZoneType.LOCKDOWN, ZoneType.CONTROL],
+                                       zone__status=ZoneStatus.APPROVED, zone__approved_at__lte=at)
+    return SqlCase(When(Q(Exists(order)) | Q(Exists(contact)), then=Value("quarantine")),
+                   When(Exists(zone), then=Value("control")),
+                   default=Value("community"), output_field=CharField())
+
+
+def case_points(*, scope: Scope, region: str = "", limit: int = MAX_CASE_POINTS) -> dict:
+    """The cases of the region as compact points ``[lat, lng, classification, found, ref]``, newest first, at most
+    ``limit`` (``truncated`` says when there are more; ``count`` is always the full number)."""
+    from jingkong.tracing.models import Case
+
+    sub, _prefix = layer_scope(scope, region)
+    base = Case.objects.filter(sub.q("region_code"))
+    lat, lng = _home()
+    rows = list(base.annotate(found_at=Coalesce("first_positive_at", "created_at"))
+                .annotate(found=found_setting(), lat=Coalesce(lat, "person__grid__center_lat"),
+                          lng=Coalesce(lng, "person__grid__center_lon"))
+                .order_by("-created_at", "-pk")
+                .values_list("lat", "lng", "classification", "found", "ref", "region_code")[:limit + 1])
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    centres = _locate(rows, 0, 1, 5)
+    points, unlocated = [], 0
+    for la, ln, classification, found, ref, code in rows:
+        if la is None or ln is None:
+            la, ln = centres.get(code, (None, None))
+            if la is None:
+                unlocated += 1
+                continue
+        points.append([rnd(la), rnd(ln), classification, found, ref])
+    return {"points": points, "count": base.count() if truncated else len(rows), "truncated": truncated,
+            "unlocated": unlocated}
+
+
+# --- testing sites ----------------------------------------------------------------------------------------------------
+
+
+def _local_time(now: dt.datetime) -> dt.time:
+    return now.astimezone(ZoneInfo(clock.local_time_zone())).time()
+
+
+def _is_open(opens: dt.time, closes: dt.time, at: dt.time) -> bool:
+    if opens == closes:  # round the clock
+        return True
+    if opens < closes:
+        return opens <= at < closes
+    return at >= opens or at < closes  # open over midnight
+
+
+def site_status(row: dict, queue: int, now: dt.datetime) -> str:
+    """out_of_service | done (everyone assigned sampled) | queue (more expected in the coming hour than the site
+    samples in an hour: the site board's warning) | closed (outside opening hours) | open."""
+    if not row["active"]:
+        return "out_of_service"
+    if row["residents"] and row["scans"] >= row["residents"]:
+        return "done"
+    if queue > 0:
+        return "queue"
+    if not _is_open(row["opens_at"], row["closes_at"], _local_time(now)):
+        return "closed"
+    return "open"
+
+
+def site_features(*, scope: Scope, region: str = "", now: dt.datetime | None = None) -> dict:
+    """Sampling sites of the running round(s) that concern the region, with the site board's figures: sampled =
+    swabs taken at the site in the round, target = residents of the buildings assigned to it, queue = people
+    expected in the coming hour beyond the site's hourly capacity."""
+    from jingkong.testing import selectors as testing
+    from jingkong.testing.models import CampaignStatus
+
+    sub, _prefix = layer_scope(scope, region)
+    now = now or clock.now()
+    features = []
+    for campaign in testing.campaign_list(scope=sub, status=CampaignStatus.RUNNING):
+        for row in testing.site_board(scope=sub, campaign=campaign, now=now):
+            site = row["site"]
+            queue = max(0, row["expected_next_hour"] - row["capacity_per_hour"]) if row["active"] else 0
+            features.append(point(site.lat, site.lon, {
+                "id": row["id"], "code": row["code"], "name": row["name"], "kind": row["kind"],
+                "campaign": campaign.name, "campaign_id": campaign.pk,
+                "sampled": row["scans"], "target": row["residents"], "progress": row["progress"],
+                "queue": queue, "expected_next_hour": row["expected_next_hour"],
+                "capacity_per_hour": row["capacity_per_hour"], "status": site_status(row, queue, now)}))
+    return collection(features)
+
+
+# --- transfer runs ----------------------------------------------------------------------------------------------------
+
+
+def _tomorrow_start(now: dt.datetime) -> dt.datetime:
+    tz = ZoneInfo(clock.local_time_zone())
+    day = now.astimezone(tz).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+def route_features(*, scope: Scope, region: str = "", now: dt.datetime | None = None) -> dict:
+    """Transfer runs of the region that are active today (planned for today or earlier, dispatched, at a pickup,
+    under way) from the isolation route map (``selectors_transfer.map_geojson``): the route as a LineString and the
+    vehicle at its last reached stop. ``people``: the run's batches; ``eta``: the route's planned arrival at the
+    facility, the vehicle's next pickup (else that arrival)."""
+    from jingkong.isolation import selectors_transfer
+    from jingkong.isolation.models import Transfer, TransferStatus
+
+    sub, _prefix = layer_scope(scope, region)
+    now = now or clock.now()
+    data = selectors_transfer.map_geojson(scope=sub)
+    runs = {f["properties"]["transfer_id"] for f in data["features"] if f["properties"].get("layer") in ("route",
+                                                                                                      "vehicle")}
+    later = set(Transfer.objects.filter(pk__in=runs, status=TransferStatus.PLANNED,
+                                        planned_start__gte=_tomorrow_start(now)).values_list("pk", flat=True))
+    people: dict[str, int] = defaultdict(int)
+    next_pickup: dict[str, str] = {}
+    for f in data["features"]:
+        p = f["properties"]
+        if p.get("layer") != "pickup":
+            continue
+        people[p["transfer"]] += p.get("people") or 0
+        if not p.get("done") and p.get("eta") and (p["transfer"] not in next_pickup or p["eta"] < next_pickup[p["transfer"]]):
+            next_pickup[p["transfer"]] = p["eta"]
+    features = []
+    for f in data["features"]:
+        p = f["properties"]
+        kind = p.get("layer")
+        if kind not in ("route", "vehicle") or p["transfer_id"] in later:
+            continue
+        eta = p.get("planned_end") if kind == "route" else next_pickup.get(p["ref"], p.get("planned_end"))
+        features.append({"type": "Feature",
+                         "geometry": {**f["geometry"], "coordinates": round_coordinates(f["geometry"]["coordinates"])},
+                         "properties": {"run_id": p["transfer_id"], "ref": p["ref"], "vehicle": p["vehicle"],
+                                        "status": p["status"], "people": people.get(p["ref"], 0), "eta": eta,
+                                        "kind": kind}})
+    return collection(features)
+
+
+# --- facilities -------------------------------------------------------------------------------------------------------
+
+
+def facility_features(*, scope: Scope, region: str = "", user=None, now: dt.datetime | None = None) -> dict:
+    """Active facilities run inside the region (a facility manager: theirs) with room occupancy from the reserve
+    board (``reserve.facility_capacity``): rooms = usable rooms (not out of service), occupied and free rooms,
+    occupancy = occupied / usable."""
+    from jingkong.isolation import reserve
+    from jingkong.isolation import selectors_facilities as facilities
+
+    sub, _prefix = layer_scope(scope, region)
+    items = list(facilities.facility_list(scope=sub, user=user, active_only=True)[:2000])
+    caps = {c.facility_id: c for c in reserve.facility_capacity(items, at=now or clock.now())}
+    features = []
+    for f in items:
+        c = caps[f.pk]
+        features.append(point(f.lat, f.lon, {
+            "id": f.pk, "code": f.code, "name": f.name, "kind": f.kind, "rooms": c.usable_rooms,
+            "occupied": c.occupied_rooms, "free": c.free_rooms,
+            "occupancy": round(c.occupied_rooms / c.usable_rooms, 4) if c.usable_rooms else None,
+            "people": c.people, "days_left": c.days_left, "alert": c.alert}))
+    return collection(features)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------------------
+
+
+def checkpoint_features(*, scope: Scope, region: str = "", day: dt.date | None = None) -> dict:
+    """Checkpoints of the region (active ones, and any with crossings that day) with the local day's crossings,
+    denials and referrals (default today, Asia/Shanghai)."""
+    from jingkong.codes.models import Checkpoint, Crossing, Decision
+    from jingkong.codes.selectors_checkpoints import day_window
+
+    sub, _prefix = layer_scope(scope, region)
+    start, end = day_window(day or clock.today())
+    counts = {r[0]: r[1:] for r in (Crossing.objects.filter(sub.q("checkpoint__region_code"), at__gte=start, at__lt=end)
+                                    .values("checkpoint_id")
+                                    .annotate(n=Count("id"), denied=Count("id", filter=Q(decision=Decision.DENY)),
+                                              referred=Count("id", filter=Q(decision=Decision.REFER)))
+                                    .values_list("checkpoint_id", "n", "denied", "referred").order_by())}
+    features = []
+    for pk, name, kind, active, lng, lat in (Checkpoint.objects.filter(sub.q("region_code"))
+                                             .filter(Q(active=True) | Q(pk__in=list(counts)))
+                                             .order_by("code").values_list("pk", "name", "kind", "active", "lon",
+                                                                           "lat")):
+        n, denied, referred = counts.get(pk, (0, 0, 0))
+        features.append(point(lat, lng, {"id": pk, "name": name, "kind": kind, "active": active,
+                                         "crossings_today": n, "denied_today": denied, "referred_today": referred}))
+    return collection(features)
+
+
+# --- problems and service requests ------------------------------------------------------------------------------------
+
+
+def problem_features(*, scope: Scope, region: str = "", now: dt.datetime | None = None) -> dict:
+    """Open problems of the region at their own point, else their grid's label point; ``overdue`` as the command
+    feature defines it (open and past the deadline). The title is the number and category — the free-text
+    description may name people and is not shown on the map."""
+    from jingkong.command import selectors as command
+    from jingkong.command.models import ProblemCategory
+
+    sub, _prefix = layer_scope(scope, region)
+    now = now or clock.now()
+    rows = list(command.problem_list(scope=sub, open_only=True, now=now)
+                .values_list("pk", "ref", "category", "urgency", "status", "deadline", "lat", "lon",
+                             "region_code")[:MAX_FEATURES])
+    centres = _locate(rows, 6, 7, 8)
+    labels = dict(ProblemCategory.choices)
+    features = []
+    for pk, ref, category, urgency, status, deadline, lat, lng, code in rows:
+        if lat is None or lng is None:
+            lat, lng = centres.get(code, (None, None))
+            if lat is None:
+                continue
+        features.append(point(lat, lng, {"id": pk, "ref": ref, "type": category, "urgency": urgency,
+                                         "status": status, "overdue": deadline < now,
+                                         "title": f"{ref} · {labels.get(category, category)}"}))
+    return collection(features)
+
+
+def service_features(*, scope: Scope, region: str = "", now: dt.datetime | None = None) -> dict:
+    """Open service requests of the region at the resident's building (never the person), else their grid's label
+    point; ``overdue`` as the request queue defines it (open and past the deadline)."""
+    from jingkong.command import selectors_services as services
+
+    sub, _prefix = layer_scope(scope, region)
+    now = now or clock.now()
+    lat, lng = _home()
+    rows = list(services.request_queue(scope=sub, open_only=True, now=now)
+                .annotate(lat=lat, lng=lng)
+                .values_list("pk", "ref", "category", "priority", "status", "deadline", "lat", "lng",
+                             "region_code")[:MAX_FEATURES])
+    centres = _locate(rows, 6, 7, 8)
+    features = []
+    for pk, ref, category, priority, status, deadline, la, ln, code in rows:
+        if la is None or ln is None:
+            la, ln = centres.get(code, (None, None))
+            if la is None:
+                continue
+        features.append(point(la, ln, {"id": pk, "ref": ref, "category": category, "priority": priority,
+                                       "status": status, "overdue": deadline < now}))
+    return collection(features)
