@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from jingkong.analytics import rt
 from jingkong.analytics.rt import RtWindow
 
 DEFAULT_GROWTH_WINDOW = 7
@@ -161,3 +162,25 @@ def halving_time(counts: Sequence[int], window: int = DEFAULT_GROWTH_WINDOW, *, 
     """Days for the daily count to halve at the decline of the window; None unless it declines (or too few cases)."""
     fitted = growth(counts, window, skip_last=skip_last, min_cases=min_cases)
     return fitted.halving_time if fitted else None
+
+
+# ---------------------------------------------------------------------------------------------------- the /epi panel
+
+
+def rt_panel(first_day: dt.date, local: Sequence[int], imported: Sequence[int] | None, *, show_from: dt.date,
+             si: Sequence[float], window: int = 7, incomplete_days: int = 0, mean_prior: float = 5.0,
+             std_prior: float = 5.0, growth_window: int = DEFAULT_GROWTH_WINDOW) -> dict:
+    """The R_t and growth part of the ``/epi`` answer from daily counts starting on ``first_day``.
+
+    Pass counts from well before ``show_from`` (a month is plenty): the infectiousness of the first days shown comes
+    from the cases before them. Windows ending before ``show_from`` are dropped. Growth is that of the local cases
+    over the last ``growth_window`` days before the ``incomplete_days`` still being reported (which would fake a
+    decline); R_t windows are all returned and the page may shade those ending in the incomplete days.
+    """
+    windows = rt.estimate(local, imported, si=si, window=window, mean_prior=mean_prior, std_prior=std_prior)
+    offset = (show_from - first_day).days
+    fitted = growth(local, growth_window, skip_last=incomplete_days)
+    return {"rt": rt_rows([w for w in windows if w.end >= offset], first_day),
+            "rt_min_cases": rt.min_cases(mean_prior=mean_prior, std_prior=std_prior),
+            "doubling_time_days": round(fitted.doubling_time, 2) if fitted and fitted.doubling_time else None,
+            "halving_time_days": round(fitted.halving_time, 2) if fitted and fitted.halving_time else None}

@@ -85,3 +85,19 @@ def test_rt_rows_have_the_contract_shape_with_inclusive_dates():
     assert (rows[0]["t_start"], rows[0]["t_end"]) == ("2022-03-02", "2022-03-08")
     assert (rows[1]["t_start"], rows[1]["t_end"]) == ("2022-03-03", "2022-03-09")
     assert rows[0]["mean_r"] == round(windows[0].mean_r, 4)
+
+
+def test_rt_panel_reads_history_but_shows_from_the_given_day():
+    first = dt.date(2022, 3, 1)
+    local = [10 * 2 ** (t // 3) for t in range(30)]
+    si = rt.discretise_si(4.7, 2.9)
+    show_from = first + dt.timedelta(days=20)
+    panel = epi.rt_panel(first, local, None, show_from=show_from, si=si, incomplete_days=0)
+    all_rows = epi.rt_rows(rt.estimate(local, None, si=si), first)
+    assert panel["rt"] == [r for r in all_rows if r["t_end"] >= show_from.isoformat()]
+    assert panel["rt"][0]["t_end"] == show_from.isoformat()
+    assert panel["rt_min_cases"] == 11
+    # the counts double every 3 days (in steps): the last 7 days' fit gives about 3 days
+    assert 2.0 < panel["doubling_time_days"] < 4.0 and panel["halving_time_days"] is None
+    incomplete = epi.rt_panel(first, [*local[:-3], 0, 0, 0], None, show_from=show_from, si=si, incomplete_days=3)
+    assert incomplete["doubling_time_days"] == round(epi.doubling_time(local[:-3]), 2)

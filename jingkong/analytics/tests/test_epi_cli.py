@@ -124,9 +124,10 @@ def test_si_distribution_file_plain_and_csv(tmp_path):
 def test_si_distribution_within_tolerance_is_normalised_with_a_note(tmp_path):
     path = _write(tmp_path / "c.csv", _incidence_csv([10] * 9))
     distr = _write(tmp_path / "si.txt", "0\n0.5\n0.495\n")
-    _, err = _run("--incidence", path, "--si-distr", distr)
-    assert "normalised" in err or "归一" in err
-    values, note = read_si_distr(b"0\n0.5\n0.495\n")
+    with translation.override("en"):
+        _, err = _run("--incidence", path, "--si-distr", distr)
+        values, note = read_si_distr(b"0\n0.5\n0.495\n")
+    assert "normalised to 1" in err and "0.995" in err
     assert sum(values) == pytest.approx(1.0) and values[1] == pytest.approx(0.5 / 0.995) and note
 
 
