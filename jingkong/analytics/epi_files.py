@@ -7,7 +7,8 @@ machines. Every problem is reported with its line (1 = the header line) and fiel
 Incidence: header ``date,local[,imported]`` (case and spaces ignored; 日期/本地/输入 accepted as well), one row per
 day, dates ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) ascending and consecutive. A missing day is an error naming the gap,
 not silently a zero: a gap in an export usually means lost rows, and a zero would lower R. Counts are whole numbers
-≥ 0; an empty ``imported`` cell counts as 0, an empty ``local`` cell is an error. Blank lines are skipped.
+≥ 0 (``3`` or ``3.0``); an empty ``imported`` cell counts as 0, an empty ``local`` cell is an error. Blank lines
+are skipped.
 
 Serial interval: either one value per line, or CSV with a column ``si``; the first value is day 0 and must be 0;
 values finite and ≥ 0. A sum within 0.01 of 1 (EpiEstim's tolerance; distributions printed to 3 decimals do not add
@@ -112,6 +113,8 @@ def _parse_count(text: str) -> int | str:
         return _("not a number: %(value)r") % {"value": text}
     if value < 0:
         return _("negative count: %(value)s") % {"value": text}
+    if value.is_integer():  # "3.0" from a spreadsheet
+        return int(value)
     return _("not a whole number: %(value)s") % {"value": text}
 
 

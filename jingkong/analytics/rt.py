@@ -285,8 +285,9 @@ def estimate(local: Sequence[int], imported: Sequence[int] | None = None, *, si:
     if days < window + 1:
         return []
     lam = overall_infectivity(local_counts, imported_counts, weights)
-    cut = weights[:days]
-    mean_si = sum(k * w for k, w in enumerate(cut))  # EpiEstim: the mean of the distribution as used, cut at T-1
+    # EpiEstim's rule uses the mean of the distribution it was given (for mean/sd it builds one cut at day T-1, and
+    # so does the CLI); a distribution summing to less than 1 is not rescaled for it, as in EpiEstim
+    mean_si = sum(k * w for k, w in enumerate(weights))
     out: list[RtWindow] = []
     for start in range(1, days - window + 1):
         end = start + window - 1

@@ -202,8 +202,8 @@ def test_read_incidence_reports_problems_as_data():
     with translation.override("en"), pytest.raises(InputError) as info:
         read_incidence(b"date,local\n2022-03-01,1\n2022-03-01,2\n")
     assert [(p.line, p.field) for p in info.value.problems] == [(3, "date")]
-    ok = read_incidence(b"date,local,imported\n2022-03-01,1,\n2022-03-02,2,1\n")
-    assert ok.local == [1, 2] and ok.imported == [0, 1] and ok.dates[-1] == dt.date(2022, 3, 2)
+    ok = read_incidence(b"date,local,imported\n2022-03-01,1,\n2022-03-02,2.0,1\n\n2022/03/03, 4 ,0\n")
+    assert ok.local == [1, 2, 4] and ok.imported == [0, 1, 0] and ok.dates[-1] == dt.date(2022, 3, 3)
 
 
 @pytest.mark.parametrize(("args", "reason"), [
