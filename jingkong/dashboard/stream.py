@@ -1,13 +1,166 @@
-"""The screen's live stream (server-sent events)."""
+"""The screen's live stream (server-sent events): ``GET /screen/stream?region=`` (DASHBOARD_VIEW).
+
+A plain sync generator, so it runs the same under gunicorn's gthread workers (one thread per open stream; see
+jingkong/core/serving.py), the dev server and the test client. Every second it asks for domain events newer than the
+last one it has seen (primary-key range, bounded by the newest id: an indexed query) and sends the alert-worthy ones of
+the region as ``event: alert`` (the same item as GET /api/v1/dashboard/alerts, ``id:`` = the domain event id so a
+reconnecting browser resumes with ``Last-Event-ID``). When a family of figures has a new version it sends
+``event: figures`` (the page re-reads summary, regions, epi and clock). ``: ping`` every 15 s keeps proxies from
+closing the connection; after ``max_seconds`` the stream ends and the browser reconnects (``retry: 3000``), so no
+thread is held for ever. It also keeps the figures current on a server without a job worker: ``refresher.run_pending``
+at most every 2 s.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Max
+from django.http import StreamingHttpResponse
 
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
+from jingkong.core.exceptions import ValidationFailed
+from jingkong.core.models import DomainEvent
+from jingkong.dashboard import alerts, selectors
+
+POLL_SECONDS = 1.0
+PING_SECONDS = 15.0
+REFRESH_SECONDS = 2.0
+VERSION_SECONDS = 2.0
+RETRY_MS = 3000
+MAX_SECONDS = 300
+MAX_RESUME = 200  # alerts replayed after a reconnect (Last-Event-ID), at most
+BATCH = 200
+
+log = logging.getLogger(__name__)
+
+
+def _sse(event: str | None = None, data=None, id: int | None = None) -> str:
+    lines = []
+    if id is not None:
+        lines.append(f"id: {id}")
+    if event:
+        lines.append(f"event: {event}")
+    if data is not None:
+        text = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+        lines.extend(f"data: {line}" for line in text.splitlines() or [""])
+    return "\n".join(lines) + "\n\n"
+
+
+def _latest_id() -> int:
+    return DomainEvent.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def _versions() -> dict[str, int]:
+    from jingkong.dashboard import refresher
+
+    return {name: state["version"] for name, state in sorted(refresher.versions().items())}
+
+
+def _release_connection() -> None:
+    """Let Django drop a connection that is broken or past CONN_MAX_AGE, as it does between requests — but never
+    inside an atomic block (the test client runs the whole test in one transaction)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+def _int_param(value: str | None, name: str, *, default: int, low: int, high: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationFailed(f"{name}: a whole number", extra={"field": name}) from None
+    return max(low, min(number, high))
+
+
+def _max_seconds(request) -> int:
+    default = int(getattr(settings, "DASHBOARD_STREAM_MAX_SECONDS", MAX_SECONDS))
+    return _int_param(request.GET.get("max_seconds"), "max_seconds", default=min(default, MAX_SECONDS), low=1,
+                      high=MAX_SECONDS)
+
+
+def _resume_from(request) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValidationFailed("Last-Event-ID: a domain event id", extra={"field": "Last-Event-ID"}) from None
+    return max(0, value)
+
+
+def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float = POLL_SECONDS,
+           refresh: bool = True) -> Iterator[str]:
+    """The stream's text. ``resume``: the last domain event id the browser had (None: only what happens from now)."""
+    from jingkong.dashboard import refresher
+
+    started = time.monotonic()
+    try:
+        latest = _latest_id()
+        last = latest if resume is None else max(resume, latest - MAX_RESUME * 50, 0)
+        versions = _versions()
+        yield f"retry: {RETRY_MS}\n\n"
+        yield _sse("hello", {"versions": versions, "last_event_id": latest})
+        next_ping = next_refresh = next_versions = time.monotonic()
+        next_ping += PING_SECONDS
+        first = True
+        while True:
+            now = time.monotonic()
+            if refresh and now >= next_refresh:
+                next_refresh = now + REFRESH_SECONDS
+                try:
+                    refresher.run_pending()
+                except Exception:  # noqa: BLE001 - the figures' own state records failures; the stream goes on
+                    log.exception("dashboard refresh from the live stream failed")
+            upto = _latest_id()
+            if upto > last:
+                found = alerts.events_after(prefix, last, upto, limit=BATCH)
+                items = []
+                for e in found:
+                    item = alerts.event_item(e)
+                    if item is not None:
+                        items.append((e.pk, item))
+                if first and resume is not None and len(items) > MAX_RESUME:
+                    items = items[-MAX_RESUME:]
+                named = alerts.named([i for _, i in items])
+                for (pk, _item), item in zip(items, named, strict=True):
+                    yield _sse("alert", alerts.serialisable([item])[0], id=pk)
+                last = found[-1].pk if len(found) >= BATCH else upto
+            first = False
+            if time.monotonic() >= next_versions:
+                next_versions = time.monotonic() + VERSION_SECONDS
+                current = _versions()
+                if current != versions:
+                    versions = current
+                    yield _sse("figures", {"versions": versions})
+            if time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + PING_SECONDS
+                yield ": ping\n\n"
+            _release_connection()
+            remaining = max_seconds - (time.monotonic() - started)
+            if remaining <= 0:
+                break
+            time.sleep(min(poll, remaining))
+    finally:
+        _release_connection()
 
 
 @require(Perm.DASHBOARD_VIEW)
 def stream(request):
-    return HttpResponse("being written", content_type="text/event-stream")
+    region = selectors.region_of(request.scope, request.GET.get("region", ""))
+    max_seconds = _max_seconds(request)
+    resume = _resume_from(request)
+    refresh = bool(getattr(settings, "DASHBOARD_STREAM_REFRESH", True))
+    response = StreamingHttpResponse(events(region["code"], resume=resume, max_seconds=max_seconds, refresh=refresh),
+                                     content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
