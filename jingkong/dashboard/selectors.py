@@ -502,7 +502,8 @@ def _minus(a: Agg, b: Agg | None) -> Agg:
 
 # --- five-stage clock -------------------------------------------------------------------------------------------------
 
-CLOCK_METRICS = ("clock.n", "clock.p50_h", "clock.p90_h", "clock.on_target", "clock.backlog", "clock.overdue")
+CLOCK_METRICS = ("clock.n", "clock.p50_h", "clock.p90_h", "clock.on_target", "clock.backlog", "clock.overdue",
+                 "clock.ratio", "clock.target_h")
 
 
 def stage_order() -> tuple[str, ...]:
@@ -527,22 +528,28 @@ def _num(v: float | None, digits: int = 1) -> float | None:
 
 
 def clock_stages(code: str, at: dt.datetime) -> tuple[list[dict], str | None]:
+    """The stages of a region in loop order, and the slowest: the highest of the clock's load ratio (``clock.ratio``,
+    as the clock page names it: open ages count too), else of p90 ÷ target; ties go to the earlier stage."""
     values = level_figures(code, CLOCK_METRICS)
-    targets = stage_targets(code, at)
+    profile_targets = None
     stages, slowest, worst = [], None, None
     for stage in stage_order():
         p90 = values.get(("clock.p90_h", stage))
-        target = targets.get(stage)
+        target = values.get(("clock.target_h", stage))
+        if target is None:
+            profile_targets = profile_targets if profile_targets is not None else stage_targets(code, at)
+            target = profile_targets.get(stage)
         stages.append({"stage": stage, "label": str(STAGE_LABELS.get(stage, stage)),
                        "n": int(values.get(("clock.n", stage)) or 0),
                        "p50_h": _num(values.get(("clock.p50_h", stage))), "p90_h": _num(p90),
-                       "target_h": target, "on_target": _num(values.get(("clock.on_target", stage)), 3),
+                       "target_h": _num(target), "on_target": _num(values.get(("clock.on_target", stage)), 3),
                        "backlog": int(values.get(("clock.backlog", stage)) or 0),
                        "overdue": int(values.get(("clock.overdue", stage)) or 0)})
-        if p90 is not None and target:
+        ratio = values.get(("clock.ratio", stage))
+        if ratio is None and p90 is not None and target:
             ratio = p90 / target
-            if worst is None or ratio > worst:  # ties: the earlier stage (loop order)
-                worst, slowest = ratio, stage
+        if ratio is not None and (worst is None or ratio > worst):
+            worst, slowest = ratio, stage
     return stages, slowest
 
 
@@ -663,7 +670,7 @@ def epi(*, scope: Scope, region: str = "", days: int = 60) -> dict:
     onset_local, onset_imported = series("cases.onset", "local"), series("cases.onset", "imported")
     si = serial_interval(top["code"], clock.now())
     rt_rows, min_cases = rt_series(onset_local, onset_imported, all_dates, si=si, shown_from=shown_from)
-    doubling, halving = _growth([a + b for a, b in zip(onset_local, onset_imported, strict=True)])
+    doubling, halving = _growth(onset_local)  # local transmission (imported cases do not grow the outbreak)
     _families, as_of, stale = families_state(EPI_FAMILIES)
 
     def shown(xs: list[int]) -> list[int]:

@@ -431,3 +431,53 @@ def test_doubling_time_of_a_growing_outbreak(regions, commander, client_for):
     want = epi.doubling_time(counts, window=7, skip_last=3)
     assert want is not None and data["doubling_time_days"] == pytest.approx(want, abs=0.01)
     assert data["halving_time_days"] is None
+
+
+def test_clock_slowest_follows_the_familys_load_ratio(regions, commander, client_for):
+    """The clock family's ratio (open ages included, as the clock page) names the slowest stage, not p90 alone."""
+    code = "330206"
+    fig("clock.p90_h", code, 40.0, "testing")
+    fig("clock.target_h", code, 4.0, "testing")
+    fig("clock.ratio", code, 10.0, "testing")
+    fig("clock.p90_h", code, 1.0, "transfer")
+    fig("clock.target_h", code, 4.0, "transfer")
+    fig("clock.ratio", code, 12.5, "transfer")  # many open transfers waiting long
+    data = client_for(commander).get(f"{API}/clock").json()
+    assert data["slowest"] == "transfer"
+    assert next(s for s in data["stages"] if s["stage"] == "testing")["target_h"] == 4.0
+
+
+# --- end to end: the real families -----------------------------------------------------------------------------------------
+
+
+def test_end_to_end_with_the_situation_families(regions, commander, officer_a, client_for):
+    """Records → the families (computed on the first read) → the screen: counts equal the records, and the drill-down
+    adds up, with a case located only to its street in the remainder."""
+    from jingkong.dashboard.tests import factories_situation as f
+    from jingkong.tracing.tests.helpers import activate
+
+    RefreshState.objects.all().delete()  # a new installation: the first read computes
+    with clock.frozen(f.NOW):
+        activate()
+        a1, a2, b1 = regions["grid_a1"], regions["grid_a2"], regions["grid_b1"]
+        f.case(a1, created=f.at(0, 1), classification="confirmed")
+        f.case(a1, created=f.at(0, 2))
+        f.case(a2, created=f.at(-1, 3))  # yesterday
+        f.case(b1, created=f.at(0, 1))
+        f.case(regions["street_a"], created=f.at(0, 2))  # located to the street only
+        c = client_for(commander)
+        summary = c.get(f"{API}/summary").json()
+        assert summary["day"] == f.D.isoformat()
+        assert summary["tiles"]["cases_today"]["total"] == 4
+        assert summary["tiles"]["cases_today"]["confirmed"] == 1
+        assert summary["tiles"]["cases_today"]["previous_day_total"] == 1
+        assert summary["tiles"]["cases_total"] == 5
+        assert summary["families"]["cases"]["version"] >= 1 and summary["as_of"]
+        street = client_for(officer_a).get(f"{API}/regions").json()
+        assert [r["code"] for r in street["rows"]] == [regions["community_a"].code]
+        assert street["rows"][0]["cases_today"] == 2 and street["remainder"]["cases_today"] == 1
+        assert street["rows"][0]["cases_total"] + street["remainder"]["cases_total"] == 4
+        mine = client_for(officer_a).get(f"{API}/summary").json()["tiles"]
+        assert mine["cases_today"]["total"] == 3 and mine["cases_total"] == 4
+        epi = c.get(f"{API}/epi", {"days": 7}).json()
+        assert sum(epi["report"]["local"]) + sum(epi["report"]["imported"]) == 5
