@@ -481,3 +481,28 @@ def test_end_to_end_with_the_situation_families(regions, commander, officer_a, c
         assert mine["cases_today"]["total"] == 3 and mine["cases_total"] == 4
         epi = c.get(f"{API}/epi", {"days": 7}).json()
         assert sum(epi["report"]["local"]) + sum(epi["report"]["imported"]) == 5
+
+
+# --- jingkong dashboard refresh ----------------------------------------------------------------------------------------------
+
+
+def test_refresh_command_prints_each_familys_rows_and_duration(regions):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from jingkong.dashboard.tests import factories_situation as f
+
+    with clock.frozen(f.NOW):
+        f.case(regions["grid_a1"], created=f.at(0, 1))
+        f.case(regions["grid_b1"], created=f.at(0, 1))
+        before = RefreshState.objects.get(family="cases").version
+        out = StringIO()
+        call_command("dashboard_refresh", "--family", "cases", "--force", stdout=out)
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("cases"))
+    state = RefreshState.objects.get(family="cases")
+    assert state.version == before + 1 and "refreshed" in line
+    assert f"{state.rows:,} rows" in line and " ms" in line
+    assert Figure.objects.filter(family="cases", metric="cases.total").count() == 2  # one row per grid
+    with pytest.raises(CommandError, match="unknown family"):
+        call_command("dashboard_refresh", "--family", "nonsense", stdout=StringIO())
