@@ -33,9 +33,10 @@ POLL_SECONDS = 1.0
 PING_SECONDS = 15.0
 REFRESH_SECONDS = 2.0
 VERSION_SECONDS = 2.0
+RELEASE_SECONDS = 30.0  # how often an open stream lets Django drop a broken or too old connection (CONN_MAX_AGE)
 RETRY_MS = 3000
 MAX_SECONDS = 300
-MAX_RESUME = 200  # alerts replayed after a reconnect (Last-Event-ID), at most
+MAX_RESUME_EVENTS = 10_000  # a reconnect (Last-Event-ID) replays the alerts among at most this many latest events
 BATCH = 200
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,13 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
     started = time.monotonic()
     try:
         latest = _latest_id()
-        last = latest if resume is None else max(resume, latest - MAX_RESUME * 50, 0)
+        last = latest if resume is None else max(resume, latest - MAX_RESUME_EVENTS, 0)
         versions = _versions()
         yield f"retry: {RETRY_MS}\n\n"
         yield _sse("hello", {"versions": versions, "last_event_id": latest})
-        next_ping = next_refresh = next_versions = time.monotonic()
+        next_ping = next_refresh = next_versions = next_release = time.monotonic()
         next_ping += PING_SECONDS
-        first = True
+        next_release += RELEASE_SECONDS
         while True:
             now = time.monotonic()
             if refresh and now >= next_refresh:
@@ -128,13 +129,10 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
                     item = alerts.event_item(e)
                     if item is not None:
                         items.append((e.pk, item))
-                if first and resume is not None and len(items) > MAX_RESUME:
-                    items = items[-MAX_RESUME:]
                 named = alerts.named([i for _, i in items])
                 for (pk, _item), item in zip(items, named, strict=True):
                     yield _sse("alert", alerts.serialisable([item])[0], id=pk)
                 last = found[-1].pk if len(found) >= BATCH else upto
-            first = False
             if time.monotonic() >= next_versions:
                 next_versions = time.monotonic() + VERSION_SECONDS
                 current = _versions()
@@ -144,7 +142,9 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
             if time.monotonic() >= next_ping:
                 next_ping = time.monotonic() + PING_SECONDS
                 yield ": ping\n\n"
-            _release_connection()
+            if time.monotonic() >= next_release:
+                next_release = time.monotonic() + RELEASE_SECONDS
+                _release_connection()
             remaining = max_seconds - (time.monotonic() - started)
             if remaining <= 0:
                 break
