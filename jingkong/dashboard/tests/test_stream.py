@@ -143,3 +143,27 @@ def test_scope_and_permission(regions, officer_a, volunteer_a, client_for):
     assert client_for(volunteer_a).get(URL).status_code == 403
     assert client_for(officer_a).get(URL, {"region": regions["street_b"].code}).status_code == 404
     assert client_for(None).get(URL).status_code in (302, 401)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_a_real_server(live_server, regions, officer_a, client_for):
+    """Through a real WSGI server thread (as the browser tests and gunicorn run it): the event committed while the
+    stream is open arrives as an alert, and the stream ends by itself after max_seconds."""
+    import time
+    import urllib.request
+
+    from django.conf import settings
+
+    c = client_for(officer_a)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={c.cookies[settings.SESSION_COOKIE_NAME].value}"
+    req = urllib.request.Request(f"{live_server.url}{URL}?max_seconds=4", headers={"Cookie": cookie})
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310 - the test's own server
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+        first = resp.readline().decode()
+        assert first.startswith("retry:")
+        event = emit_case(regions["grid_a1"].code, "C-LIVE")
+        body = first + resp.read().decode()  # to the end: the server closes after max_seconds
+    assert time.monotonic() - started < 15
+    alerts = [m for m in parse(body) if m.get("event") == "alert"]
+    assert [m["id"] for m in alerts] == [str(event.pk)] and "C-LIVE" in alerts[0]["data"]["title"]
