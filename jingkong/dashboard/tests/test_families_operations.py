@@ -243,6 +243,26 @@ def test_grouping_through_the_service_is_picked_up_after_min_interval(regions):
     assert min(by_region(figs, "transfer.oldest_wait").values()) == grouped_at.timestamp()
 
 
+def test_a_room_taken_out_of_service_is_picked_up_through_its_event(regions, commander):
+    from jingkong.isolation import facilities
+    from jingkong.isolation.models import Room
+
+    street_a = regions["street_a"].code
+    with clock.frozen(NOW):
+        hotel = ops.facility(street_a, {"free": 4})
+        refresher.refresh_family("isolation", at=NOW)
+        marks = RefreshState.objects.get(family="isolation").marks
+        facilities.room_state_set(actor=commander, room=Room.objects.filter(facility=hotel).first(),
+                                  state="out_of_service")
+        past_min_interval("isolation")
+        assert operations.isolation_marks().items() <= marks.items()  # no id moved: the event alone tells
+        assert refresher.run_pending(only=["isolation"]) == ["isolation"]
+    figs = figures("isolation")
+    usable = Room.objects.filter(facility=hotel).exclude(state="out_of_service").count()
+    assert total(figs, "facilities.rooms", street_a) == usable == 3
+    assert total(figs, "facilities.free", street_a) == Room.objects.filter(facility=hotel, state="free").count()
+
+
 # --- command ----------------------------------------------------------------------------------------------------------
 
 
