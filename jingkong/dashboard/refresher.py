@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 300
 BATCH = 5000
+STRETCH = 3  # wait at least this many times the last computation's duration between two refreshes
 
 
 def _local_day(at: dt.datetime) -> dt.date:
@@ -56,7 +57,9 @@ def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: di
         return True
     # refreshed_at is wall time (how fresh the figures are); "today" comes from the platform clock
     age = (wall - state.refreshed_at).total_seconds()
-    if age < family.min_interval:
+    # A family that takes long to compute waits proportionally longer, so a busy district (scans every second, a
+    # 1 M-person coverage query) never keeps a worker recomputing the same family back to back.
+    if age < max(family.min_interval, STRETCH * state.duration_ms / 1000):
         return False
     if age >= family.max_age:
         return True
