@@ -12,6 +12,7 @@ Severity follows the usual four levels: 1 = I (highest, e.g. a case found in the
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +40,15 @@ def _link(name: str, *args) -> str:
         return ""
 
 
+def _label(choices_path: str, value) -> str:
+    """The translated label of a stored choice (e.g. a zone type), or the value itself when unknown."""
+    module, name = choices_path.rsplit(".", 1)
+    try:
+        return str(getattr(importlib.import_module(module), name)(value).label)
+    except (ValueError, ImportError, AttributeError):
+        return str(value or "")
+
+
 def _item(id: str, kind: str, severity: int, title: str, detail: str, region_code: str, at: dt.datetime,
           link: str = "") -> dict:
     return {"id": id, "kind": kind, "severity": severity, "title": title, "detail": detail,
@@ -53,7 +63,7 @@ def _case(e: DomainEvent) -> dict:
     ref = str(p.get("ref") or "")
     found = str(p.get("found_by") or "")
     in_quarantine = found in QUARANTINE_FINDS
-    detail = _("found in quarantine") if in_quarantine else _("found outside quarantine (community)")
+    detail = _label("jingkong.tracing.models.FoundBy", found) if found else ""
     return _item(f"event:{e.pk}", "case", 2 if in_quarantine else 1, _("New case %(ref)s") % {"ref": ref}, detail,
                  e.region_code, e.occurred_at, _link("tracing:case_detail", ref) if ref else "")
 
@@ -89,7 +99,8 @@ def _problem(e: DomainEvent) -> dict:
                      e.region_code, e.occurred_at, _link("command:problem_detail", ref) if ref else "")
     urgency = str(p.get("urgency") or "normal")
     return _item(f"event:{e.pk}", "problem", URGENCY_SEVERITY.get(urgency, 3),
-                 _("Problem reported: %(ref)s") % {"ref": ref}, str(p.get("category") or ""), e.region_code,
+                 _("Problem reported: %(ref)s") % {"ref": ref},
+                 _label("jingkong.command.models.ProblemCategory", p.get("category")), e.region_code,
                  e.occurred_at, _link("command:problem_detail", ref) if ref else "")
 
 
@@ -110,8 +121,9 @@ def _zone(e: DomainEvent) -> dict:
         "zones.zone_approved": ("zone_approved", 3, _("Zone %(ref)s approved")),
         "zones.zone_lifted": ("zone_lifted", 4, _("Zone %(ref)s lifted")),
     }[e.type]
-    return _item(f"event:{e.pk}", kind, severity, title % {"ref": ref}, str(p.get("to_type") or p.get("type") or ""),
-                 e.region_code, e.occurred_at, _link("zones:zone_detail", ref) if ref else "")
+    return _item(f"event:{e.pk}", kind, severity, title % {"ref": ref},
+                 _label("jingkong.zones.models.ZoneType", p.get("to_type") or p.get("type")), e.region_code,
+                 e.occurred_at, _link("zones:zone_detail", ref) if ref else "")
 
 
 def _symptoms(e: DomainEvent) -> dict:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.db import transaction
+from django.utils import translation
 
 from jingkong.core import clock
 from jingkong.core.events import emit
@@ -188,3 +189,6 @@ def test_event_item_of_every_alert_type_has_the_shape(regions):
         item = alerts.event_item(e)
         assert item is not None and set(item) == ITEM_KEYS, type_
         assert item["id"] == f"event:{e.pk}" and 1 <= item["severity"] <= 4 and item["title"]
+        if type_ == "zones.zone_proposed":
+            with translation.override("en"):
+                assert alerts.event_item(e)["detail"] == "lockdown zone (封控区)"  # the type's label, not its id
