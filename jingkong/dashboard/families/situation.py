@@ -279,21 +279,22 @@ def districts() -> list[str]:
     return sorted(c for c in codes if c)
 
 
-def _prefix_pairs(codes: np.ndarray, district: str) -> tuple[np.ndarray, np.ndarray]:
-    """(row index, region code) for every region each row lies in, from the district down to the row's own code."""
-    lengths = np.array([len(c) for c in codes], dtype=int)
-    idx_parts, code_parts = [], []
-    levels = sorted({len(district), 9, 12})
-    for length in levels:
-        if length < len(district):
-            continue
-        mask = lengths >= length
-        idx_parts.append(np.flatnonzero(mask))
-        code_parts.append(np.array([c[:length] for c in codes[mask]], dtype=object))
-    own = ~np.isin(lengths, levels) & (lengths > len(district))
-    idx_parts.append(np.flatnonzero(own))
-    code_parts.append(codes[own])
-    return np.concatenate(idx_parts), np.concatenate(code_parts)
+def _region_slots(codes: list[str], district: str) -> tuple[list[str], np.ndarray]:
+    """The regions the distinct subject codes lie in, from the district down to each code itself, and for each code
+    one column per level holding the index of its region there (-1: none at that level). Python runs over the
+    distinct codes only (a few hundred grids), never over the rows."""
+    levels = [length for length in sorted({len(district), 9, 12}) if length >= len(district)]
+    slots = []
+    for c in codes:
+        inside = c.startswith(district)
+        row = [c[:length] if inside and len(c) >= length else None for length in levels]
+        row.append(c if inside and len(c) not in levels and len(c) > len(district) else None)
+        slots.append(row)
+    regions = sorted({r for row in slots for r in row if r} | {district})
+    index = {r: i for i, r in enumerate(regions)}
+    table = np.array([[index[r] if r else -1 for r in row] for row in slots], dtype=int).reshape(len(codes),
+                                                                                                 len(levels) + 1)
+    return regions, table
 
 
 def clock_figures(data) -> list[Row]:
@@ -302,43 +303,36 @@ def clock_figures(data) -> list[Row]:
 
     targets, district = data.targets, data.prefix
     frame = data.rows
-    n_rows = len(frame)
     stage_index = {s: i for i, s in enumerate(five.STAGE_KEYS)}
-    if n_rows:
-        codes = frame["region_code"].fillna("").astype(str).to_numpy(dtype=object)
-        stage = frame["stage"].map(stage_index).to_numpy(dtype=int)
-        done = frame["end"].notna().to_numpy()
-        today = (frame["day"] == data.day).to_numpy()
-        hours = frame["hours"].to_numpy(dtype="float64")
-        age = frame["age"].to_numpy(dtype="float64")
-        target = frame["target"].to_numpy(dtype="float64")
-        keep = (today | ~done) & np.array([c.startswith(district) for c in codes], dtype=bool)
-        row_idx, region = _prefix_pairs(codes[keep], district)
-        row_idx = np.flatnonzero(keep)[row_idx]
-    else:
-        row_idx, region = np.array([], dtype=int), np.array([], dtype=object)
-    regions = sorted(set(region.tolist()) | {district})
-    region_index = {c: i for i, c in enumerate(regions)}
     n_stages = len(five.STAGE_KEYS)
-    group = (np.array([region_index[c] for c in region], dtype=int) * n_stages
-             + (stage[row_idx] if n_rows else np.array([], dtype=int)))
+    done = frame["end"].notna().to_numpy(dtype=bool)
+    today = (frame["day"] == data.day).to_numpy(dtype=bool)
+    relevant = np.flatnonzero(today | ~done)  # begun today, or open now
+    codes_of, distinct = pd.factorize(frame["region_code"].fillna("").astype(str).to_numpy(dtype=object)[relevant])
+    regions, table = _region_slots([str(c) for c in distinct], district)
+    stage = pd.Categorical(frame["stage"].to_numpy(dtype=object)[relevant], categories=list(five.STAGE_KEYS)).codes
+    stage = stage.astype(int)
+    # one (row, region) pair per region each relevant row lies in
+    pairs = table[codes_of] if len(relevant) else np.empty((0, table.shape[1]), dtype=int)
+    row_pos, slot = np.nonzero(pairs >= 0)
+    row_idx = relevant[row_pos]
+    group = pairs[row_pos, slot] * n_stages + stage[row_pos]
     size = len(regions) * n_stages
+    region_index = {c: i for i, c in enumerate(regions)}
+    hours = frame["hours"].to_numpy(dtype="float64")[row_idx]
+    age = frame["age"].to_numpy(dtype="float64")[row_idx]
+    target = frame["target"].to_numpy(dtype="float64")[row_idx]
+    d, t, o = done[row_idx], today[row_idx], ~done[row_idx]
 
     def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(group[mask], minlength=size) if len(group) else np.zeros(size, dtype=int)
+        return np.bincount(group[mask], minlength=size)
 
-    if n_rows:
-        d, t, o = done[row_idx], today[row_idx], ~done[row_idx]
-        n = count(d & t)
-        late = count(d & t & (hours[row_idx] > target[row_idx]))
-        backlog = count(o)
-        overdue = count(o & (age[row_idx] > target[row_idx]))
-        quant = _group_percentiles(group[d & t], hours[row_idx][d & t], (50, 90))
-        load_values = np.where(d, hours[row_idx], age[row_idx])
-        load = _group_percentiles(group[t], load_values[t], (90,))
-    else:
-        n = late = backlog = overdue = np.zeros(size, dtype=int)
-        quant, load = {}, {}
+    n = count(d & t)
+    late = count(d & t & (hours > target))
+    backlog = count(o)
+    overdue = count(o & (age > target))
+    quant = _group_percentiles(group[d & t], hours[d & t], (50, 90))
+    load = _group_percentiles(group[t], np.where(d, hours, age)[t], (90,))
     out: list[Row] = []
     for code, ri in region_index.items():
         for stage_name, si in stage_index.items():
@@ -358,17 +352,24 @@ def clock_figures(data) -> list[Row]:
 
 
 def _group_percentiles(group: np.ndarray, values: np.ndarray, qs: tuple[int, ...]) -> dict[int, list[float]]:
-    """Per group, the clock's own percentiles (``analytics.clock._pct``: numpy's linear interpolation, 2 decimals)
-    of its values — numpy on each group's slice, so the figures are bit-for-bit the clock page's."""
-    from jingkong.analytics.clock import _pct
-
+    """Per group, the clock's own percentiles (``analytics.clock._pct``: numpy's linear interpolation, rounded to 2
+    decimals) of its values. Groups of the same size are stacked and given to ``np.percentile`` at once (``axis=1``
+    runs the same arithmetic on each row as the clock's call on one group), so the figures are the clock page's to
+    the last bit without one numpy call per region and stage (thousands at district scale)."""
     if not len(group):
         return {}
     order = np.argsort(group, kind="stable")
     g, v = group[order], values[order]
     starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
-    ends = np.r_[starts[1:], len(g)]
-    return {int(g[s]): [_pct(v[s:e], q) for q in qs] for s, e in zip(starts, ends, strict=True)}
+    sizes = np.diff(np.r_[starts, len(g)])
+    out: dict[int, list[float]] = {}
+    for size in np.unique(sizes):
+        first = starts[sizes == size]
+        matrix = v[first[:, None] + np.arange(size)]
+        result = np.percentile(matrix, list(qs), axis=1)  # (len(qs), groups)
+        for j, s in enumerate(first):
+            out[int(g[s])] = [round(float(result[i, j]), 2) for i in range(len(qs))]
+    return out
 
 
 def compute_clock(at: dt.datetime) -> list[Row]:

@@ -221,3 +221,24 @@ def test_clock_rerun_is_idempotent_and_the_family_waits_between_refreshes(region
     figs = figures("clock")
     assert level(figs, "clock.backlog", regions["district"].code, "tracing") == \
         first[("clock.backlog", "tracing", regions["district"].code, None)] + 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_grouped_percentiles_are_the_clocks_to_the_last_bit(seed):
+    """Groups stacked by size give what the clock's own ``_pct`` gives on each group alone (values on a grid of
+    seconds, as durations are, so that rounding ties occur)."""
+    import numpy as np
+
+    from jingkong.analytics.clock import _pct
+    from jingkong.dashboard.families.situation import _group_percentiles
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 40, size=300)
+    group = np.repeat(np.arange(len(sizes)) * 7, sizes)  # sparse group ids, as region × stage are
+    values = rng.integers(0, 48 * 3600 // 450, size=len(group)) * 450 / 3600.0  # multiples of 0.125 h
+    shuffle = rng.permutation(len(group))
+    got = _group_percentiles(group[shuffle], values[shuffle], (50, 90))
+    assert len(got) == len(sizes)
+    for g, vals in got.items():
+        own = values[group == g]
+        assert vals == [_pct(own, 50), _pct(own, 90)], g
