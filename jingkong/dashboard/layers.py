@@ -15,11 +15,13 @@ and service requests — always given the caller's :class:`Scope` and the reques
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, Exists, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce
@@ -99,15 +101,38 @@ def region_centres(codes: Iterable[str]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _home(prefix: str = "person__") -> tuple:
-    """(lat, lng) expressions of a person's home: their building, else their household's building."""
-    return (Coalesce(f"{prefix}building__lat", f"{prefix}household__building__lat"),
-            Coalesce(f"{prefix}building__lon", f"{prefix}household__building__lon"))
+def household_homes(person_ids: Iterable[int]) -> dict[int, tuple[float, float]]:
+    """(lat, lng) of the household's building for persons without a building of their own (rare: imports set the
+    building from the household), one query per 500 persons."""
+    from jingkong.people.models import Person
+
+    ids = sorted(set(person_ids))
+    out: dict[int, tuple[float, float]] = {}
+    for i in range(0, len(ids), 500):
+        for pk, lat, lng in (Person.objects.filter(pk__in=ids[i:i + 500], household__building__isnull=False)
+                             .values_list("pk", "household__building__lat", "household__building__lon")):
+            out[pk] = (lat, lng)
+    return out
 
 
-def _locate(rows: list[tuple], lat_i: int, lng_i: int, code_i: int) -> dict[str, tuple[float, float]]:
-    """Region label points for the rows whose own coordinates are missing (one query for all of them)."""
-    return region_centres(r[code_i] for r in rows if r[lat_i] is None or r[lng_i] is None)
+def place(rows: list[tuple], *, lat_i: int, lng_i: int, code_i: int,
+          person_i: int | None = None) -> list[tuple[float, float] | None]:
+    """Where to draw each row: its own coordinates (a record's point, or the person's building read by the main
+    query), else the person's household's building, else the label point of the row's region (or the deepest
+    region above it with one); None when nothing is known. The fallbacks cost one query each, for the rows that
+    need them only — the main query stays a single join per row."""
+    missing = [r for r in rows if r[lat_i] is None or r[lng_i] is None]
+    homes = household_homes(r[person_i] for r in missing) if person_i is not None and missing else {}
+    centres = region_centres(r[code_i] for r in missing if person_i is None or r[person_i] not in homes)
+    out = []
+    for r in rows:
+        if r[lat_i] is not None and r[lng_i] is not None:
+            out.append((r[lat_i], r[lng_i]))
+        elif person_i is not None and r[person_i] in homes:
+            out.append(homes[r[person_i]])
+        else:
+            out.append(centres.get(r[code_i]))
+    return out
 
 
 # --- cases ------------------------------------------------------------------------------------------------------------
@@ -115,9 +140,12 @@ def _locate(rows: list[tuple], lat_i: int, lng_i: int, code_i: int) -> dict[str,
 
 def found_setting() -> SqlCase:
     """Where a case was found, at its first positive sample (else its creation): "quarantine" — under an isolation
-    order that was not cancelled nor released by then, or a contact already in quarantine and not closed; "control"
-    — living in a lockdown or control zone approved by then; otherwise "community" (社会面). The metric
-    ``cases.new`` (dashboard.metrics) describes the same split; the queryset must be annotated with ``found_at``."""
+    order neither cancelled nor released by then, or a contact already in quarantine and not closed; "control" —
+    living in a lockdown or control zone approved by then; otherwise "community" (社会面). The metric ``cases.new``
+    (dashboard.metrics) describes the same split. The queryset must be annotated with ``found_at``.
+
+    Judged in SQL (three indexed EXISTS per case) so that only a short string per case leaves the database: reading
+    the orders, contacts and zone residents of 10 k cases and judging them in Python cost more (datetime parsing)."""
     from jingkong.isolation.models import IsolationOrder, OrderStatus
     from jingkong.tracing.models import Contact
     from jingkong.zones.models import ZoneResident, ZoneStatus, ZoneType
@@ -135,6 +163,18 @@ def found_setting() -> SqlCase:
                    default=Value("community"), output_field=CharField())
 
 
+@contextlib.contextmanager
+def no_jit():
+    """On PostgreSQL, no JIT compilation for the enclosed query: the planner's cost of a per-row EXISTS over 10 k
+    cases passes ``jit_above_cost`` and compiling then takes longer (≈ 250 ms) than running the query."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute("SET LOCAL jit = off")
+        yield
+
+
 def case_points(*, scope: Scope, region: str = "", limit: int = MAX_CASE_POINTS) -> dict:
     """The cases of the region as compact points ``[lat, lng, classification, found, ref]``, newest first, at most
     ``limit`` (``truncated`` says when there are more; ``count`` is always the full number)."""
@@ -142,23 +182,20 @@ def case_points(*, scope: Scope, region: str = "", limit: int = MAX_CASE_POINTS)
 
     sub, _prefix = layer_scope(scope, region)
     base = Case.objects.filter(sub.q("region_code"))
-    lat, lng = _home()
-    rows = list(base.annotate(found_at=Coalesce("first_positive_at", "created_at"))
-                .annotate(found=found_setting(), lat=Coalesce(lat, "person__grid__center_lat"),
-                          lng=Coalesce(lng, "person__grid__center_lon"))
-                .order_by("-created_at", "-pk")
-                .values_list("lat", "lng", "classification", "found", "ref", "region_code")[:limit + 1])
+    with no_jit():
+        rows = list(base.annotate(found_at=Coalesce("first_positive_at", "created_at"))
+                    .annotate(found=found_setting()).order_by("-created_at", "-pk")
+                    .values_list("person__building__lat", "person__building__lon", "classification", "found", "ref",
+                                 "region_code", "person_id")[:limit + 1])
     truncated = len(rows) > limit
     rows = rows[:limit]
-    centres = _locate(rows, 0, 1, 5)
     points, unlocated = [], 0
-    for la, ln, classification, found, ref, code in rows:
-        if la is None or ln is None:
-            la, ln = centres.get(code, (None, None))
-            if la is None:
-                unlocated += 1
-                continue
-        points.append([rnd(la), rnd(ln), classification, found, ref])
+    for (_la, _ln, classification, found, ref, _code, _pid), at in zip(
+            rows, place(rows, lat_i=0, lng_i=1, code_i=5, person_i=6), strict=True):
+        if at is None:
+            unlocated += 1
+            continue
+        points.append([rnd(at[0]), rnd(at[1]), classification, found, ref])
     return {"points": points, "count": base.count() if truncated else len(rows), "truncated": truncated,
             "unlocated": unlocated}
 
@@ -329,15 +366,13 @@ def problem_features(*, scope: Scope, region: str = "", now: dt.datetime | None 
     rows = list(command.problem_list(scope=sub, open_only=True, now=now)
                 .values_list("pk", "ref", "category", "urgency", "status", "deadline", "lat", "lon",
                              "region_code")[:MAX_FEATURES])
-    centres = _locate(rows, 6, 7, 8)
     labels = dict(ProblemCategory.choices)
     features = []
-    for pk, ref, category, urgency, status, deadline, lat, lng, code in rows:
-        if lat is None or lng is None:
-            lat, lng = centres.get(code, (None, None))
-            if lat is None:
-                continue
-        features.append(point(lat, lng, {"id": pk, "ref": ref, "type": category, "urgency": urgency,
+    for (pk, ref, category, urgency, status, deadline, *_rest), at in zip(
+            rows, place(rows, lat_i=6, lng_i=7, code_i=8), strict=True):
+        if at is None:
+            continue
+        features.append(point(*at, {"id": pk, "ref": ref, "type": category, "urgency": urgency,
                                          "status": status, "overdue": deadline < now,
                                          "title": f"{ref} · {labels.get(category, category)}"}))
     return collection(features)
@@ -350,18 +385,14 @@ def service_features(*, scope: Scope, region: str = "", now: dt.datetime | None 
 
     sub, _prefix = layer_scope(scope, region)
     now = now or clock.now()
-    lat, lng = _home()
     rows = list(services.request_queue(scope=sub, open_only=True, now=now)
-                .annotate(lat=lat, lng=lng)
-                .values_list("pk", "ref", "category", "priority", "status", "deadline", "lat", "lng",
-                             "region_code")[:MAX_FEATURES])
-    centres = _locate(rows, 6, 7, 8)
+                .values_list("pk", "ref", "category", "priority", "status", "deadline", "person__building__lat",
+                             "person__building__lon", "region_code", "person_id")[:MAX_FEATURES])
     features = []
-    for pk, ref, category, priority, status, deadline, la, ln, code in rows:
-        if la is None or ln is None:
-            la, ln = centres.get(code, (None, None))
-            if la is None:
-                continue
-        features.append(point(la, ln, {"id": pk, "ref": ref, "category": category, "priority": priority,
+    for (pk, ref, category, priority, status, deadline, *_rest), at in zip(
+            rows, place(rows, lat_i=6, lng_i=7, code_i=8, person_i=9), strict=True):
+        if at is None:
+            continue
+        features.append(point(*at, {"id": pk, "ref": ref, "category": category, "priority": priority,
                                        "status": status, "overdue": deadline < now}))
     return collection(features)
