@@ -23,13 +23,13 @@ from jingkong.dashboard.schemas_screen import (
     Limit,
     RegionCode,
     RegionsOut,
-    SummaryOut,
+    ScreenSummaryOut,
 )
 
 router = Router(tags=["dashboard"])
 
 
-@router.get("/summary", response=SummaryOut)
+@router.get("/summary", response=ScreenSummaryOut)
 @require(Perm.DASHBOARD_VIEW)
 def summary(request, region: RegionCode = "", day: dt.date | None = None):
     """The tiles of a region for a reporting day (default today, Asia/Shanghai)."""

@@ -14,14 +14,14 @@ Days = Annotated[int, Field(ge=7, le=365)]
 Limit = Annotated[int, Field(ge=1, le=200)]
 
 
-class RegionRef(Schema):
+class ScreenRegionRef(Schema):
     code: str
     name: str
     level: str
 
 
-class RegionOut(RegionRef):
-    path: list[RegionRef]
+class ScreenRegionOut(ScreenRegionRef):
+    path: list[ScreenRegionRef]
 
 
 class FamilyOut(Schema):
@@ -132,8 +132,8 @@ class Tiles(Schema):
     checkpoints: CheckpointsTile
 
 
-class SummaryOut(Schema):
-    region: RegionOut
+class ScreenSummaryOut(Schema):
+    region: ScreenRegionOut
     day: dt.date
     as_of: dt.datetime | None
     stale: bool
@@ -164,7 +164,7 @@ class RegionRow(RowFigures):
 
 
 class RegionsOut(Schema):
-    region: RegionOut
+    region: ScreenRegionOut
     child_level: str | None
     day: dt.date
     as_of: dt.datetime | None
@@ -196,7 +196,7 @@ class SerialInterval(Schema):
 
 
 class EpiOut(Schema):
-    region: RegionOut
+    region: ScreenRegionOut
     dates: list[dt.date]
     onset: SeriesPair
     report: SeriesPair
@@ -210,7 +210,7 @@ class EpiOut(Schema):
     stale: bool
 
 
-class StageOut(Schema):
+class ScreenStageOut(Schema):
     stage: str
     label: str
     n: int
@@ -223,8 +223,8 @@ class StageOut(Schema):
 
 
 class ClockOut(Schema):
-    region: RegionOut
-    stages: list[StageOut]
+    region: ScreenRegionOut
+    stages: list[ScreenStageOut]
     slowest: str | None
     as_of: dt.datetime | None
     stale: bool
@@ -243,5 +243,5 @@ class AlertItem(Schema):
 
 
 class AlertsOut(Schema):
-    region: RegionOut
+    region: ScreenRegionOut
     items: list[AlertItem]
