@@ -223,6 +223,21 @@ def test_clock_rerun_is_idempotent_and_the_family_waits_between_refreshes(region
         first[("clock.backlog", "tracing", regions["district"].code, None)] + 1
 
 
+def test_clock_of_a_quiet_district_and_of_one_without_a_profile(regions):
+    from jingkong.isolation.tests.clock_world import activate
+
+    assert _refresh("clock") == {}  # no profile in force: the clock page has nothing either, no error
+    assert RefreshState.objects.get(family="clock").error == ""
+    activate("cn-9th-2022")
+    figs = _refresh("clock")
+    district = regions["district"].code
+    assert {c for (_m, _k, c, _d) in figs} == {district}
+    for stage in five.STAGE_KEYS:
+        assert level(figs, "clock.n", district, stage) == level(figs, "clock.backlog", district, stage) == 0
+        assert level(figs, "clock.p90_h", district, stage) is None
+        assert level(figs, "clock.target_h", district, stage) > 0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_grouped_percentiles_are_the_clocks_to_the_last_bit(seed):
     """Groups stacked by size give what the clock's own ``_pct`` gives on each group alone (values on a grid of
