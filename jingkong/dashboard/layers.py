@@ -190,12 +190,11 @@ def case_points(*, scope: Scope, region: str = "", limit: int = MAX_CASE_POINTS)
     truncated = len(rows) > limit
     rows = rows[:limit]
     points, unlocated = [], 0
-    for (_la, _ln, classification, found, ref, _code, _pid), at in zip(
-            rows, place(rows, lat_i=0, lng_i=1, code_i=5, person_i=6), strict=True):
+    for row, at in zip(rows, place(rows, lat_i=0, lng_i=1, code_i=5, person_i=6), strict=True):
         if at is None:
             unlocated += 1
-            continue
-        points.append([rnd(at[0]), rnd(at[1]), classification, found, ref])
+        else:
+            points.append([round(at[0], DIGITS), round(at[1], DIGITS), row[2], row[3], row[4]])
     return {"points": points, "count": base.count() if truncated else len(rows), "truncated": truncated,
             "unlocated": unlocated}
 
@@ -366,7 +365,7 @@ def problem_features(*, scope: Scope, region: str = "", now: dt.datetime | None 
     rows = list(command.problem_list(scope=sub, open_only=True, now=now)
                 .values_list("pk", "ref", "category", "urgency", "status", "deadline", "lat", "lon",
                              "region_code")[:MAX_FEATURES])
-    labels = dict(ProblemCategory.choices)
+    labels = {value: str(label) for value, label in ProblemCategory.choices}  # translated once, not per row
     features = []
     for (pk, ref, category, urgency, status, deadline, *_rest), at in zip(
             rows, place(rows, lat_i=6, lng_i=7, code_i=8), strict=True):
