@@ -187,11 +187,23 @@ def events_after(prefix: str, after_id: int, upto_id: int, *, limit: int = 200) 
 
 
 def recent_events(prefix: str, *, limit: int, at: dt.datetime) -> list[dict]:
-    qs = DomainEvent.objects.filter(_alert_filter(), occurred_at__gte=at - dt.timedelta(days=RECENT_DAYS))
-    if prefix:
-        qs = qs.filter(region_code__startswith=prefix)
+    """The latest alert-worthy events of the region within :data:`RECENT_DAYS`, newest first.
+
+    Two queries that each walk the (type, occurred_at) index backwards from now — the alert types, and denied
+    crossings among the (many) crossings — rather than the whole event table by id, which a lab upload fills with
+    routine events."""
+    since = at - dt.timedelta(days=RECENT_DAYS)
+    types = [t for t in ALERT_EVENT_TYPES if t != "codes.crossing_recorded"]
+    fields = ("id", "type", "region_code", "occurred_at", "payload")
+    found = []
+    for match in (Q(type__in=types), Q(type="codes.crossing_recorded", payload__decision="deny")):
+        qs = DomainEvent.objects.filter(match, occurred_at__gte=since)
+        if prefix:
+            qs = qs.filter(region_code__startswith=prefix)
+        found.extend(qs.order_by("-occurred_at", "-id").only(*fields)[:limit])
+    found.sort(key=lambda e: (e.occurred_at, e.pk), reverse=True)
     out = []
-    for e in qs.order_by("-id").only("id", "type", "region_code", "occurred_at", "payload")[:limit]:
+    for e in found[:limit]:
         item = event_item(e)
         if item is not None:
             out.append(item)
