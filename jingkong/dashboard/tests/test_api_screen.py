@@ -506,3 +506,14 @@ def test_refresh_command_prints_each_familys_rows_and_duration(regions):
     assert Figure.objects.filter(family="cases", metric="cases.total").count() == 2  # one row per grid
     with pytest.raises(CommandError, match="unknown family"):
         call_command("dashboard_refresh", "--family", "nonsense", stdout=StringIO())
+
+
+@pytest.mark.parametrize(("route", "most"), [("summary", 12), ("regions", 12), ("epi", 10), ("clock", 10),
+                                              ("alerts", 16)])
+def test_a_bounded_number_of_queries(regions, commander, client_for, district, django_assert_max_num_queries,
+                                     route, most):
+    """Reads are a few GROUP BYs whatever the number of regions or rows (no query per region or per figure)."""
+    c = client_for(commander)
+    c.get(f"{API}/{route}")  # warm: session, profile cache
+    with django_assert_max_num_queries(most):
+        assert c.get(f"{API}/{route}").status_code == 200
