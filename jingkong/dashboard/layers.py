@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, Exists, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Substr
 from django.utils.translation import gettext as _
 
 from jingkong.access.guard import Scope
@@ -138,28 +138,44 @@ def place(rows: list[tuple], *, lat_i: int, lng_i: int, code_i: int,
 # --- cases ------------------------------------------------------------------------------------------------------------
 
 
+CONTROL_TYPES = ("lockdown", "control", "high_risk", "medium_risk")  # as the situation family's
+
+
 def found_setting() -> SqlCase:
-    """Where a case was found, at its first positive sample (else its creation): "quarantine" — under an isolation
-    order neither cancelled nor released by then, or a contact already in quarantine and not closed; "control" —
-    living in a lockdown or control zone approved by then; otherwise "community" (社会面). The metric ``cases.new``
-    (dashboard.metrics) describes the same split. The queryset must be annotated with ``found_at``.
+    """Where a case was found, as of the instant it was created — the rules of the ``cases`` family
+    (dashboard.families.situation, metric ``cases.new``), so the map's colours add up to the screen's tiles:
 
-    Judged in SQL (three indexed EXISTS per case) so that only a short string per case leaves the database: reading
-    the orders, contacts and zone residents of 10 k cases and judging them in Python cost more (datetime parsing)."""
+    * "quarantine": found by a test in quarantine, or the person had an isolation order (not cancelled, not a case's
+      own: tier ``case`` / mode ``hospital``) created by then and not released before, or was a contact put in
+      quarantine by then and not closed before;
+    * "control": the person lived in a lockdown / control (high- / medium-risk) zone in force at that instant — one
+      listing them among its residents, or whose household, building or region units contain them;
+    * otherwise "community" (社会面).
+
+    Three indexed EXISTS per case in one query (the family's whole-installation queries are too slow per request).
+    Not followed here: entrance units and a zone's type before a later up/downgrade (rare; the family has them)."""
     from jingkong.isolation.models import IsolationOrder, OrderStatus
-    from jingkong.tracing.models import Contact
-    from jingkong.zones.models import ZoneResident, ZoneStatus, ZoneType
+    from jingkong.tracing.models import Contact, FoundBy
+    from jingkong.zones.models import ZoneResident, ZoneStatus, ZoneUnit
 
-    at = OuterRef("found_at")
-    order = IsolationOrder.objects.filter(person_id=OuterRef("person_id"), created_at__lte=at).exclude(
-        status=OrderStatus.CANCELLED).filter(Q(released_at__isnull=True) | Q(released_at__gt=at))
+    at = OuterRef("created_at")
+    order = (IsolationOrder.objects.filter(person_id=OuterRef("person_id"), created_at__lte=at)
+             .exclude(status=OrderStatus.CANCELLED).exclude(tier="case").exclude(mode="hospital")
+             .filter(Q(released_at__isnull=True) | Q(released_at__gte=at)))
     contact = Contact.objects.filter(person_id=OuterRef("person_id"), in_quarantine_at__lte=at).filter(
-        Q(closed_at__isnull=True) | Q(closed_at__gt=at))
-    zone = ZoneResident.objects.filter(person_id=OuterRef("person_id"),
-                                       zone_type__in=[ZoneType.LOCKDOWN, ZoneType.CONTROL],
-                                       zone__status=ZoneStatus.APPROVED, zone__approved_at__lte=at)
-    return SqlCase(When(Q(Exists(order)) | Q(Exists(contact)), then=Value("quarantine")),
-                   When(Exists(zone), then=Value("control")),
+        Q(closed_at__isnull=True) | Q(closed_at__gte=at))
+    in_force = (Q(zone__status__in=[ZoneStatus.APPROVED, ZoneStatus.LIFTED], zone__approved_at__lte=at,
+                  zone__type__in=CONTROL_TYPES) & (Q(zone__lifted_at__isnull=True) | Q(zone__lifted_at__gt=at)))
+    resident = ZoneResident.objects.filter(in_force, person_id=OuterRef("person_id"))
+    code = OuterRef("region_code")
+    unit = ZoneUnit.objects.filter(in_force).filter(
+        Q(household_id=OuterRef("person__household_id"))
+        | (Q(building_id=OuterRef("person__building_id")) & ~Q(kind="entrance"))
+        | Q(region__code=code) | Q(region__code=Substr(code, 1, 12)) | Q(region__code=Substr(code, 1, 9))
+        | Q(region__code=Substr(code, 1, 6)))
+    return SqlCase(When(Q(found_by=FoundBy.QUARANTINE_TEST) | Q(Exists(order)) | Q(Exists(contact)),
+                        then=Value("quarantine")),
+                   When(Q(Exists(resident)) | Q(Exists(unit)), then=Value("control")),
                    default=Value("community"), output_field=CharField())
 
 
@@ -183,8 +199,7 @@ def case_points(*, scope: Scope, region: str = "", limit: int = MAX_CASE_POINTS)
     sub, _prefix = layer_scope(scope, region)
     base = Case.objects.filter(sub.q("region_code"))
     with no_jit():
-        rows = list(base.annotate(found_at=Coalesce("first_positive_at", "created_at"))
-                    .annotate(found=found_setting()).order_by("-created_at", "-pk")
+        rows = list(base.annotate(found=found_setting()).order_by("-created_at", "-pk")
                     .values_list("person__building__lat", "person__building__lon", "classification", "found", "ref",
                                  "region_code", "person_id")[:limit + 1])
     truncated = len(rows) > limit

@@ -52,7 +52,7 @@ def _cases(w: TransferWorld, regions) -> dict:
     """Five cases in street A (one per way of being found and located) and one in street B; expected points."""
     from jingkong.isolation.models import IsolationOrder
     from jingkong.tracing.models import Case
-    from jingkong.zones.models import Zone, ZoneResident
+    from jingkong.zones.models import Zone, ZoneResident, ZoneUnit
 
     home = w.building("L-BA", side="a", lon=121.8031234567, lat=29.9031234567)
     other = w.building("L-BA2", side="a", lon=121.8072, lat=29.9044)
@@ -62,6 +62,7 @@ def _cases(w: TransferWorld, regions) -> dict:
         "zone": _orphan(regions, "层丙封控"),  # no building, no household: the grid's label point
         "contact": w.person("层丁密接", building="L-BA"),
         "released": w.person("层戊解除", building="L-BA"),
+        "lifted": w.person("层庚解封", building="L-BA2", household="L-H2"),
         "b": w.person("层己乙街", building="L-BB", side="b"),
     }
     cases = {k: w.case(p) for k, p in people.items()}
@@ -86,9 +87,16 @@ def _cases(w: TransferWorld, regions) -> dict:
                                 region_code=regions["grid_a2"].code)
     # a zone approved after the positive does not make its case "found in a zone"
     late = Zone.objects.create(ref="Z-L-2", name="封控晚", type="lockdown", status="approved",
-                               region_code=regions["grid_a1"].code, proposed_at=NOW, approved_at=NOW, updated_at=NOW)
+                               region_code=regions["grid_a1"].code, proposed_at=NOW, approved_at=NOW + HOUR,
+                               updated_at=NOW + HOUR)
     ZoneResident.objects.create(zone=late, person=people["community"], zone_type="lockdown",
                                 region_code=regions["grid_a1"].code)
+    # a control zone over the household, in force when the case was created and lifted since (no residents now)
+    lifted = Zone.objects.create(ref="Z-L-3", name="管控", type="control", status="lifted",
+                                 region_code=regions["grid_a1"].code, proposed_at=NOW - 3 * DAY,
+                                 approved_at=NOW - 3 * DAY, lifted_at=NOW - HOUR, updated_at=NOW - HOUR)
+    ZoneUnit.objects.create(zone=lifted, kind="household", household=w.households["L-H2"])
+    Case.objects.filter(pk=cases["lifted"].pk).update(created_at=NOW - 2 * HOUR)
     g2 = regions["grid_a2"]
     bb = w.buildings["L-BB"]
     expected = {
@@ -97,6 +105,7 @@ def _cases(w: TransferWorld, regions) -> dict:
         "zone": [g2.center_lat, g2.center_lon, "asymptomatic", "control"],
         "contact": [r6(home.lat), r6(home.lon), "asymptomatic", "quarantine"],
         "released": [r6(home.lat), r6(home.lon), "asymptomatic", "community"],
+        "lifted": [other.lat, other.lon, "asymptomatic", "control"],
         "b": [r6(bb.lat), r6(bb.lon), "asymptomatic", "community"],
     }
     return {"people": people, "cases": cases,
@@ -244,6 +253,22 @@ def test_case_points_locations_and_how_found(world, officer_a, client_for):
     expected = [v for k, v in world.cases["points"].items() if k != "b"]
     assert sorted(data["points"], key=lambda p: p[4]) == sorted(expected, key=lambda p: p[4])
     assert data["count"] == len(expected) and data["truncated"] is False
+
+
+def test_how_found_agrees_with_the_situation_figures(world):
+    """The map's colours use the rules of the cases family (whose tiles count cases found in quarantine, in control
+    and in the community): both judge every case of the world alike."""
+    from jingkong.access.guard import EVERYTHING
+    from jingkong.dashboard.families import situation
+    from jingkong.dashboard.layers import case_points
+    from jingkong.tracing.models import Case
+
+    quarantine, control = situation.quarantine_case_ids(), situation.control_case_ids()
+    family = {ref: "quarantine" if pk in quarantine else "control" if pk in control else "community"
+              for pk, ref in Case.objects.values_list("pk", "ref")}
+    ours = {p[4]: p[3] for p in case_points(scope=EVERYTHING)["points"]}
+    assert ours == family
+    assert set(family.values()) == {"quarantine", "control", "community"}
 
 
 def test_case_points_truncated_newest_first(world):
