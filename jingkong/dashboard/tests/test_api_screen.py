@@ -517,3 +517,22 @@ def test_a_bounded_number_of_queries(regions, commander, client_for, district, d
     c.get(f"{API}/{route}")  # warm: session, profile cache
     with django_assert_max_num_queries(most):
         assert c.get(f"{API}/{route}").status_code == 200
+
+
+def test_figure_reads_one_metric_with_its_aggregation(regions, district):
+    from jingkong.dashboard.selectors import figure
+
+    street = "330206002"
+    assert figure("cases.total", street) == expected(district, "cases.total", street)
+    assert figure("cases.new", street, day=TODAY) == expected(district, "cases.new", street, day=TODAY)
+    week = (TODAY - dt.timedelta(days=6), TODAY)
+    assert figure("cases.new", street, key="confirmed:community", day=week) == expected(
+        district, "cases.new", street, key="confirmed:community", days=week)
+    lowest = min(v for m, _k, c, _d, v in district if m == "facilities.reserve_days" and c.startswith(street))
+    assert figure("facilities.reserve_days", street) == pytest.approx(lowest)
+    fig("clock.p90_h", street, 7.5, "tracing")
+    fig("clock.p90_h", regions["grid_a1"].code, 99.0, "tracing")
+    assert figure("clock.p90_h", street, key="tracing") == 7.5  # level: the region's own row, not its grids'
+    assert figure("clock.p90_h", "330206", key="tracing") is None
+    with pytest.raises(KeyError):
+        figure("no.such.metric", street)
