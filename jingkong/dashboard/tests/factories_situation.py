@@ -119,6 +119,40 @@ def zone(type_, region, *, status="approved", approved=None, lifted=None, reside
     return z
 
 
+def building(grid):
+    from jingkong.geo.models import Building
+
+    return Building.objects.create(code=f"B-S-{next(_serial):05d}", grid=grid, lon=121.81, lat=29.91)
+
+
+def household(b, unit: str = ""):
+    from jingkong.people.models import Household
+
+    return Household.objects.create(code=f"H-S-{next(_serial):05d}", building=b, grid=b.grid, unit=unit)
+
+
+def resident(b, *, unit: str = "", hh=None):
+    """A person living in building ``b`` (``unit`` on the person, or only on their household)."""
+    p = person(b.grid)
+    p.building, p.unit, p.household = b, unit, hh
+    p.save(update_fields=["building", "unit", "household"])
+    return p
+
+
+def unit_zone(type_, *, approved, household=None, building=None, entrance=""):
+    """An approved zone of one household, building or entrance (building + unit) unit, without resident rows."""
+    from jingkong.zones.models import Zone, ZoneUnit
+
+    n = next(_serial)
+    grid = (household or building).grid
+    z = Zone.objects.create(ref=f"ZN-S-{n:05d}", name=f"区{n}", type=type_, status="approved", region_code=grid.code,
+                            proposed_at=approved - dt.timedelta(hours=1), approved_at=approved, type_since=approved,
+                            updated_at=approved)
+    kind = "household" if household else ("entrance" if entrance else "building")
+    ZoneUnit.objects.create(zone=z, kind=kind, household=household, building=building, entrance=entrance)
+    return z
+
+
 def regrade(z, to_type: str, *, when: dt.datetime, action: str = "upgrade"):
     from jingkong.zones.models import ZoneChange, ZoneResident
 

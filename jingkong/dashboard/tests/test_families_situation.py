@@ -80,6 +80,31 @@ def test_cases_classification_days_and_origin_follow_the_documented_rules(region
     assert total(figs, "cases.new") == total(figs, "cases.total") == Case.objects.count()
 
 
+def test_found_in_control_through_household_building_and_entrance_units(regions):
+    """The unit kinds the zones services materialise residents from, matched at the case's creation (no resident
+    rows here: the zones may have been lifted or re-drawn since)."""
+    from jingkong.dashboard.families.situation import control_case_ids
+
+    g = regions["grid_a1"]
+    before = world.at(-1, 0)
+    b1, b2, b3 = world.building(g), world.building(g), world.building(g)
+    home = world.household(b1)
+    world.unit_zone("lockdown", approved=before, household=home)
+    world.unit_zone("control", approved=before, building=b2)
+    world.unit_zone("medium_risk", approved=before, building=b3, entrance="2")
+    inside = [world.resident(b1, hh=home), world.resident(b2, unit="9"), world.resident(b3, unit="2"),
+              world.resident(b3, hh=world.household(b3, unit="2"))]
+    outside = [world.resident(b1), world.resident(b3, unit="1"), world.resident(b3, hh=world.household(b3, unit="1"))]
+    late = world.resident(b2)  # created before the zone was approved
+    cases_in = [world.case(g, p=p, created=world.at(0, 1)) for p in inside]
+    cases_out = [world.case(g, p=p, created=world.at(0, 1)) for p in outside]
+    cases_out.append(world.case(g, p=late, created=world.at(-2, 0)))
+    assert control_case_ids() == {c.pk for c in cases_in}
+    figs = _refresh("cases")
+    assert total(figs, "cases.new", key="asymptomatic:control") == len(cases_in)
+    assert total(figs, "cases.new", key="asymptomatic:community") == len(cases_out)
+
+
 def test_cases_drill_down_adds_up_and_rerun_is_idempotent(regions):
     world.cases_world(regions)
     first = _refresh("cases")
