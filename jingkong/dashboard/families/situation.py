@@ -314,6 +314,7 @@ def clock_figures(data) -> list[Row]:
     stage = stage.astype(int)
     # one (row, region) pair per region each relevant row lies in
     pairs = table[codes_of] if len(relevant) else np.empty((0, table.shape[1]), dtype=int)
+    pairs[stage < 0] = -1  # a stage the clock does not list (none today): never folded into a neighbour's group
     row_pos, slot = np.nonzero(pairs >= 0)
     row_idx = relevant[row_pos]
     group = pairs[row_pos, slot] * n_stages + stage[row_pos]
