@@ -394,18 +394,22 @@ class _Story:
 
         self.say("Outbreak 6/9: contacts located, grouped, routed (OR-Tools) and transferred")
         dispatcher = self.users["dispatcher"]
-        located = self._locate(LOCATE_WAVE, 22)
+        from jingkong.tracing.models import Contact
+
+        # two waves even in a small district: at most half of the close contacts are reached in the first one
+        reachable = Contact.objects.filter(tier="close", status__in=["identified", "notified"]).count()
+        located = self._locate(min(LOCATE_WAVE, max(1, reachable // 2)), 22)
         self.t.set(23)
         g1 = grouping.group_waiting(actor=dispatcher, scope=self.district)
         self.t.set(23.5)
         p1 = transfers.plan_transfers(actor=dispatcher, scope=self.district, time_limit_s=2.0)
         runs = list(Transfer.objects.filter(status="planned").order_by("pk"))
-        # the first runs go all the way, the next are on the road, the last still waits for its dispatch
-        for i, run in enumerate(runs):
-            if i == len(runs) - 1 and len(runs) > 2:
-                continue
-            carries_cases = run.stops.filter(batch__members__role="case").exists()
-            self._drive(run, start_h=24 + 0.25 * i, full=carries_cases or i < max(1, (len(runs) * 2) // 3))
+        # the runs carrying cases and most others go all the way; one is on the road; the last of several waits
+        states = self._run_states(runs, ["arrived", "arrived", "picked_up"], keep_last=len(runs) > 3)
+        for i, (run, state) in enumerate(zip(runs, states, strict=True)):
+            if run.stops.filter(batch__members__role="case").exists():
+                state = "arrived"
+            self._move(run, state, start_h=24 + 0.25 * i)
         # the vehicles back from a run are disinfected and the second wave is grouped and planned
         self.t.set(30)
         for v in transfers.Vehicle.objects.filter(code__startswith="OB-", disinfection="due").order_by("pk"):
@@ -417,12 +421,9 @@ class _Story:
         self.t.set(32.5)
         p2 = transfers.plan_transfers(actor=dispatcher, scope=self.district, time_limit_s=2.0)
         second = list(Transfer.objects.filter(status="planned").order_by("pk"))
-        for i, run in enumerate(second[: max(0, len(second) - 1)]):
-            if i == 1:  # just left the depot
-                self.t.set(33 + 0.25 * i)
-                transfers.transfer_status(actor=dispatcher, transfer=run, status="dispatched")
-                continue
-            self._drive(run, start_h=33 + 0.25 * i, full=i == 0)
+        for i, (run, state) in enumerate(zip(second, self._run_states(second, ["dispatched", "arrived", "picked_up"],
+                                                                      keep_last=len(second) > 1), strict=True)):
+            self._move(run, state, start_h=33 + 0.25 * i)
         self.service_refs += self._service_requests(len(self.service_refs), 4)
         # a third, small wave located at night waits for grouping in the morning
         located += self._locate(LOCATE_WAVE // 3, 38)
@@ -434,29 +435,39 @@ class _Story:
                                  "planned_runs": p1.get("transfers", p1.get("runs")),
                                  "second_plan": p2.get("transfers", p2.get("runs")), "runs": dict(by_status)}
 
-    def _drive(self, run, *, start_h: float, full: bool) -> None:
-        """Dispatch a run and work through its stops in order; ``full=False`` stops after the first pickup."""
+    @staticmethod
+    def _run_states(runs: list, cycle: list[str], *, keep_last: bool) -> list[str]:
+        """Where each run of a plan stands at the end of the story: ``cycle`` repeated, the last one still planned."""
+        states = [cycle[i % len(cycle)] for i in range(len(runs))]
+        if keep_last and states:
+            states[-1] = "planned"
+        return states
+
+    def _move(self, run, state: str, *, start_h: float) -> None:
+        """Dispatch a run and work through its stops in order until it is ``state`` (planned: nothing;
+        dispatched: left the depot; picked_up: its first batch aboard; arrived: every stop done)."""
         from jingkong.isolation import transfers
         from jingkong.isolation.models import TransferStop
 
+        if state == "planned":
+            return
         dispatcher = self.users["dispatcher"]
         self.t.set(start_h)
         run = transfers.transfer_status(actor=dispatcher, transfer=run, status="dispatched")
-        stops = list(TransferStop.objects.filter(transfer=run).order_by("seq"))
+        if state == "dispatched":
+            return
         h = start_h
-        for n, stop in enumerate(stops):
+        for stop in TransferStop.objects.filter(transfer=run).order_by("seq"):
             h += 0.3
             self.t.set(h)
             if stop.kind == "pickup":
                 transfers.transfer_status(actor=dispatcher, transfer=run, status="at_pickup", stop_id=stop.pk)
                 self.t.set(h + 0.1)
                 transfers.transfer_status(actor=dispatcher, transfer=run, status="picked_up", stop_id=stop.pk)
-                if not full:
+                if state == "picked_up":
                     return
             else:
                 transfers.transfer_status(actor=dispatcher, transfer=run, status="arrived", stop_id=stop.pk)
-            if not full and n > 0:
-                return
 
     # --- 5. the full round, half done -----------------------------------------------------------------------------------
 
@@ -498,13 +509,13 @@ class _Story:
                 by_site[grid[:12]].append(pid)
         # infected at home before the index case was isolated, not yet reached by the tracers: a member of the index
         # case's household, else another close contact still at home in the street, is swabbed in the round
-        at_home = [p for p in Contact.objects.filter(tier="close", status__in=["identified", "notified"],
+        at_home = [p for p in Contact.objects.filter(status__in=["identified", "notified"],
                                                      region_code__startswith=STREET)
-                   .order_by("pk").values_list("person_id", "person__household_id", "region_code")
+                   .order_by("pk").values_list("person_id", "person__household_id", "region_code", "tier")
                    if p[0] not in away and p[2][:12] in sites]
-        at_home.sort(key=lambda p: (p[1] != self.index_household, p[0]))
+        at_home.sort(key=lambda p: (p[1] != self.index_household, p[3] != "close", p[0]))
         late_positive: set[int] = set()
-        for pid, _household, grid in at_home[:1]:
+        for pid, _household, grid, _tier in at_home[:1]:
             late_positive.add(pid)
             if pid not in by_site[grid[:12]]:
                 by_site[grid[:12]].insert(0, pid)
@@ -521,7 +532,7 @@ class _Story:
             tubes = self._scan(order, site=sites[com].code, campaign=ROUND_CODE, prefix=f"XQ{i + 1:02d}T",
                                start_h=47.5, per_hour=per_hour, pool=10, device=f"xq-pad{i + 1}")
             all_tubes.update(tubes)
-            early = sorted(tubes)[: len(tubes) // 2]
+            early = sorted(tubes)[: (len(tubes) + 1) // 2]
             resulted.update({b: tubes[b] for b in early})
         self.t.set(52)
         positive = {b for b, members in resulted.items() if self.infected & set(members)}
