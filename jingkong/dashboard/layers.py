@@ -10,7 +10,11 @@ and service requests — always given the caller's :class:`Scope` and the reques
   one. Coordinates are rounded to 6 decimals (about 0.1 m): the answers stay small.
 * No person data: no names, ID numbers or phones in any layer. Case points carry the case number (the layer needs
   TRACING_VIEW, whose holders read cases anyway); service requests are drawn at the building, not the person.
-* Each layer is one or two grouped queries (plus the reused selectors' own few), whatever the number of records.
+* Each layer is one main query (grouped where it counts), plus the reused selectors' own few and, for rows without
+  a point of their own, one fallback read each (household building, region label point) — never a query per row.
+* Measured (scratch script, 1 M persons, 10 k cases, 5 k requests; machine shared at load 6–9, so pessimistic):
+  district-wide case points ≈ 0.2 s on SQLite, 0.7–0.9 s on PostgreSQL (10 k primary-key lookups into a person
+  table larger than the default 128 MB shared_buffers); a street's ≈ 50 ms / 120 ms; every other layer < 0.3 s.
 """
 
 from __future__ import annotations
