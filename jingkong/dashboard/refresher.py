@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Max, Q
 
-from jingkong.core import clock
+from jingkong.core import bulk, clock
 from jingkong.core.models import DomainEvent
 from jingkong.dashboard import families as registry
 from jingkong.dashboard.metrics import METRICS
@@ -30,7 +30,6 @@ from jingkong.dashboard.models import Figure, RefreshState
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 300
-BATCH = 5000
 STRETCH = 3  # wait at least this many times the last computation's duration between two refreshes
 
 
@@ -77,7 +76,8 @@ def _claim(name: str, wall: dt.datetime) -> bool:
     ).update(claimed_until=wall + dt.timedelta(seconds=CLAIM_SECONDS)))
 
 
-def _validate(family: registry.Family, rows) -> list[Figure]:
+def _validate(family: registry.Family, rows) -> list[tuple]:
+    """Check each row against the metric contract; return tuples in the column order of :data:`_COLUMNS`."""
     out = []
     for metric, key, region_code, day, value in rows:
         spec = METRICS.get(metric)
@@ -85,9 +85,11 @@ def _validate(family: registry.Family, rows) -> list[Figure]:
             raise ValueError(f"family {family.name!r} wrote metric {metric!r}, which is not one of its metrics")
         if spec.day and day is None:
             raise ValueError(f"metric {metric!r} needs a day")
-        out.append(Figure(family=family.name, metric=metric, key=key or "", region_code=region_code or "",
-                          day=day if spec.day else None, value=float(value)))
+        out.append((family.name, metric, key or "", region_code or "", day if spec.day else None, float(value)))
     return out
+
+
+_COLUMNS = ("family", "metric", "key", "region_code", "day", "value")
 
 
 def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | None = None,
@@ -101,8 +103,7 @@ def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | No
     figures = _validate(family, family.compute(at))
     with transaction.atomic():
         Figure.objects.filter(family=name).delete()
-        for i in range(0, len(figures), BATCH):
-            Figure.objects.bulk_create(figures[i:i + BATCH])
+        bulk.bulk_insert(Figure._meta.db_table, _COLUMNS, figures)  # COPY on PostgreSQL, executemany on SQLite
         state = RefreshState.objects.select_for_update().get(family=name) if RefreshState.objects.filter(
             family=name).exists() else RefreshState.objects.create(family=name)
         state.last_event_id = latest
