@@ -207,33 +207,54 @@ def _additive(metrics: Iterable[str]) -> list[str]:
 
 def aggregate(prefix: str, metrics: Iterable[str], day: dt.date, *, child_length: int | None = None
               ) -> dict[str | None, Bucket]:
-    """One GROUP BY over the figures under ``prefix``: per (metric, key) — and per child code when ``child_length`` is
-    given — the sums of the day, the day before, the last 7 days and everything up to the day, plus MIN/MAX.
+    """One GROUP BY over the figures under ``prefix`` (up to ``day``): per (metric, key, day) — and per child code when
+    ``child_length`` is given — SUM, MIN and MAX; folded here into the sums of the day, the day before, the last 7 days
+    and everything up to the day. (Plain aggregates grouped by day are cheaper for the database than one filtered
+    aggregate per part, and the groups are few: metrics × keys × days.)
 
     Returns ``{None: bucket}`` without ``child_length``, else ``{child code: bucket}`` where the code is the region
     code cut to ``child_length`` (codes shorter than that come back as themselves: the caller's remainder)."""
     names = _additive(metrics)
-    qs = Figure.objects.filter(metric__in=names, region_code__startswith=prefix)
-    group = ["metric", "key"]
+    qs = Figure.objects.filter(Q(day__isnull=True) | Q(day__lte=day), metric__in=names,
+                               region_code__startswith=prefix)
+    group = ["metric", "key", "day"]
     if child_length:
         qs = qs.annotate(child=Substr("region_code", 1, child_length))
         group.append("child")
-    upto = Q(day__isnull=True) | Q(day__lte=day)
-    rows = qs.values(*group).order_by().annotate(
-        total=Sum("value", filter=upto),
-        today=Sum("value", filter=Q(day=day)),
-        previous=Sum("value", filter=Q(day=day - dt.timedelta(days=1))),
-        week=Sum("value", filter=Q(day__gte=day - dt.timedelta(days=6), day__lte=day)),
-        lo=Min("value", filter=upto),
-        hi=Max("value", filter=upto),
-        last=Max("day", filter=Q(day__lte=day, value__gt=0)),
-    )
+    rows = qs.values_list(*group).order_by().annotate(s=Sum("value"), lo=Min("value"), hi=Max("value"))
+    previous, week_start = day - dt.timedelta(days=1), day - dt.timedelta(days=6)
     out: dict[str | None, Bucket] = {}
-    for r in rows:
-        bucket = out.setdefault(r.get("child") if child_length else None, Bucket())
-        bucket.values[(r["metric"], r["key"])] = Agg(
-            total=r["total"] or 0.0, today=r["today"] or 0.0, previous=r["previous"] or 0.0, week=r["week"] or 0.0,
-            lo=r["lo"], hi=r["hi"], last_day=r["last"])
+    for row in rows:
+        metric, key, d = row[0], row[1], row[2]
+        child = row[3] if child_length else None
+        total, lo, hi = row[-3] or 0.0, row[-2], row[-1]
+        bucket = out.get(child)
+        if bucket is None:
+            bucket = out[child] = Bucket()
+        agg = bucket.values.get((metric, key))
+        if agg is None:
+            agg = bucket.values[(metric, key)] = Agg()
+        agg.total += total
+        if d is not None:
+            if d == day:
+                agg.today += total
+            elif d == previous:
+                agg.previous += total
+            if week_start <= d <= day:
+                agg.week += total
+            if total > 0 and (agg.last_day is None or d > agg.last_day):
+                agg.last_day = d
+        if lo is not None:
+            agg.lo = lo if agg.lo is None else min(agg.lo, lo)
+        if hi is not None:
+            agg.hi = hi if agg.hi is None else max(agg.hi, hi)
+    return out
+
+
+def merged(buckets: Iterable[Bucket]) -> Bucket:
+    out = Bucket()
+    for b in buckets:
+        out.add(b)
     return out
 
 
@@ -467,15 +488,19 @@ def regions(*, scope: Scope, region: str = "", day: dt.date | None = None) -> di
     day = check_day(day)
     ensure_fresh(REGION_FAMILIES)
     child_level = NEXT_LEVEL.get(top["level"])
-    whole = aggregate(top["code"], REGION_METRICS, day).get(None, Bucket())
-    campaign = current_campaign(whole)
     children = list(Region.objects.filter(parent__code=top["code"]).order_by("code")
                     .values("code", "name", "level", "population")) if child_level else []
     children = [c for c in children if c["code"].startswith(top["code"]) and scope.contains(c["code"])]
+    lengths = sorted({len(c["code"]) for c in children})
     buckets: dict[str, Bucket] = {}
-    for length in sorted({len(c["code"]) for c in children}):
-        buckets.update({k: b for k, b in aggregate(top["code"], REGION_METRICS, day, child_length=length).items()
-                        if k is not None and len(k) == length})
+    whole = None
+    for length in lengths:  # one query per child code length (one in practice); its groups add up to the whole
+        grouped = aggregate(top["code"], REGION_METRICS, day, child_length=length)
+        whole = whole or merged(grouped.values())
+        buckets.update({k: b for k, b in grouped.items() if k is not None and len(k) == length})
+    if whole is None:
+        whole = aggregate(top["code"], REGION_METRICS, day).get(None, Bucket())
+    campaign = current_campaign(whole)
     rows, located = [], Bucket()
     for c in children:
         bucket = buckets.get(c["code"], Bucket())
