@@ -378,24 +378,29 @@ def route_features(*, scope: Scope, region: str = "", now: dt.datetime | None = 
 # --- facilities -------------------------------------------------------------------------------------------------------
 
 
-def facility_features(*, scope: Scope, region: str = "", user=None, now: dt.datetime | None = None) -> dict:
-    """Active facilities run inside the region (a facility manager: theirs) with room occupancy from the reserve
-    board (``reserve.facility_capacity``): rooms = usable rooms (not out of service), occupied and free rooms,
-    occupancy = occupied / usable."""
-    from jingkong.isolation import reserve
+def facility_features(*, scope: Scope, region: str = "", user=None) -> dict:
+    """Active facilities run inside the region (the isolation app's ``facility_list``: a facility manager sees
+    theirs) with their rooms as the reserve board counts them (``reserve.facility_capacity``): rooms = usable rooms
+    (not out of service), occupied and free rooms, occupancy = occupied / usable. One grouped query over the rooms
+    (the board's own function also forecasts from the profile, one lookup per facility: not needed on the map)."""
     from jingkong.isolation import selectors_facilities as facilities
+    from jingkong.isolation.models import Room, RoomState
 
     sub, _prefix = layer_scope(scope, region)
-    items = list(facilities.facility_list(scope=sub, user=user, active_only=True)[:2000])
-    caps = {c.facility_id: c for c in reserve.facility_capacity(items, at=now or clock.now())}
+    items = list(facilities.facility_list(scope=sub, user=user, active_only=True)
+                 .values_list("pk", "code", "name", "kind", "lon", "lat")[:2000])
+    rooms: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for fid, state, n in (Room.objects.filter(facility_id__in=[f[0] for f in items]).values("facility_id", "state")
+                          .annotate(n=Count("id")).values_list("facility_id", "state", "n").order_by()):
+        rooms[fid][state] = n
     features = []
-    for f in items:
-        c = caps[f.pk]
-        features.append(point(f.lat, f.lon, {
-            "id": f.pk, "code": f.code, "name": f.name, "kind": f.kind, "rooms": c.usable_rooms,
-            "occupied": c.occupied_rooms, "free": c.free_rooms,
-            "occupancy": round(c.occupied_rooms / c.usable_rooms, 4) if c.usable_rooms else None,
-            "people": c.people, "days_left": c.days_left, "alert": c.alert}))
+    for pk, code, name, kind, lng, lat in items:
+        r = rooms[pk]
+        usable = sum(n for state, n in r.items() if state != RoomState.OUT_OF_SERVICE)
+        occupied = r[RoomState.OCCUPIED]
+        features.append(point(lat, lng, {"id": pk, "code": code, "name": name, "kind": kind, "rooms": usable,
+                                         "occupied": occupied, "free": r[RoomState.FREE],
+                                         "occupancy": round(occupied / usable, 4) if usable else None}))
     return collection(features)
 
 

@@ -348,6 +348,11 @@ def test_facilities_with_occupancy(world, officer_a, client_for):
     p = f["properties"]
     assert (p["name"], p["kind"], p["rooms"], p["occupied"], p["free"]) == (fa.name, fa.kind, 3, 2, 1)
     assert p["occupancy"] == round(2 / 3, 4)
+    # the same counts as the reserve board
+    from jingkong.isolation.reserve import facility_capacity
+
+    cap = facility_capacity([fa])[0]
+    assert (p["rooms"], p["occupied"], p["free"]) == (cap.usable_rooms, cap.occupied_rooms, cap.free_rooms)
 
 
 def test_checkpoints_count_the_local_day(world, officer_a, client_for):
