@@ -93,7 +93,18 @@ def outbreak_run(*, seed: int, start: dt.datetime, echo: Callable[[str], None] |
         raise ValueError("start must be an aware datetime")
     if is_loaded():
         return {"already_loaded": True, "marker": MARKER}
-    say = echo or (lambda _text: None)
+    steps: dict[str, float] = {}
+    last = [time.perf_counter(), ""]
+
+    def say(text: str) -> None:
+        """Print a step and note how long the previous one took (the demo's progress lines)."""
+        now = time.perf_counter()
+        if last[1]:
+            steps[last[1]] = round(now - last[0], 1)
+        last[0], last[1] = now, text.split(":")[0].replace("Outbreak ", "")
+        if echo and text:
+            echo(text)
+
     t = _Clock(start)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -111,6 +122,8 @@ def outbreak_run(*, seed: int, start: dt.datetime, echo: Callable[[str], None] |
         s.field_reports()
         s.checkpoints()
         s.codes()
+    say("")
+    s.out["step_seconds"] = steps
     s.out["seconds"] = round(time.perf_counter() - started, 1)
     s.out["ends_at"] = t.at.isoformat()
     return s.out
@@ -586,6 +599,12 @@ class _Story:
 
         residents = list(Person.objects.filter(pk__in=ZoneResident.objects.values("person_id"))
                          .exclude(pk__in=self.infected).order_by("pk")[first:first + n])
+        if first == 0:  # the volunteers of the first residents' grids (requests from the others wait unassigned)
+            from jingkong.command import workers
+
+            for i, grid in enumerate(sorted({p.grid.code for p in residents if p.grid_id})[:2]):
+                workers.worker_create(actor=self.users["commander"], scope=self.district, name=f"志愿者{i + 1}",
+                                      role="volunteer", region_code=grid, phone=f"1380574{i:04d}")
         wishes = (("medicine", "高血压药快吃完了，需要代购硝苯地平缓释片"),
                   ("food", "家中老人独居，需要配送米面蔬菜"),
                   ("garbage", "封控三天，生活垃圾需要上门收运"),
@@ -629,6 +648,15 @@ class _Story:
                                                     urgency=urgency, description=text, region_code=region,
                                                     client_key=f"ob-p{i}").ref)
         self.service_refs += self._service_requests(len(self.service_refs), 4)
+        # the volunteers at work: one request on its way, one delivered
+        from jingkong.command import requests
+        from jingkong.command.models import ServiceRequest
+
+        for req, steps in zip(ServiceRequest.objects.filter(ref__in=self.service_refs, status="assigned").order_by("pk"),
+                              (["in_progress"], ["in_progress", "delivered"]), strict=False):
+            for status in steps:
+                self.t.set((self.t.at - self.t.start).total_seconds() / 3600 + 0.3)
+                requests.request_status(actor=commander, req=req, status=status, note="志愿者上门")
         self.out["command"] |= {"done": done, "problems": reported, "service_requests": self.service_refs}
 
     # --- checkpoints --------------------------------------------------------------------------------------------------
