@@ -18,7 +18,7 @@ import logging
 import time
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 
 from jingkong.core import bulk, clock
@@ -30,6 +30,7 @@ from jingkong.dashboard.models import Figure, RefreshState
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 300
+ANALYZE_ROWS = 10_000
 STRETCH = 3  # wait at least this many times the last computation's duration between two refreshes
 
 
@@ -115,6 +116,11 @@ def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | No
         state.error = ""
         state.version = (state.version or 0) + 1
         state.save()
+    if connection.vendor == "postgresql" and len(figures) >= ANALYZE_ROWS:
+        # The whole family was replaced: fresh planner statistics keep the screen's GROUP BY in memory (stale
+        # estimates made /summary sort on disk, ~1 s instead of ~0.2 s at 240 k figure rows).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Figure._meta.db_table)}")
     return len(figures)
 
 
