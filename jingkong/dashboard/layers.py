@@ -2,9 +2,11 @@
 and service requests — always given the caller's :class:`Scope` and the requested region.
 
 * The requested region must lie inside the caller's scope (404 otherwise, like every other app) and is then used as
-  a narrower scope, so each layer reuses its own app's selectors unchanged: the site board (testing), the route
-  map and facility capacity (isolation), the request queue and problem list with their "overdue" (command), the
-  checkpoints' local-day window (codes).
+  a narrower scope, so each layer reuses its own app's selectors unchanged: campaigns and sites (testing), the route
+  map and the facility list (isolation), the request queue and problem list with their "overdue" (command), the
+  checkpoints' local-day window (codes). Where an app's board function is too slow for a map at city scale (the
+  site board scans every sample; facility capacity looks up the profile per facility), the layer counts with the
+  board's definitions in one grouped query, and a test holds both to the same numbers.
 * Coordinates: a record without coordinates of its own is drawn at its home building (the person's building, else
   their household's), else at the stored label point (``center_lon/lat``) of the deepest region of its code that has
   one. Coordinates are rounded to 6 decimals (about 0.1 m): the answers stay small.
