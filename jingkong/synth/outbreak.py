@@ -555,11 +555,33 @@ class _Story:
             if batch:
                 self._lab_results(batch, positive & set(batch), received_h=53, tested_h=56, courier="区疾控转运",
                                   site=next(s for s in sites.values() if s.code == site_code))
-        self.t.set(57)
+        self.t.set(56.1)
+        new_cases = self._round_retest(positive)
         sampled = sum(len(m) for m in all_tubes.values())
         self.out["round"] = {"campaign": Campaign.objects.get(code=ROUND_CODE).code, "sampled": sampled,
                              "residents": len(people), "tubes": len(all_tubes), "resulted_tubes": len(resulted),
-                             "positive_pools": sorted(positive)}
+                             "positive_pools": sorted(positive), "new_cases": new_cases}
+
+    def _round_retest(self, positive: set[str]) -> list[str]:
+        """The positive pools' members are swabbed again at home (single tubes). The lab has the first tubes back by
+        evening: the infected member is today's case, found in the community; the others' results are still to come.
+        The new case's contact finding is queued by the platform (the server's worker takes it)."""
+        from jingkong.testing.models import RetestTask, Tube
+        from jingkong.tracing.models import Case
+
+        if not positive:
+            return []
+        site = Tube.objects.select_related("site").get(barcode=sorted(positive)[0]).site
+        waiting = list(RetestTask.objects.filter(status="open").order_by("person_id")
+                       .values_list("person_id", flat=True).distinct())
+        tubes = self._scan(waiting, site=site.code, campaign=ROUND_CODE, prefix="XR", start_h=56.2, per_hour=20,
+                           pool=1, device="xq-door", kind="retest")
+        others = sorted(b for b, m in tubes.items() if not self.infected & set(m))
+        back = {b: m for b, m in tubes.items() if self.infected & set(m) or b in others[1::2]}
+        before = set(Case.objects.values_list("pk", flat=True))
+        self._lab_results(back, {b for b, m in back.items() if self.infected & set(m)}, received_h=57.2,
+                          tested_h=57.6, courier="应急专送", site=site)
+        return list(Case.objects.exclude(pk__in=before).order_by("pk").values_list("ref", flat=True))
 
     # --- 7. command: directives, problems, services --------------------------------------------------------------------
 
@@ -630,11 +652,11 @@ class _Story:
         for i, task in enumerate(self.grid_tasks):
             if self.rolls[i] <= 0.55:
                 continue
-            self.t.set(57 + 0.5 * i / max(1, len(self.grid_tasks)))
+            self.t.set(58 + 0.5 * i / max(1, len(self.grid_tasks)))
             tasks.task_report(actor=commander, task=Task.objects.get(pk=task.pk), status="done",
                               count=int(self.rng.integers(40, 400)), note="已完成入户通知")
             done += 1
-        self.t.set(57.6)
+        self.t.set(58.6)
         grids = sorted(set(ZoneResident.objects.values_list("person__grid__code", flat=True).distinct()[:50]))[:3]
         reported = []
         for i, (category, urgency, text) in enumerate((
@@ -642,7 +664,7 @@ class _Story:
                 ("movement_in_lockdown", "critical", "封控楼栋有居民外出倒垃圾"),
                 ("supply_shortage", "normal", "采样点10混1采样管库存不足半天用量"),
                 ("unmanned_post", "urgent", "封控区东侧出入口卡点夜间无人值守"))):
-            self.t.set(57.6 + 0.2 * i)
+            self.t.set(58.6 + 0.2 * i)
             region = grids[i % len(grids)] if grids else STREET
             reported.append(problems.problem_report(actor=commander, scope=self.district, category=category,
                                                     urgency=urgency, description=text, region_code=region,
@@ -695,7 +717,7 @@ class _Story:
         for cp, zone in made:
             for i in range(6 if zone is not None else 18):
                 n += 1
-                self.t.set(57.7 + 0.05 * n)
+                self.t.set(59.5 + 0.05 * n)
                 from_zone = bool(risky) and (zone is not None or i % 4 == 3)
                 origin = risky if from_zone else origins[i % len(origins)]
                 result, _created = cps.verify_and_log(

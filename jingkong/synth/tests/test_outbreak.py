@@ -84,7 +84,7 @@ def test_the_outbreak_is_under_way_through_every_workflow(outcome, capsys):
     # cases, each with its own positive single-tube result (the retest) and found by the testing
     cases = list(tracing_selectors.case_list(scope=DISTRICT))
     assert 3 <= len(cases) <= 8
-    assert sorted(c.ref for c in cases) == sorted(result["cases"])
+    assert sorted(c.ref for c in cases) == sorted(result["cases"] + result["round"]["new_cases"])
     for case in cases:
         assert PersonTestState.objects.get(person_id=case.person_id).status == "positive"
         positive = TubeResult.objects.filter(outcome="positive", tube__samples__person_id=case.person_id,
@@ -112,7 +112,11 @@ def test_the_outbreak_is_under_way_through_every_workflow(outcome, capsys):
         summary = coverage_summary(campaign, scope=DISTRICT)
     assert 0 < summary["sampled"] < summary["target"]
     assert summary["negative"] > 0 and summary["pending"] > 0
-    assert summary["pool_positive"] > 0, (summary, result["round"])
+    assert summary["pool_positive"] > 0, (summary, result["round"])  # retests of the round's pool still out
+    # the round's pool: one member's retest came back positive today — a case found in the community
+    assert result["round"]["new_cases"]
+    today = tracing_selectors.case_get_by_ref(scope=DISTRICT, ref=result["round"]["new_cases"][0])
+    assert today.created_at.date() == end.date() and today.found_by in ("round", "contact_followup")  # not in quarantine
     sampled_persons = Sample.objects.filter(campaign=campaign).values("person_id").distinct().count()
     assert summary["sampled"] == sampled_persons
 
