@@ -6,17 +6,22 @@ show numbers no workflow could have produced and would hide any break between th
 the same service a user's click or a device's upload calls, with the clock (``jingkong.core.clock``) set to the
 moment the step happens in the story:
 
-1. day 0, 08:00 — a routine key-industry round (重点行业, 按期检测) at the container terminal of 新碶街道 samples its
-   port workers in 10-in-1 tubes; the lab finds positive pools;
-2. the single-tube retest of the pools' members confirms a few cases (the tracing subscriber opens them);
-3. contact finding runs for the cases (household, workplace, venue check-ins from the generated lake);
+1. day 0, 08:00 — a routine key-industry round (重点行业, 按期检测) at the port workplace of 新碶街道 (its smallest
+   port terminal or port cold store with a crew of at least 30) samples the crew in 10-in-1 tubes through the batch
+   scan service; the tubes are packed, handed over and received at the lab, which finds a positive pool;
+2. the single-tube retest of the pool's members confirms three cases (the tracing subscriber opens them);
+3. contact finding runs for the cases (the job the cases queued; household, workplace, venue check-ins);
 4. zones are proposed from the cases and approved by the commander;
-5. day 2 — a full-population round of the affected street is half done: half the residents swabbed, the earlier
-   tubes resulted, one more positive pool waiting for its retest;
-6. located contacts and the cases are grouped, routed (OR-Tools) and transferred; runs are in every state and the
-   facilities fill as people arrive (rooms and isolation orders through the arrival subscriber);
-7. directives cascade to the grids (some tasks acknowledged or done), problems are reported, residents of the
-   lockdown zones ask for services (some already overdue), a checkpoint records crossings and denials.
+5. facilities with rooms and vehicles are registered; close contacts are located in waves, grouped with the cases,
+   routed (OR-Tools) and moved — runs end up planned, dispatched, picked up and arrived, and the rooms fill through
+   the arrival subscriber (room assignment, isolation orders);
+6. day 1, night — directives cascade to the grids, most grid tasks are acknowledged; residents of the lockdown
+   zones ask for services (the first ones overdue by the end), volunteers take some;
+7. day 2 — the full-population round of the street is half done: half the residents swabbed, the earlier tubes
+   resulted, one more positive pool; its retest is partly back, with one new case found outside quarantine (its
+   contact finding is left queued for the server's worker);
+8. tasks are reported done, problems raised, vehicles cross the checkpoints (referred: their drivers' health-code
+   tokens cannot be signed in a replay of 2022 by the demo's current key).
 
 The simulated truth (who is infected) is drawn from a seeded generator; everything else follows from the services.
 Deterministic for a seed on the same loaded district. Idempotent: the key-group round's code marks a loaded
@@ -38,7 +43,7 @@ from jingkong.core import clock
 
 DISTRICT = "330206"
 STREET = "330206002"  # 新碶街道: the port area where the January 2022 cluster was found
-TERMINAL = "宁波舟山港北仑第二集装箱码头"
+TERMINAL = "宁波舟山港北仑第二集装箱码头"  # the fallback when the street has no port workforce on record
 MARKER = "OB-PORT-KG"  # the key-group round's code: present = the scenario is loaded
 ROUND_CODE = "OB-XQ-R1"
 LAB_CODE = "OB-CDC-LAB"
@@ -310,6 +315,9 @@ class _Story:
         queued = Job.objects.filter(kind="tracing.find_contacts", status=Job.Status.QUEUED).exists()
         if queued:  # the job the cases queued on commit: the worker takes it, as in the server
             jobs.work(once=True)
+            job = Job.objects.filter(kind="tracing.find_contacts").order_by("-pk").first()
+            if job.status != Job.Status.SUCCEEDED:
+                raise RuntimeError(f"contact finding failed: {job.message}")
         else:  # the queue was not reached (e.g. a test transaction): the tracer starts the search by hand
             job = jobs.run_now("tracing.find_contacts", {"case_ids": [c.pk for c in self.cases]}, actor=tracer)
             if job.status != Job.Status.SUCCEEDED:
@@ -334,7 +342,7 @@ class _Story:
             try:
                 proposed += zones.propose_from_case(case, actor=self.users["tracer"])
             except ApplicationError as exc:  # e.g. no known place: the case simply gets no proposal
-                self.say(f"    {case.ref}: no zone proposal ({exc.message})")
+                self.out.setdefault("notes", []).append(f"{case.ref}: no zone proposal ({exc.message})")
         self.t.set(20)
         approved = []
         for zone in sorted({z.pk: z for z in proposed}.values(), key=lambda z: z.pk):
