@@ -196,7 +196,7 @@ def screen(request):
     config = {
         "api": "/api/v1/dashboard",
         "geo_api": "/api/v1/geo",
-        "zones_api": "/api/v1/zones/geojson",
+        "zones_api": "/api/v1/zones/zones/geojson",  # (the zones router is mounted at /zones/ and names its route /zones/geojson)
         "stream": "/screen/stream",
         "page": request.path,
         "root": root.code if root else "",

@@ -210,6 +210,18 @@
     }).addTo(groups.children);
   }
 
+  /* Canvas draws in insertion order and hit-tests the topmost interactive layer: keep the overlays above the region
+     polygons (which are redrawn on every drill-down) so zones stay visible and points stay clickable. */
+  var OVERLAYS = ["zones", "routes", "sites", "facilities", "checkpoints", "problems", "services"];
+  function raiseOverlays() {
+    function raise(layer) {
+      if (layer instanceof L.Path) layer.bringToFront();
+      else if (layer.eachLayer) layer.eachLayer(raise);
+    }
+    groups.outline.eachLayer(raise);
+    OVERLAYS.forEach(function (name) { if (map.hasLayer(groups[name])) groups[name].eachLayer(raise); });
+  }
+
   function loadGeometry() {
     var seq = state.seq;
     var code = state.region;
@@ -243,6 +255,7 @@
       return children.then(function (fc) {
         if (seq !== state.seq) return;
         drawChildren(fc, code);
+        raiseOverlays();
         setStatus(detail.children.length ? T.drill_hint : "");
       });
     }).catch(function () { if (seq === state.seq) setStatus(T.load_error, true); });
@@ -361,25 +374,37 @@
   var SOURCES = {
     zones: function () {
       return fresh(cfg.zones_api).then(function (fc) {
+        // The polygons let clicks through to the regions below (drill-down); each zone answers at its marker.
         L.geoJSON(fc, {
           renderer: renderer,
+          interactive: false,
           style: function (f) {
             var st = ZONE_STYLE[f.properties.type] || ZONE_STYLE.prevention;
             var s = { color: st.color, fillColor: st.color, weight: st.weight, fillOpacity: st.fillOpacity,
-              dashArray: st.dashArray, renderer: renderer };
+              dashArray: st.dashArray, renderer: renderer, interactive: false };
             if (f.properties.status === "proposed") { s.fillOpacity = 0.08; s.dashArray = "1 6"; }
             return s;
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup(function () {
+            var st = ZONE_STYLE[p.type] || ZONE_STYLE.prevention;
+            if (!layer.getBounds) return;
+            var marker = circle(layer.getBounds().getCenter(), { radius: 5, weight: 2, color: "#0B1A2B",
+              fillColor: st.color, fillOpacity: 1, jkAux: true });
+            function body() {
               return "<strong>" + esc(p.name || p.ref) + "</strong> · " + esc(T.zone_types[p.type] || p.type) +
                 (p.status === "proposed" ? " (" + esc(T.zone_proposed) + ")" : "") +
                 dl([[T.zone_people, n0(p.people)], [T.zone_due, countdown(p.due_at)],
                     ["", p.ready ? T.zone_ready : ""]]);
+            }
+            marker.bindPopup(body);
+            marker.bindTooltip(function () {
+              return esc(T.zone_types[p.type] || p.type) + (p.due_at ? " · " + esc(countdown(p.due_at)) : "");
             });
+            marker.addTo(groups.zones);
           }
         }).addTo(groups.zones);
+        raiseOverlays();
       });
     },
     cases: function () {
@@ -506,7 +531,7 @@
     groups[source].clearLayers();
     var p = SOURCES[source]().catch(function (err) {
       if (err !== STALE && seq === state.seq) setStatus(T.load_error, true);
-    }).then(function () { updateCounts(); });
+    }).then(function () { raiseOverlays(); updateCounts(); });
     state.layerData[source] = p;
     return p;
   }
@@ -514,32 +539,39 @@
   function leafCount(group) {
     if (group.getLayers && group instanceof L.MarkerClusterGroup) return group.getLayers().length;
     var n = 0;
-    group.eachLayer(function (l) { n += l.eachLayer && !(l instanceof L.Path) ? leafCount(l) : 1; });
+    group.eachLayer(function (l) {  // features, not their helper markers
+      if (l.options && l.options.jkAux) return;
+      n += l.eachLayer && !(l instanceof L.Path) ? leafCount(l) : 1;
+    });
     return n;
   }
-  /* Features drawn per map layer (read by the browser tests: canvas paths are not DOM nodes). */
+  /* Features drawn per map layer and per data source (read by the browser tests: canvas paths are not DOM nodes). */
   function counts() {
-    var out = { regions: leafCount(groups.children) };
+    var out = { regions: leafCount(groups.children), layers: {}, sources: {} };
     Object.keys(LAYER_SOURCES).forEach(function (name) {
-      out[name] = 0;
+      out.layers[name] = 0;
       LAYER_SOURCES[name].forEach(function (source) {
-        var c = leafCount(groups[source]);
-        out[source] = c;
-        if (isLayerOn(name)) out[name] += c;
+        var c = map.hasLayer(groups[source]) ? leafCount(groups[source]) : 0;
+        out.sources[source] = c;
+        out.layers[name] += c;
       });
     });
     return out;
   }
   function updateCounts() {
     var c = counts();
-    Object.keys(inputs).forEach(function (name) { inputs[name].setAttribute("data-features", c[name] || 0); });
+    Object.keys(inputs).forEach(function (name) { inputs[name].setAttribute("data-features", c.layers[name] || 0); });
   }
 
   // ---- breadcrumb ----------------------------------------------------------------------------------------------
   var crumbEl = document.getElementById("jk-breadcrumb");
   var upEl = document.getElementById("jk-up");
+  var crumbKey = null;
   function renderBreadcrumb() {
     var path = (state.info && state.info.path) || [];
+    var key = JSON.stringify(path);
+    if (key === crumbKey) return;  // unchanged: keep the nodes (a figures refresh must not rebuild them)
+    crumbKey = key;
     crumbEl.innerHTML = "";
     path.forEach(function (r, i) {
       if (i) crumbEl.appendChild(el("span", { "class": "sep", "aria-hidden": "true" }, "›"));
@@ -764,8 +796,7 @@
     var sev = Math.min(4, Math.max(1, parseInt(a.severity, 10) || 4));
     var li = el("li", { "data-alert-id": a.id, "class": "sev-" + sev + (fresh ? " new" : ""), tabindex: "0",
       "data-kind": a.kind });
-    li.appendChild(el("span", { "class": "sev", title: T.severity[String(sev)] }, ROMAN[sev]));
-    li.appendChild(el("span", { "class": "sev-text" }, T.severity[String(sev)] + " · "));
+    li.appendChild(el("span", { "class": "sev", "data-level": ROMAN[sev] }, T.severity[String(sev)]));
     li.appendChild(el("strong", {}, a.title || T.alert_kinds[a.kind] || a.kind));
     if (a.detail) li.appendChild(el("span", { "class": "detail" }, " " + a.detail));
     if (a.link && a.link.charAt(0) === "/" && a.link.charAt(1) !== "/") {
