@@ -1198,6 +1198,19 @@ def compact(result: dict) -> dict:
     }
 
 
+def warm_server(port: int, cookie: str) -> None:
+    """Load the application in every gunicorn worker (Django imports the URL conf on a worker's first request): a
+    first render should measure the page, not the server's start-up."""
+    conns = [Http(port, cookie) for _ in range(8)]
+    try:
+        with futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda h: [h.get(f"/screen/?region={DISTRICT}", accept="text/html"),
+                                   h.get("/api/v1/access/me")], conns))
+    finally:
+        for h in conns:
+            h.close()
+
+
 def _worst(api: dict) -> tuple[str, float]:
     worst = ("", 0.0)
     for who, row in api.items():
@@ -1223,11 +1236,18 @@ def run_database(kind: str, args) -> dict:
         refresh = C.spawn(__file__, ["--worker", "refresh", *common], verbose=args.verbose)
         sessions = built.pop("sessions")
         env = C.server_env(url, secret=SECRET, data_dir=args.data_dir)
+        # The browser first, on a server of its own: its pages open the live stream, whose threads go on calling
+        # run_pending (recomputing families in the server) until they notice the tab closed; the measurements
+        # below get a fresh server without such leftovers.
         with C.Server.jingkong_serve(env, workers=args.workers, threads=args.threads) as server:
+            C.log(f"{kind}: browser on port {server.port}")
+            warm_server(server.port, sessions["commander"]["cookie"])
+            browser = measure_browser(server.port, sessions["commander"]["cookie"], DISTRICT, args.browser_repeats)
+        paths = browser.get("api_paths") or None  # what the real page asked for, else the contract's list
+        with C.Server.jingkong_serve(env, workers=args.workers, threads=args.threads) as server:
+            warm_server(server.port, sessions["commander"]["cookie"])
             levels = _levels(server.port, sessions)
             C.log(f"{kind}: server on {server.port}; levels {levels}")
-            browser = measure_browser(server.port, sessions["commander"]["cookie"], DISTRICT, args.browser_repeats)
-            paths = browser.get("api_paths") or None  # what the real page asked for, else the contract's list
             render = {
                 "commander@district": measure_render(server.port, sessions["commander"]["cookie"], DISTRICT,
                                                      args.renders, args.concurrency, paths),
