@@ -73,7 +73,8 @@ def screen_strings() -> dict:
         "metric_cases": _("7-day cases"),
         "legend_zero": _("none"),
         "legend_zones": _("Zones"),
-        "zone_types": {"lockdown": _("lockdown zone"), "control": _("control zone"), "prevention": _("prevention zone")},
+        "zone_types": {"lockdown": _("lockdown zone"), "control": _("control zone"),
+                       "prevention": _("prevention zone")},
         "zone_people": _("People"),
         "zone_due": _("Countdown ends"),
         "zone_ready": _("ready to lift or downgrade"),
@@ -196,7 +197,8 @@ def screen(request):
     config = {
         "api": "/api/v1/dashboard",
         "geo_api": "/api/v1/geo",
-        "zones_api": "/api/v1/zones/zones/geojson",  # (the zones router is mounted at /zones/ and names its route /zones/geojson)
+        # the zones router is mounted at /zones/ and names its route /zones/geojson
+        "zones_api": "/api/v1/zones/zones/geojson",
         "stream": "/screen/stream",
         "page": request.path,
         "root": root.code if root else "",

@@ -74,8 +74,8 @@ def login(driver, live_server):
         client = Client()
         client.force_login(user)
         driver.get(live_server.url + "/login/")  # a page of the origin, to set cookies on it
-        driver.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                           "path": "/"})
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        driver.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session, "path": "/"})
         driver.add_cookie({"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "path": "/"})
 
     return do

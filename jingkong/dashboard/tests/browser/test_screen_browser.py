@@ -45,6 +45,12 @@ def counts(driver) -> dict:
     return driver.execute_script("return window.JK_SCREEN.counts();")
 
 
+def crumb(driver, tag: str, code: str) -> list:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, f'#jk-breadcrumb {tag}[data-region="{code}"]')
+
+
 def tile_value(driver, name: str) -> str:
     from selenium.webdriver.common.by import By
 
@@ -90,10 +96,12 @@ def test_screen_loads_and_every_layer_draws_what_the_api_answers(screen_world, d
         driver.find_element(By.CSS_SELECTOR, f'input[data-layer="{layer}"]').click()
         wait_for(driver, lambda d, layer=layer, want=want: counts(d)["layers"][layer] == want, 5,
                  f"{layer} layer drew {counts(driver)}, the API answered {want} features; "
-                 f"status {driver.find_element(By.ID, 'jk-map-status').text!r}; console {severe_console_errors(driver)}")
+                 f"status {driver.find_element(By.ID, 'jk-map-status').text!r}; "
+                 f"console {severe_console_errors(driver)}")
     # switched off again: nothing of it stays on the map
     driver.find_element(By.CSS_SELECTOR, 'input[data-layer="services"]').click()
-    wait_for(driver, lambda d: counts(d)["layers"]["services"] == 0, 2, "services layer still drawn after switching it off")
+    wait_for(driver, lambda d: counts(d)["layers"]["services"] == 0, 2,
+             "services layer still drawn after switching it off")
 
     # tiles carry the summary's figures (formatted for the page language)
     summary = api(user, f"/api/v1/dashboard/summary?region={district.code}")
@@ -133,9 +141,8 @@ def test_clicking_a_street_drills_down_and_the_url_keeps_the_place(screen_world,
     size = map_el.size
     ActionChains(driver).move_to_element_with_offset(map_el, int(x - size["width"] / 2),
                                                      int(y - size["height"] / 2)).click().perform()
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#jk-breadcrumb strong[data-region="{street_b.code}"]'),
-             5, "the breadcrumb did not move to street B")
-    assert driver.find_element(By.CSS_SELECTOR, f'#jk-breadcrumb a[data-region="{district.code}"]').text == district.name
+    wait_for(driver, lambda d: crumb(d, "strong", street_b.code), 5, "the breadcrumb did not move to street B")
+    assert crumb(driver, "a", district.code)[0].text == district.name
     wait_for(driver, lambda d: tile_value(d, "cases_total") == str(in_b), 5,
              f"cases_total shows {tile_value(driver, 'cases_total')}, street B has {in_b}")
     assert f"region={street_b.code}" in driver.current_url
@@ -147,8 +154,7 @@ def test_clicking_a_street_drills_down_and_the_url_keeps_the_place(screen_world,
     wait_for(driver, lambda d: tile_value(d, "cases_total") == str(in_b), 5, "street figure lost on reload")
 
     driver.find_element(By.ID, "jk-up").click()  # and "Up" goes back
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#jk-breadcrumb strong[data-region="{district.code}"]'),
-             5, "Up did not return to the district")
+    wait_for(driver, lambda d: crumb(d, "strong", district.code), 5, "Up did not return to the district")
     wait_for(driver, lambda d: tile_value(d, "cases_total") == str(in_district), 5, "district total not back")
 
 
@@ -163,7 +169,8 @@ def test_a_new_event_appears_without_reload(screen_world, driver, live_server, l
     open_screen(driver, live_server)
     wait_for(driver, lambda d: d.find_element(By.ID, "jk-live").get_attribute("data-state") == "open", 10,
              "the live stream did not open")
-    before = {li.get_attribute("data-alert-id") for li in driver.find_elements(By.CSS_SELECTOR, "#jk-alerts li[data-alert-id]")}
+    items = driver.find_elements(By.CSS_SELECTOR, "#jk-alerts li[data-alert-id]")
+    before = {li.get_attribute("data-alert-id") for li in items}
     url = driver.current_url
 
     newcomer = screen_world.world.person("屏新", building="SCR-B2", side="b")
@@ -198,3 +205,30 @@ def test_labels_in_the_page_language(screen_world, driver, live_server, login, l
     assert driver.find_element(By.CSS_SELECTOR, 'input[data-layer="situation"]').find_element(By.XPATH, "..").text \
         .strip() == layer_label
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
+
+
+def test_laptop_layout_puts_the_tiles_on_top_and_the_side_panels_in_tabs(screen_world, driver, live_server, login):
+    from selenium.webdriver.common.by import By
+
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False})
+    login(screen_world.commander)
+    open_screen(driver, live_server)
+
+    def box(selector):
+        return driver.find_element(By.CSS_SELECTOR, selector).rect
+
+    tiles, map_box = box(".jk-kpis-a"), box(".jk-mapbox")
+    assert tiles["y"] + tiles["height"] <= map_box["y"]  # the KPI strip is above the map
+    assert 0.5 <= map_box["width"] / 1366 <= 0.7  # the map takes about 60 % of the width
+    tabs = driver.find_elements(By.CSS_SELECTOR, ".jk-tabs button")
+    assert tabs and all(t.is_displayed() for t in tabs)
+    assert driver.find_element(By.ID, "jk-alerts").is_displayed()
+    assert not driver.find_element(By.ID, "jk-epi").is_displayed()
+    driver.find_element(By.CSS_SELECTOR, '.jk-tabs button[data-tab="epi"]').click()
+    assert driver.find_element(By.ID, "jk-epi").is_displayed()
+    assert not driver.find_element(By.ID, "jk-alerts").is_displayed()
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 1366  # no sideways scrolling
+    shot = os.environ.get("JK_SCREENSHOT")
+    if shot:
+        driver.save_screenshot(shot.rsplit(".", 1)[0] + "-laptop.png")
