@@ -232,3 +232,25 @@ def test_laptop_layout_puts_the_tiles_on_top_and_the_side_panels_in_tabs(screen_
     shot = os.environ.get("JK_SCREENSHOT")
     if shot:
         driver.save_screenshot(shot.rsplit(".", 1)[0] + "-laptop.png")
+
+
+def test_without_the_dashboard_api_the_screen_says_no_data_and_keeps_working(screen_world, driver, live_server,
+                                                                               login):
+    from django.utils.translation import gettext
+    from selenium.webdriver.common.by import By
+
+    login(screen_world.commander, language="en")
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/v1/dashboard/*", "*/screen/stream*"]})
+    open_screen(driver, live_server)
+    with translation.override("en"):
+        no_data = gettext("no data")
+    assert no_data in driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="cases_today"] .jk-sub').text
+    assert driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="cases_today"] .jk-value').text == "–"
+    assert no_data in driver.find_element(By.ID, "jk-clock").text
+    assert no_data in driver.find_element(By.ID, "jk-epi").text
+    assert no_data in driver.find_element(By.ID, "jk-alerts").text
+    assert counts(driver)["regions"] == 2  # the base map (geo API) still drew, and drill-down still works
+    assert driver.find_element(By.ID, "jk-live").get_attribute("data-state") == "closed"
+    driver.execute_script("window.JK_SCREEN.select(arguments[0], true)", screen_world.regions["street_a"].code)
+    wait_for(driver, lambda d: crumb(d, "strong", screen_world.regions["street_a"].code), 5, "no drill-down")
