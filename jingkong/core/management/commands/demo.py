@@ -116,10 +116,11 @@ class Command(BaseCommand):
             self.step("Replaying an outbreak in the port area (Beilun, January 2022) through the platform's services")
             result = outbreak_run(seed=seed, start=DEFAULT_START,
                                   echo=lambda text: self.stdout.write(f"  {text.strip()}"))
-            state["outbreak"] = {"seed": seed, "ends_at": result["ends_at"], "cases": len(result.get("cases", [])),
+            cases = len(result.get("cases", [])) + len(result.get("round", {}).get("new_cases", []))
+            state["outbreak"] = {"seed": seed, "ends_at": result["ends_at"], "cases": cases,
                                  "seconds": result["seconds"]}
             state_file.write_text(json.dumps(state, indent=2))
-            self.step(f"Outbreak loaded in {result['seconds']:.0f} s: {len(result.get('cases', []))} cases, "
+            self.step(f"Outbreak loaded in {result['seconds']:.0f} s: {cases} cases, "
                       f"{sum(result.get('contacts', {}).values()):,} contacts, {len(result.get('zones', []))} zones")
         from jingkong.dashboard import refresher
 
