@@ -76,3 +76,30 @@ def offset_clock(
         return start_virtual + (real() - start_real) * speed
 
     return source
+
+
+REPLAY_FROM_ENV = "JINGKONG_REPLAY_FROM"  # the virtual instant the replay starts at (ISO 8601 with offset)
+REPLAY_ANCHOR_ENV = "JINGKONG_REPLAY_ANCHOR"  # the real instant it corresponds to (same in every server process)
+REPLAY_SPEED_ENV = "JINGKONG_REPLAY_SPEED"
+
+
+def replay_env(start_virtual: dt.datetime, *, anchor: dt.datetime | None = None, speed: float = 1.0) -> dict:
+    """Environment variables that make every server process (web workers, job worker) run a replay clock."""
+    return {REPLAY_FROM_ENV: start_virtual.isoformat(), REPLAY_ANCHOR_ENV: (anchor or _wall()).isoformat(),
+            REPLAY_SPEED_ENV: str(speed)}
+
+
+def install_replay_from_env(environ=None) -> dt.datetime | None:
+    """Install the process-wide replay clock described by :func:`replay_env`, if set. Returns the virtual start."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    start = environ.get(REPLAY_FROM_ENV)
+    if not start:
+        return None
+    start_virtual = dt.datetime.fromisoformat(start)
+    anchor = dt.datetime.fromisoformat(environ.get(REPLAY_ANCHOR_ENV) or _wall().isoformat())
+    if start_virtual.tzinfo is None or anchor.tzinfo is None:
+        raise ValueError(f"{REPLAY_FROM_ENV} and {REPLAY_ANCHOR_ENV} need a UTC offset")
+    set_global(offset_clock(anchor, start_virtual, float(environ.get(REPLAY_SPEED_ENV) or 1.0)))
+    return start_virtual

@@ -46,3 +46,24 @@ def test_emit_requires_a_transaction_and_records_the_subject(regions, frozen_clo
     stored = DomainEvent.objects.get(pk=ev.pk)
     assert (stored.subject_type, stored.subject_id, stored.region_code) == ("geo.region", str(region.pk), region.code)
     assert stored.occurred_at == frozen_clock and stored.payload == {"n": 1}
+
+
+def test_replay_clock_from_environment_continues_the_outbreak_in_every_process():
+    virtual = dt.datetime(2022, 1, 10, 12, 54, tzinfo=dt.UTC)
+    anchor = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    env = clock.replay_env(virtual, anchor=anchor)
+    try:
+        assert clock.install_replay_from_env(env) == virtual
+        elapsed = clock.now() - virtual
+        assert dt.timedelta(seconds=29) <= elapsed <= dt.timedelta(seconds=90)  # runs on from the anchor in real time
+        assert clock.today() == dt.date(2022, 1, 10)
+    finally:
+        clock.set_global(None)
+    assert clock.now().year >= 2026  # the wall clock again
+
+
+def test_replay_clock_is_not_installed_without_the_environment_and_refuses_naive_times():
+    assert clock.install_replay_from_env({}) is None
+    with pytest.raises(ValueError):
+        clock.install_replay_from_env({clock.REPLAY_FROM_ENV: "2022-01-10T08:00:00"})
+    clock.set_global(None)

@@ -3,8 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management import call_command
@@ -53,11 +55,14 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="Prepare everything, then exit.")
         parser.add_argument("--no-outbreak", action="store_true",
                             help="Do not load the outbreak in progress (the district and accounts only).")
+        parser.add_argument("--real-time", action="store_true",
+                            help="Serve with today's date instead of continuing the outbreak's clock.")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2)
 
-    def handle(self, *args, population, seed, days, no_serve, host, port, workers, no_outbreak=False, **options):
+    def handle(self, *args, population, seed, days, no_serve, host, port, workers, no_outbreak=False, real_time=False,
+               **options):
         if population < 1000:
             raise CommandError("--population must be at least 1000")
         data_dir = Path(settings.DATA_DIR)
@@ -83,7 +88,14 @@ class Command(BaseCommand):
             state_file.write_text(json.dumps(state, indent=2))
         demo_activate(region_code=DISTRICT_CODE)  # the 8th-edition rules, in force from 2022-01-01 (replayable)
         self.step("Health codes: a signing key and every resident's code")
-        call_command("codes_rotate_key", if_none=True, stdout=io.StringIO())
+        if no_outbreak:
+            call_command("codes_rotate_key", if_none=True, stdout=io.StringIO())
+        else:  # the outbreak replays January 2022: the signing key must already be valid then
+            from jingkong.core import clock
+            from jingkong.synth.outbreak import DEFAULT_START
+
+            with clock.frozen(DEFAULT_START - dt.timedelta(days=7)):
+                call_command("codes_rotate_key", if_none=True, stdout=io.StringIO())
         call_command("codes_recompute", stdout=io.StringIO())
         if not no_outbreak:
             self._outbreak(seed, state, state_file)
@@ -97,7 +109,15 @@ class Command(BaseCommand):
         if no_serve:
             self.step("Ready. Run 'jingkong demo' again to serve it on http://127.0.0.1:8000/")
             return
-        code = serving.run(host=host, port=port, workers=workers, threads=4, echo=self.stdout.write)
+        ends = (state.get("outbreak") or {}).get("ends_at") if not no_outbreak else None
+        if ends and not real_time:
+            from jingkong.core import clock
+
+            os.environ.update(clock.replay_env(dt.datetime.fromisoformat(ends)))
+            local = dt.datetime.fromisoformat(ends).astimezone(ZoneInfo(settings.TIME_ZONE))
+            self.step(f"The clock continues the outbreak from {local:%Y-%m-%d %H:%M} ({settings.TIME_ZONE}); "
+                      "--real-time serves with today's date")
+        code = serving.run(host=host, port=port, workers=workers, threads=8, echo=self.stdout.write)
         if code:
             raise CommandError(f"server stopped with exit code {code}")
 
