@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS = 300
 ANALYZE_ROWS = 10_000
 STRETCH = 3  # wait at least this many times the last computation's duration between two refreshes
+ERROR_BACKOFF = 30.0  # seconds before a family whose compute failed is tried again
 
 
 def _local_day(at: dt.datetime) -> dt.date:
@@ -42,32 +43,52 @@ def _latest_event_id() -> int:
     return DomainEvent.objects.aggregate(m=Max("id"))["m"] or 0
 
 
-def _has_new_events(family: registry.Family, after: int, upto: int) -> bool:
+def _new_event_types(after: int, upto: int) -> dict[str, int]:
+    """The event types seen in ``(after, upto]`` with the largest id of each: ONE grouped query for every family of
+    a pass (the idle hook runs every second; a query per family and trigger adds up)."""
+    if upto <= after:
+        return {}
+    return dict(DomainEvent.objects.filter(id__gt=after, id__lte=upto).values("type").annotate(m=Max("id"))
+                .order_by().values_list("type", "m"))
+
+
+def _has_new_events(family: registry.Family, after: int, upto: int, seen: dict[str, int] | None = None) -> bool:
+    """Events of the family's trigger types in ``(after, upto]``. ``seen``: :func:`_new_event_types` of a range
+    that starts at or before ``after`` (no query then)."""
     if not family.triggers or upto <= after:
         return False
+    if seen is not None:
+        return any(last > after and kind.startswith(family.triggers) for kind, last in seen.items())
     match = Q()
     for prefix in family.triggers:
         match |= Q(type__startswith=prefix)
     return DomainEvent.objects.filter(match, id__gt=after, id__lte=upto).exists()
 
 
-def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: dict, at: dt.datetime,
-         wall: dt.datetime) -> bool:
+def _waited(family: registry.Family, state: RefreshState, wall: dt.datetime) -> bool:
+    """``min_interval`` (stretched to :data:`STRETCH` × the last computation) has passed since the last refresh."""
     if state.refreshed_at is None:
         return True
     # refreshed_at is wall time (how fresh the figures are); "today" comes from the platform clock
     age = (wall - state.refreshed_at).total_seconds()
     # A family that takes long to compute waits proportionally longer, so a busy district (scans every second, a
     # 1 M-person coverage query) never keeps a worker recomputing the same family back to back.
-    if age < max(family.min_interval, STRETCH * state.duration_ms / 1000):
+    return age >= max(family.min_interval, STRETCH * state.duration_ms / 1000)
+
+
+def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: dict, at: dt.datetime,
+         wall: dt.datetime, seen: dict[str, int] | None = None) -> bool:
+    if state.refreshed_at is None:
+        return True
+    if not _waited(family, state, wall):
         return False
-    if age >= family.max_age:
+    if (wall - state.refreshed_at).total_seconds() >= family.max_age:
         return True
     if marks != (state.marks or {}):
         return True
     if (state.marks or {}).get("_day") != _local_day(at).isoformat():
         return True
-    return _has_new_events(family, state.last_event_id, latest)
+    return _has_new_events(family, state.last_event_id, latest, seen)
 
 
 def _claim(name: str, wall: dt.datetime) -> bool:
@@ -125,28 +146,52 @@ def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | No
 
 
 def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: list[str] | None = None) -> list[str]:
-    """Recompute every family that is due (all of them with ``force``). Returns the names recomputed."""
+    """Recompute every family that is due (all of them with ``force``). Returns the names recomputed.
+
+    Cheap when nothing is due (the worker calls it every idle second, each open screen every 2 s): the states in one
+    query; a family still inside its interval, or claimed by another process, costs nothing more; the others share
+    one grouped query over the new events and one MAX per source mark (:func:`registry.marks_pass`)."""
     registry.load_all()
     at = at or clock.now()
+    day = _local_day(at).isoformat()
     latest = _latest_event_id()
-    done = []
+    states = {s.family: s for s in RefreshState.objects.all()}
+    wall = dt.datetime.now(dt.UTC)
+    candidates = []
     for name, family in sorted(registry.all_families().items()):
         if only and name not in only:
             continue
-        wall = dt.datetime.now(dt.UTC)
-        state = RefreshState.objects.filter(family=name).first() or RefreshState(family=name)
-        marks = dict(family.marks() if family.marks else {})
-        if not force and not _due(family, state, latest=latest, marks={**marks, "_day": _local_day(at).isoformat()},
-                                  at=at, wall=wall):
-            continue
-        if not _claim(name, wall):
-            continue
-        try:
-            refresh_family(name, at=at, latest=latest, marks=marks)
-            done.append(name)
-        except Exception as exc:  # one family failing never stops the others (the screen shows its age)
-            log.exception("dashboard family %s failed to refresh", name)
-            RefreshState.objects.filter(family=name).update(claimed_until=None, error=str(exc)[:2000])
+        state = states.get(name) or RefreshState(family=name)
+        if state.claimed_until is not None and state.claimed_until >= wall:
+            continue  # another process is at it (or it failed a moment ago: retried after its back-off)
+        if force or _waited(family, state, wall):
+            candidates.append((name, family, state))
+    afters = [s.last_event_id for _, f, s in candidates if f.triggers and s.refreshed_at is not None]
+    seen = _new_event_types(min(afters), latest) if afters and not force else {}
+    done = []
+    with registry.marks_pass():
+        for name, family, state in candidates:
+            marks = dict(family.marks() if family.marks else {})
+            if not force and not _due(family, state, latest=latest, marks={**marks, "_day": day}, at=at,
+                                      wall=dt.datetime.now(dt.UTC), seen=seen):
+                continue
+            if not _claim(name, dt.datetime.now(dt.UTC)):
+                continue
+            started = time.perf_counter()
+            try:
+                # a savepoint: a failing query rolls back this family only, even when the caller is inside a
+                # transaction (on PostgreSQL the connection would otherwise refuse every later family's queries)
+                with transaction.atomic():
+                    refresh_family(name, at=at, latest=latest, marks=marks)
+                done.append(name)
+            except Exception as exc:  # one family failing never stops the others (the screen shows its age)
+                log.exception("dashboard family %s failed to refresh", name)
+                # Released, but not retried at once: a compute that fails (a bad record, a missing table) would
+                # otherwise run again on every idle second and keep a worker busy failing.
+                backoff = max(ERROR_BACKOFF, family.min_interval, STRETCH * (time.perf_counter() - started))
+                RefreshState.objects.filter(family=name).update(
+                    claimed_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=backoff),
+                    error=f"{type(exc).__name__}: {exc}"[:2000])
     return done
 
 

@@ -8,9 +8,11 @@ must not write. Metrics must belong to the family (``metrics.METRICS``); zero ro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 Row = tuple[str, str, str, dt.date | None, float]
@@ -51,3 +53,38 @@ def load_all() -> None:
         except ModuleNotFoundError as exc:  # a family module not written yet
             if exc.name != module:
                 raise
+
+
+# --- source marks -------------------------------------------------------------------------------------------------
+
+_pass = threading.local()
+
+
+@contextlib.contextmanager
+def marks_pass() -> Iterator[None]:
+    """While open (one pass of the refresher over the families), :func:`max_mark` reads each (model, field) once:
+    several families watch the same sources (cases, contacts, batch members, room stays), and the pass runs every
+    idle second. Per thread: each live stream runs its own passes."""
+    outer = getattr(_pass, "memo", None)
+    if outer is None:
+        _pass.memo = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _pass.memo = None
+
+
+def max_mark(model, field: str = "id"):
+    """``MAX(field)`` of a model as a JSON-able mark (ids as int, 0 for an empty table; instants as ISO text)."""
+    memo = getattr(_pass, "memo", None)
+    key = (model._meta.label, field)
+    if memo is not None and key in memo:
+        return memo[key]
+    from django.db.models import Max
+
+    value = model.objects.aggregate(m=Max(field))["m"]
+    value = value.isoformat() if isinstance(value, dt.datetime) else (value or 0)
+    if memo is not None:
+        memo[key] = value
+    return value

@@ -22,11 +22,11 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.db.models.functions import TruncDate
 
 from jingkong.core import clock
-from jingkong.dashboard.families import Family, Row, register
+from jingkong.dashboard.families import Family, Row, max_mark, register
 
 # --- testing ----------------------------------------------------------------------------------------------------------
 
@@ -97,9 +97,9 @@ def testing_marks() -> dict:
     from jingkong.testing.models import RetestTask, Sample, TubeResult
 
     return {
-        "sample": Sample.objects.aggregate(m=Max("id"))["m"] or 0,
-        "result": TubeResult.objects.aggregate(m=Max("id"))["m"] or 0,
-        "retest": RetestTask.objects.aggregate(m=Max("id"))["m"] or 0,
+        "sample": max_mark(Sample),
+        "result": max_mark(TubeResult),
+        "retest": max_mark(RetestTask),
     }
 
 
@@ -182,9 +182,9 @@ def isolation_marks() -> dict:
     from jingkong.isolation.models import BatchMember, IsolationOrder, RoomStay
 
     return {
-        "member": BatchMember.objects.aggregate(m=Max("id"))["m"] or 0,
-        "stay": RoomStay.objects.aggregate(m=Max("id"))["m"] or 0,
-        "order": IsolationOrder.objects.aggregate(m=Max("id"))["m"] or 0,
+        "member": max_mark(BatchMember),
+        "stay": max_mark(RoomStay),
+        "order": max_mark(IsolationOrder),
     }
 
 
@@ -288,7 +288,7 @@ def compute_checkpoints(at: dt.datetime) -> list[Row]:
 def checkpoints_marks() -> dict:
     from jingkong.codes.models import Crossing
 
-    return {"crossing": Crossing.objects.aggregate(m=Max("id"))["m"] or 0}
+    return {"crossing": max_mark(Crossing)}
 
 
 register(Family(

@@ -62,10 +62,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import Max
 
 from jingkong.core import clock
-from jingkong.dashboard.families import Family, Row, register
+from jingkong.dashboard.families import Family, Row, max_mark, register
 
 ZONE_KEY = {"lockdown": "lockdown", "high_risk": "lockdown", "control": "control", "medium_risk": "control",
             "prevention": "prevention", "low_risk": "prevention"}
@@ -97,12 +96,9 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 
 
 def _max_marks(**sources) -> dict:
-    """``{name: str(MAX(field))}`` of (model, field) pairs — cheap (primary keys, small tables)."""
-    out = {}
-    for name, (model, field) in sources.items():
-        value = model.objects.aggregate(m=Max(field))["m"]
-        out[name] = value.isoformat() if isinstance(value, dt.datetime) else (value or 0)
-    return out
+    """``{name: str(MAX(field))}`` of (model, field) pairs — cheap (primary keys, small tables), each read once per
+    refresher pass however many families watch it (:func:`jingkong.dashboard.families.max_mark`)."""
+    return {name: max_mark(model, field) for name, (model, field) in sources.items()}
 
 
 # --- cases ----------------------------------------------------------------------------------------------------------------
