@@ -73,7 +73,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _M("facilities.rooms", "isolation", key="facility kind", doc="usable rooms, at the facility's region"),
     _M("facilities.occupied", "isolation", key="facility kind"),
     _M("facilities.free", "isolation", key="facility kind"),
-    _M("facilities.reserve_days", "isolation", agg="min", doc="days until free rooms run out at the current intake"),
+    _M("facilities.reserve_days", "isolation", agg="min",
+       doc="days until the free beds of a quarantine hotel/shelter run out at its current intake: the smallest under "
+           "a region is the FIRST facility to run out, not the region's reserve (see the two metrics below)"),
+    _M("facilities.reserve_free_beds", "isolation",
+       doc="free beds of quarantine hotels and shelters (the reserve; no designated hospitals), at the facility's "
+           "region"),
+    _M("facilities.reserve_net_per_day", "isolation",
+       doc="their net intake per day (arrivals − departures, averaged over the profile's window). A region's reserve "
+           "days = SUM(free beds) ÷ SUM(net) when the net is > 0, else none (not running out), rounded to 0.1 — the "
+           "reserve board's district forecast (isolation.reserve.district_capacity)"),
     _M("isolation.active", "isolation", key="stage", doc="people under an active isolation order, at their grid"),
     # ---- command: directives, problems, services (family "command") -------------------------------------------
     _M("tasks.total", "command", doc="tasks of open directives, at the task's grid"),

@@ -141,7 +141,8 @@ def _facility_rows(at: dt.datetime) -> Iterator[Row]:
     rooms (not out of service), occupied and free by room state (reserved and cleaning rooms are neither). Reserve
     days: the forecast of :func:`jingkong.isolation.reserve.facility_capacity` for quarantine hotels and shelters
     (designated hospitals are not reserve), the smallest per region; no row where free beds do not run out (no net
-    inflow, or no profile with a reserve section)."""
+    inflow, or no profile with a reserve section). Their free beds and net intake per day as additive rows, from
+    which a region's own reserve days follow (free ÷ net, as the reserve board forecasts a district)."""
     from jingkong.isolation import reserve
     from jingkong.isolation.models import Facility, FacilityKind, Room, RoomState
 
@@ -156,11 +157,22 @@ def _facility_rows(at: dt.datetime) -> Iterator[Row]:
                 yield f"facilities.{name}", r["facility__kind"], r["facility__region_code"], None, r[name]
     sites = Facility.objects.filter(active=True).exclude(kind=FacilityKind.DESIGNATED_HOSPITAL).order_by("pk")
     days: dict[str, float] = {}
+    free: dict[str, float] = {}
+    net: dict[str, float] = {}
     for c in reserve.facility_capacity(sites, at=at):
         if c.days_left is not None:
             days[c.region_code] = min(days.get(c.region_code, c.days_left), c.days_left)
+        # The region's own forecast needs its totals: the smallest facility forecast is the first site to fill, and
+        # would tell the commander "1 day left" for a district whose reserve lasts a week.
+        free[c.region_code] = free.get(c.region_code, 0) + c.free_beds
+        net[c.region_code] = net.get(c.region_code, 0.0) + c.net_per_day
     for code, value in days.items():
         yield "facilities.reserve_days", "", code, None, value
+    for code in free:
+        if free[code]:
+            yield "facilities.reserve_free_beds", "", code, None, free[code]
+        if net[code]:
+            yield "facilities.reserve_net_per_day", "", code, None, round(net[code], 4)
 
 
 def _order_rows() -> Iterator[Row]:

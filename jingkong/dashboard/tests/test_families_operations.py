@@ -213,6 +213,45 @@ def test_facility_rooms_reserve_days_and_active_orders(regions):
     _district_is_sum_of_streets(figs, regions, "facilities.rooms")
 
 
+def test_a_regions_reserve_days_are_its_own_forecast_not_its_first_facility_to_fill(regions):
+    """A hotel with many free beds and a shelter about to fill: the district's reserve lasts as long as the reserve
+    board's district forecast says (all free beds ÷ the net intake of all), not the shelter's single day."""
+    from jingkong.isolation import reserve
+    from jingkong.isolation.models import Facility
+    from jingkong.tracing.tests.helpers import activate
+
+    district, a, b = regions["district"].code, regions["street_a"].code, regions["street_b"].code
+    with clock.frozen(NOW):
+        activate()  # the 2021 profile: arrivals averaged over 3 days
+        hotel = ops.facility(a, {"free": 12, "occupied": 3})
+        shelter = ops.facility(regions["community_b"].code, {"free": 2, "occupied": 1}, kind="shelter")
+        ops.facility(b, {"free": 40}, kind="designated_hospital")  # not reserve
+        h = dt.timedelta(hours=1)
+        for i in range(3):  # 1 a day at the hotel
+            ops.stay(hotel, ops.person(regions["grid_a1"]), checked_in_at=NOW - (10 + 20 * i) * h)
+        for i in range(6):  # 2 a day at the shelter
+            ops.stay(shelter, ops.person(regions["grid_b1"]), checked_in_at=NOW - (5 + 10 * i) * h)
+        refresher.refresh_family("isolation", at=NOW)
+        board = reserve.district_capacity(district, facilities=Facility.objects.all(), at=NOW)
+        streets = {s: reserve.district_capacity(s, facilities=Facility.objects.all(), at=NOW) for s in (a, b)}
+    figs = figures("isolation")
+
+    def days(code):
+        free = total(figs, "facilities.reserve_free_beds", code)
+        net = total(figs, "facilities.reserve_net_per_day", code)
+        return round(free / net, 1) if net > 0 else None
+
+    assert board.days_left is not None
+    assert days(district) == board.days_left
+    assert total(figs, "facilities.reserve_free_beds", district) == board.free_beds
+    for code, capacity in streets.items():
+        assert days(code) == capacity.days_left
+    # the first facility to fill is a different, smaller number: the metric the district tile must not show
+    first_to_fill = min(v for (m, _k, _c, _d), v in figs.items() if m == "facilities.reserve_days")
+    assert first_to_fill < board.days_left
+    _district_is_sum_of_streets(figs, regions, "facilities.reserve_free_beds")
+
+
 def test_grouping_through_the_service_is_picked_up_after_min_interval(regions):
     from jingkong.access.guard import scope_of
     from jingkong.conftest import make_user
