@@ -7,6 +7,11 @@ a zone, problem or facility by its own reference. Ids are stable so the page (an
 same items) can de-duplicate: ``event:<domain event id>`` for events, ``cond:<kind>:<key>`` for conditions.
 
 Severity follows the usual four levels: 1 = I (highest, e.g. a case found in the community) … 4 = IV.
+
+DASHBOARD_VIEW is also held by roles that see aggregates only (analysts: roles.py). :func:`for_user` therefore cuts
+from each item what the reader's role may not read: a case's number (a record identifier of tracing) and its link
+need TRACING_VIEW — without it the item says "New case" and where (region name); a flagged person's temperature and
+symptoms need PERSON_VIEW; and any link is kept only when the reader may open the page it points to.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 
+from jingkong.access.guard import PERMISSION_ATTR
+from jingkong.access.roles import Perm
 from jingkong.core import clock
 from jingkong.core.models import DomainEvent
 from jingkong.dashboard import selectors
@@ -66,6 +73,53 @@ def _case(e: DomainEvent) -> dict:
     detail = _label("jingkong.tracing.models.FoundBy", found) if found else ""
     return _item(f"event:{e.pk}", "case", 2 if in_quarantine else 1, _("New case %(ref)s") % {"ref": ref}, detail,
                  e.region_code, e.occurred_at, _link("tracing:case_detail", ref) if ref else "")
+
+
+# What a reader needs to see the record-level parts of an item (kind → (permission, what to put instead)).
+def _case_without_ref(item: dict) -> dict:
+    return {**item, "title": _("New case"), "link": ""}
+
+
+def _symptoms_without_detail(item: dict) -> dict:
+    return {**item, "detail": ""}
+
+
+RECORD_LEVEL: dict[str, tuple[str, Callable[[dict], dict]]] = {
+    "case": (Perm.TRACING_VIEW, _case_without_ref),
+    "symptoms": (Perm.PERSON_VIEW, _symptoms_without_detail),
+}
+
+
+def _may(user, perm: str) -> bool:
+    return bool(user is not None and user.has_role_perm(perm))
+
+
+def _link_permission(link: str) -> str | None:
+    """The permission of the page a link points to (its view's ``@require``); None when it resolves to nothing."""
+    try:
+        match = resolve(link.split("?", 1)[0])
+    except Resolver404:
+        return None
+    return getattr(match.func, PERMISSION_ATTR, None)
+
+
+def for_user(items: Iterable[dict], user) -> list[dict]:
+    """The items as ``user`` may read them: record-level parts (case numbers, a person's symptoms) only with the
+    permission of their app, links only to pages the user may open. ``user=None`` reads the redacted form."""
+    out, allowed = [], {}
+    for item in items:
+        rule = RECORD_LEVEL.get(item["kind"])
+        if rule is not None and not _may(user, rule[0]):
+            item = rule[1](item)
+        link = item.get("link") or ""
+        if link:
+            if link not in allowed:
+                perm = _link_permission(link)
+                allowed[link] = perm is not None and _may(user, perm)
+            if not allowed[link]:
+                item = {**item, "link": ""}
+        out.append(item)
+    return out
 
 
 def _pool_positive(e: DomainEvent) -> dict:
@@ -348,11 +402,11 @@ def feed(prefix: str, *, limit: int = 50, at: dt.datetime | None = None) -> list
     return named(items[:limit])
 
 
-def alert_list(*, scope, region: str = "", limit: int = 50) -> dict:
-    """``GET /alerts``."""
+def alert_list(*, scope, region: str = "", limit: int = 50, user=None) -> dict:
+    """``GET /alerts`` as ``user`` may read it (:func:`for_user`)."""
     top = selectors.region_of(scope, region)
     selectors.ensure_fresh(("clock", "isolation", "command"))
-    return {"region": selectors.public_region(top), "items": feed(top["code"], limit=limit)}
+    return {"region": selectors.public_region(top), "items": for_user(feed(top["code"], limit=limit), user)}
 
 
 def serialisable(items: Iterable[dict]) -> list[dict]:

@@ -61,5 +61,6 @@ def clock(request, region: RegionCode = ""):
 @router.get("/alerts", response=AlertsOut)
 @require(Perm.DASHBOARD_VIEW)
 def alert_feed(request, region: RegionCode = "", limit: Limit = 50):
-    """Recent events that need attention and current conditions, newest first."""
-    return alerts.alert_list(scope=request.scope, region=region, limit=limit)
+    """Recent events that need attention and current conditions, newest first; case numbers and links only for
+    roles that may read them (an analyst sees "New case" and where)."""
+    return alerts.alert_list(scope=request.scope, region=region, limit=limit, user=request.jk_user)

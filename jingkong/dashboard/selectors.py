@@ -389,8 +389,25 @@ def current_campaign(bucket: Bucket) -> dict | None:
     return {"id": best["id"], "name": best["name"]}
 
 
-def tiles(bucket: Bucket, day: dt.date, *, campaign: dict | None, now: dt.datetime) -> dict:
-    """The summary tiles of one region from its figures."""
+def untested_by_code(prefix: str, campaign: dict | None) -> dict[str, int]:
+    """Persons of the round's target not sampled yet, per stored region code (a grid, or a region without grids),
+    clamped there at 0. A grid can show more swabs than target (people swabbed there but counted in no target there:
+    visitors, a register not yet updated), and a plain target − sampled over a whole street would let one grid's
+    surplus hide another grid's untested residents — or go negative. Clamped per grid, the figure stays honest and
+    additive (rows + remainder = the region's figure). One small grouped query (two metrics × the region's grids)."""
+    if campaign is None:
+        return {}
+    per_code: dict[str, float] = {}
+    for code, metric, value in (Figure.objects.filter(metric__in=("round.target", "round.sampled"),
+                                                      key=str(campaign["id"]), region_code__startswith=prefix)
+                                .values_list("region_code", "metric").order_by().annotate(v=Sum("value"))):
+        per_code[code] = per_code.get(code, 0.0) + (value or 0.0) * (1 if metric == "round.target" else -1)
+    return {code: max(0, int(round(v))) for code, v in per_code.items()}
+
+
+def tiles(bucket: Bucket, day: dt.date, *, campaign: dict | None, now: dt.datetime, untested: int | None = None
+          ) -> dict:
+    """The summary tiles of one region from its figures (``untested``: :func:`untested_by_code`, summed)."""
     s = bucket.sum
     total = s("cases.new", "today")
     in_community = s("cases.new", "today", _found("community"))
@@ -402,7 +419,7 @@ def tiles(bucket: Bucket, day: dt.date, *, campaign: dict | None, now: dt.dateti
                                                                                                key=key)
         round_tile = {"campaign_id": campaign["id"], "name": campaign["name"], "target": target, "sampled": sampled,
                       "reported": reported, "pending": sampled - reported, "coverage": _share(sampled, target),
-                      "untested": target - sampled}
+                      "untested": untested if untested is not None else max(0, target - sampled)}
     oldest = bucket.min("transfer.oldest_wait")
     rooms, occupied = s("facilities.rooms"), s("facilities.occupied")
     reserve = bucket.min("facilities.reserve_days")
@@ -447,9 +464,11 @@ def summary(*, scope: Scope, region: str = "", day: dt.date | None = None) -> di
     ensure_fresh(SUMMARY_FAMILIES)
     now = clock.now()
     bucket = aggregate(top["code"], SUMMARY_METRICS, day).get(None, Bucket())
+    campaign = current_campaign(bucket)
+    untested = sum(untested_by_code(top["code"], campaign).values())
     families, as_of, stale = families_state(SUMMARY_FAMILIES)
     return {"region": public_region(top), "day": day.isoformat(), "as_of": as_of, "stale": stale,
-            "tiles": tiles(bucket, day, campaign=current_campaign(bucket), now=now), "families": families}
+            "tiles": tiles(bucket, day, campaign=campaign, now=now, untested=untested), "families": families}
 
 
 # --- drill-down -------------------------------------------------------------------------------------------------------
@@ -464,7 +483,7 @@ ADDITIVE_ROW_FIELDS = ("population", "cases_today", "cases_total", "cases_7d", "
                        "contacts_identified", "zones_lockdown", "services_open", "problems_open")
 
 
-def row_figures(bucket: Bucket, population: int, *, campaign: dict | None) -> dict:
+def row_figures(bucket: Bucket, population: int, *, campaign: dict | None, untested: int = 0) -> dict:
     s = bucket.sum
     key = str(campaign["id"]) if campaign else None
     target = s("round.target", key=key) if key else 0
@@ -474,7 +493,7 @@ def row_figures(bucket: Bucket, population: int, *, campaign: dict | None) -> di
             "cases_7d": week,
             "incidence_7d_per_100k": round(week * 100_000 / population, 1) if population > 0 else None,
             "community_today": s("cases.new", "today", _found("community")),
-            "coverage": _share(sampled, target) if key else None, "untested": target - sampled,
+            "coverage": _share(sampled, target) if key else None, "untested": untested,
             "contacts_identified": s("contacts.identified"), "zones_lockdown": s("zones.count", key="lockdown"),
             "services_open": s("services.open"), "problems_open": s("problems.open"),
             "tasks_done_share": _share(s("tasks.done"), s("tasks.total"))}
@@ -501,18 +520,23 @@ def regions(*, scope: Scope, region: str = "", day: dt.date | None = None) -> di
     if whole is None:
         whole = aggregate(top["code"], REGION_METRICS, day).get(None, Bucket())
     campaign = current_campaign(whole)
+    untested: dict[str, int] = {}
+    child_codes = {c["code"] for c in children}
+    for code, n in untested_by_code(top["code"], campaign).items():
+        owner = next((code[:n_] for n_ in lengths if code[:n_] in child_codes), "")  # "" = the remainder
+        untested[owner] = untested.get(owner, 0) + n
     rows, located = [], Bucket()
     for c in children:
         bucket = buckets.get(c["code"], Bucket())
         located.add(bucket)
         rows.append({"code": c["code"], "name": c["name"], "level": c["level"],
-                     **row_figures(bucket, c["population"], campaign=campaign)})
+                     **row_figures(bucket, c["population"], campaign=campaign, untested=untested.get(c["code"], 0))})
     remainder = None
     if children or whole.values:
         rest = Bucket()
         rest.values = {mk: _minus(a, located.values.get(mk)) for mk, a in whole.values.items()}
         rest_population = top["population"] - sum(c["population"] for c in children)
-        remainder = row_figures(rest, rest_population, campaign=campaign)
+        remainder = row_figures(rest, rest_population, campaign=campaign, untested=untested.get("", 0))
     families, as_of, stale = families_state(REGION_FAMILIES)
     return {"region": public_region(top), "child_level": child_level, "day": day.isoformat(), "as_of": as_of,
             "stale": stale, "rows": rows, "remainder": remainder}

@@ -13,13 +13,15 @@ at most every 2 s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Max
 from django.http import StreamingHttpResponse
 
@@ -36,6 +38,7 @@ VERSION_SECONDS = 2.0
 RELEASE_SECONDS = 30.0  # how often an open stream lets Django drop a broken or too old connection (CONN_MAX_AGE)
 RETRY_MS = 3000
 MAX_SECONDS = 300
+USER_SECONDS = 5.0  # how often an open stream re-reads its user (deactivated, role or region changed: it ends)
 MAX_RESUME_EVENTS = 10_000  # a reconnect (Last-Event-ID) replays the alerts among at most this many latest events
 BATCH = 200
 
@@ -98,29 +101,69 @@ def _resume_from(request) -> int | None:
     return max(0, value)
 
 
-def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float = POLL_SECONDS,
-           refresh: bool = True) -> Iterator[str]:
-    """The stream's text. ``resume``: the last domain event id the browser had (None: only what happens from now)."""
+_refresh_lock = threading.Lock()
+_refresh_last = [float("-inf")]  # monotonic time of the last run_pending started by any stream of this process
+
+
+def _maybe_refresh() -> bool:
+    """``refresher.run_pending()`` at most once every :data:`REFRESH_SECONDS` per process, whatever the number of open
+    streams (each would otherwise start one every 2 s: ten screens, five refresh passes a second). Never waits for
+    another stream's pass: if one is running, this stream goes on. True when this call ran it."""
     from jingkong.dashboard import refresher
 
+    if not _refresh_lock.acquire(blocking=False):
+        return False
+    try:
+        now = time.monotonic()
+        if now - _refresh_last[0] < REFRESH_SECONDS:
+            return False
+        _refresh_last[0] = now
+        try:
+            refresher.run_pending()
+        except Exception:  # noqa: BLE001 - the figures' own state records failures; the stream goes on
+            log.exception("dashboard refresh from the live stream failed")
+        return True
+    finally:
+        _refresh_lock.release()
+
+
+def _user_state(user) -> tuple | None:
+    """What the stream's rights rest on: (active, role, region code) as stored now (one indexed read)."""
+    from django.contrib.auth import get_user_model
+
+    row = (get_user_model().objects.filter(pk=user.pk).values_list("is_active", "role", "region__code").first())
+    return tuple(row) if row else None
+
+
+def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float = POLL_SECONDS,
+           refresh: bool = True, user=None) -> Iterator[str]:
+    """The stream's text. ``resume``: the last domain event id the browser had (None: only what happens from now).
+    ``user``: the reader — alert items are cut to what their role may read (:func:`alerts.for_user`), and the stream
+    ends as soon as their account is deactivated or their role or region changes (the browser reconnects and is
+    checked afresh).
+
+    When the client goes away, the server (or the garbage collector, for a response nobody read to the end) closes
+    the generator: it then stops at once without touching the database — the request is over, its connection is no
+    longer this stream's (in tests, database access is already blocked). A database error ends the stream with one
+    log line; the browser reconnects after ``retry``."""
     started = time.monotonic()
+    closed_by_client = False
     try:
         latest = _latest_id()
-        last = latest if resume is None else max(resume, latest - MAX_RESUME_EVENTS, 0)
+        # A Last-Event-ID newer than the newest event (another database, a reset demo) replays nothing but must not
+        # hold back the events to come: start from the newest.
+        last = latest if resume is None else min(max(resume, latest - MAX_RESUME_EVENTS, 0), latest)
         versions = _versions()
+        rights = _user_state(user) if user is not None else None
         yield f"retry: {RETRY_MS}\n\n"
         yield _sse("hello", {"versions": versions, "last_event_id": latest})
-        next_ping = next_refresh = next_versions = next_release = time.monotonic()
+        next_ping = next_versions = next_release = next_user = time.monotonic()
         next_ping += PING_SECONDS
         next_release += RELEASE_SECONDS
+        next_user += USER_SECONDS
         while True:
-            now = time.monotonic()
-            if refresh and now >= next_refresh:
-                next_refresh = now + REFRESH_SECONDS
-                try:
-                    refresher.run_pending()
-                except Exception:  # noqa: BLE001 - the figures' own state records failures; the stream goes on
-                    log.exception("dashboard refresh from the live stream failed")
+            if refresh:
+                _maybe_refresh()
             upto = _latest_id()
             if upto > last:
                 found = alerts.events_after(prefix, last, upto, limit=BATCH)
@@ -129,7 +172,7 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
                     item = alerts.event_item(e)
                     if item is not None:
                         items.append((e.pk, item))
-                named = alerts.named([i for _, i in items])
+                named = alerts.for_user(alerts.named([i for _, i in items]), user)
                 for (pk, _item), item in zip(items, named, strict=True):
                     yield _sse("alert", alerts.serialisable([item])[0], id=pk)
                 last = found[-1].pk if len(found) >= BATCH else upto
@@ -142,6 +185,10 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
             if time.monotonic() >= next_ping:
                 next_ping = time.monotonic() + PING_SECONDS
                 yield ": ping\n\n"
+            if user is not None and time.monotonic() >= next_user:
+                next_user = time.monotonic() + USER_SECONDS
+                if _user_state(user) != rights:
+                    break
             if time.monotonic() >= next_release:
                 next_release = time.monotonic() + RELEASE_SECONDS
                 _release_connection()
@@ -149,8 +196,15 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
             if remaining <= 0:
                 break
             time.sleep(min(poll, remaining))
+    except GeneratorExit:
+        closed_by_client = True
+        raise
+    except (DatabaseError, RuntimeError) as exc:  # database gone / closed under the stream (server or test ending)
+        log.warning("dashboard live stream ended: %s", exc)
     finally:
-        _release_connection()
+        if not closed_by_client:
+            with contextlib.suppress(DatabaseError, RuntimeError):
+                _release_connection()
 
 
 @require(Perm.DASHBOARD_VIEW)
@@ -159,7 +213,8 @@ def stream(request):
     max_seconds = _max_seconds(request)
     resume = _resume_from(request)
     refresh = bool(getattr(settings, "DASHBOARD_STREAM_REFRESH", True))
-    response = StreamingHttpResponse(events(region["code"], resume=resume, max_seconds=max_seconds, refresh=refresh),
+    response = StreamingHttpResponse(events(region["code"], resume=resume, max_seconds=max_seconds, refresh=refresh,
+                                            user=request.jk_user),
                                      content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

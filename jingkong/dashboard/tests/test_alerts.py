@@ -192,3 +192,41 @@ def test_event_item_of_every_alert_type_has_the_shape(regions):
         if type_ == "zones.zone_proposed":
             with translation.override("en"):
                 assert alerts.event_item(e)["detail"] == "lockdown zone (封控区)"  # the type's label, not its id
+
+
+def test_analyst_reads_new_cases_without_their_numbers_or_links(regions, client_for, events):
+    """Analysts hold DASHBOARD_VIEW but see aggregates only (roles.py): a case item says "New case" and where, with
+    no case number and no link; a flagged person's symptoms are left out; links only to pages the role may open."""
+    from jingkong.conftest import make_user
+
+    symptoms = event("isolation.symptoms_flagged", regions["grid_a1"].code, {"temperature": "38.4",
+                                                                               "symptoms": ["cough"]})
+    fig("services.overdue", regions["grid_a1"].code, 1, "food")
+    fig("problems.overdue", regions["grid_a1"].code, 1, "supplies")
+    analyst = make_user("analyst_a", "analyst", regions["street_a"])
+    with translation.override("en"):
+        resp = client_for(analyst).get(API)
+    assert resp.status_code == 200
+    items = {i["id"]: i for i in resp.json()["items"]}
+    case = items[f"event:{events['case_a'].pk}"]
+    assert case["kind"] == "case" and case["title"] == "New case" and case["link"] == ""
+    assert case["region_name"] == regions["grid_a1"].name
+    assert "C-A-1" not in resp.content.decode() and "C-A-2" not in resp.content.decode()
+    assert items[f"event:{symptoms.pk}"]["detail"] == ""
+    street = regions["street_a"].code
+    assert items[f"cond:service_overdue:{street}"]["link"] == ""  # the service queue needs SERVICE_HANDLE
+    assert items[f"cond:problem_overdue:{street}"]["link"] == "/command/problems/"  # COMMAND_VIEW: kept
+    # the street officer (TRACING_VIEW, PERSON_VIEW) reads the same items in full
+    full = {i["id"]: i for i in client_for(make_user("officer_x", "street_officer", regions["street_a"]))
+            .get(API).json()["items"]}
+    assert "C-A-1" in full[f"event:{events['case_a'].pk}"]["title"]
+    assert full[f"event:{events['case_a'].pk}"]["link"] == "/tracing/cases/C-A-1/"
+    assert "38.4" in full[f"event:{symptoms.pk}"]["detail"]
+
+
+def test_ids_are_stable_and_order_is_newest_first_with_ties_by_severity(regions, commander, client_for, events):
+    c = client_for(commander)
+    first, second = c.get(API).json()["items"], c.get(API).json()["items"]
+    assert [i["id"] for i in first] == [i["id"] for i in second]
+    keys = [(i["at"], -i["severity"]) for i in first]
+    assert keys == sorted(keys, reverse=True)

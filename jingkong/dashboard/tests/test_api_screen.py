@@ -536,3 +536,44 @@ def test_figure_reads_one_metric_with_its_aggregation(regions, district):
     assert figure("clock.p90_h", "330206", key="tracing") is None
     with pytest.raises(KeyError):
         figure("no.such.metric", street)
+
+
+def test_untested_never_negative_and_a_surplus_grid_hides_no_other(regions, commander, client_for, campaign):
+    """A grid with more swabs than target (visitors swabbed there) counts 0 untested, not minus: otherwise it would
+    hide the untested residents of the next grid in the street's figure, or make it negative."""
+    cid = str(campaign.pk)
+    plan = {"grid_a1": (10, 14), "grid_a2": (10, 3), "grid_b1": (5, 9)}  # (target, sampled)
+    for name, (target, sampled) in plan.items():
+        fig("round.target", regions[name].code, target, cid)
+        fig("round.sampled", regions[name].code, sampled, cid)
+    want = {name: max(0, t - s) for name, (t, s) in plan.items()}
+    c = client_for(commander)
+    for region, names in (("330206", list(plan)), (regions["street_a"].code, ["grid_a1", "grid_a2"]),
+                          (regions["community_b"].code, ["grid_b1"])):
+        tile = c.get(f"{API}/summary", {"region": region}).json()["tiles"]["round"]
+        assert tile["untested"] == sum(want[n] for n in names), region
+    rows = {r["code"]: r for r in c.get(f"{API}/regions", {"region": regions["community_a"].code}).json()["rows"]}
+    assert rows[regions["grid_a1"].code]["untested"] == 0 and rows[regions["grid_a2"].code]["untested"] == 7
+    drill = c.get(f"{API}/regions", {"region": "330206"}).json()
+    assert all(r["untested"] >= 0 for r in drill["rows"]) and drill["remainder"]["untested"] >= 0
+
+
+@pytest.mark.parametrize(("route", "params", "field"), [
+    ("summary", {"region": "3302%"}, "region"),
+    ("regions", {"region": "_"}, "region"),
+    ("epi", {"region": "330206%"}, "region"),
+    ("epi", {"days": "0"}, "days"),
+    ("alerts", {"limit": "-1"}, "limit"),
+    ("alerts", {"limit": "100000"}, "limit"),
+    ("summary", {"day": "9999-12-31"}, "day"),
+])
+def test_odd_values_answer_4xx_naming_the_field(regions, commander, client_for, route, params, field):
+    with translation.override("en"):
+        resp = client_for(commander).get(f"{API}/{route}", params)
+    assert 400 <= resp.status_code < 500 and resp.status_code != 404, resp.content
+    assert field in resp.json()["message"]
+
+
+def test_empty_region_means_the_callers_own(regions, officer_a, client_for):
+    data = client_for(officer_a).get(f"{API}/summary", {"region": ""}).json()
+    assert data["region"]["code"] == regions["street_a"].code
