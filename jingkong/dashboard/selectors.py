@@ -167,6 +167,11 @@ class Bucket:
         """A count: the additive figure over the matching keys (``part``: total, today, previous, week)."""
         return int(round(sum(getattr(a, part) for a in self._matching(metric, key))))
 
+    def total(self, metric: str, key: KeyMatch = None) -> float | None:
+        """The unrounded sum over all rows (None: no row at all) — for rates such as a net intake per day."""
+        found = self._matching(metric, key)
+        return sum(a.total for a in found) if found else None
+
     def min(self, metric: str, key: KeyMatch = None) -> float | None:
         values = [a.lo for a in self._matching(metric, key) if a.lo is not None]
         return min(values) if values else None
@@ -348,6 +353,7 @@ SUMMARY_METRICS = [
     "retest.pools_waiting", "retest.persons_waiting",
     "transfer.waiting", "transfer.en_route", "transfer.oldest_wait",
     "facilities.rooms", "facilities.occupied", "facilities.free", "facilities.reserve_days",
+    "facilities.reserve_free_beds", "facilities.reserve_net_per_day",
     "isolation.active",
     "tasks.total", "tasks.done", "tasks.overdue",
     "problems.open", "problems.overdue", "services.open", "services.overdue",
@@ -405,6 +411,18 @@ def untested_by_code(prefix: str, campaign: dict | None) -> dict[str, int]:
     return {code: max(0, int(round(v))) for code, v in per_code.items()}
 
 
+def reserve_days(bucket: Bucket) -> float | None:
+    """Days the region's reserve of quarantine beds lasts: its free beds ÷ its net intake per day (the reserve
+    board's district forecast; None when the net intake is not positive: not running out). Figures computed before
+    those two metrics existed: the first facility to run out (``facilities.reserve_days``, MIN)."""
+    free, net = bucket.total("facilities.reserve_free_beds"), bucket.total("facilities.reserve_net_per_day")
+    if free is None and net is None:
+        return bucket.min("facilities.reserve_days")
+    if not net or net <= 0:
+        return None
+    return (free or 0.0) / net
+
+
 def tiles(bucket: Bucket, day: dt.date, *, campaign: dict | None, now: dt.datetime, untested: int | None = None
           ) -> dict:
     """The summary tiles of one region from its figures (``untested``: :func:`untested_by_code`, summed)."""
@@ -422,7 +440,7 @@ def tiles(bucket: Bucket, day: dt.date, *, campaign: dict | None, now: dt.dateti
                       "untested": untested if untested is not None else max(0, target - sampled)}
     oldest = bucket.min("transfer.oldest_wait")
     rooms, occupied = s("facilities.rooms"), s("facilities.occupied")
-    reserve = bucket.min("facilities.reserve_days")
+    reserve = reserve_days(bucket)
     tasks, done = s("tasks.total"), s("tasks.done")
     return {
         "cases_today": {"total": total, "confirmed": s("cases.new", "today", _classified("confirmed")),

@@ -577,3 +577,21 @@ def test_odd_values_answer_4xx_naming_the_field(regions, commander, client_for, 
 def test_empty_region_means_the_callers_own(regions, officer_a, client_for):
     data = client_for(officer_a).get(f"{API}/summary", {"region": ""}).json()
     assert data["region"]["code"] == regions["street_a"].code
+
+
+def test_reserve_days_are_the_regions_own_forecast(regions, commander, client_for):
+    """The tile shows how long the region's reserve lasts (its free beds ÷ its net intake, as the reserve board's
+    district forecast), not the first facility to fill; no forecast when the net intake is not positive."""
+    a1, a2, b1 = regions["grid_a1"].code, regions["grid_a2"].code, regions["grid_b1"].code
+    for code, free, net, first in ((a1, 30, 4.0, 2.0), (a2, 10, 1.5, 6.0), (b1, 50, -2.0, 9.0)):
+        fig("facilities.reserve_free_beds", code, free)
+        fig("facilities.reserve_net_per_day", code, net)
+        fig("facilities.reserve_days", code, first)
+    c = client_for(commander)
+
+    def tile(region):
+        return c.get(f"{API}/summary", {"region": region}).json()["tiles"]["facilities"]["reserve_days"]
+
+    assert tile(regions["street_a"].code) == round((30 + 10) / (4.0 + 1.5), 1)
+    assert tile("330206") == round((30 + 10 + 50) / (4.0 + 1.5 - 2.0), 1)
+    assert tile(regions["street_b"].code) is None  # net intake negative: not running out
