@@ -595,3 +595,18 @@ def test_reserve_days_are_the_regions_own_forecast(regions, commander, client_fo
     assert tile(regions["street_a"].code) == round((30 + 10) / (4.0 + 1.5), 1)
     assert tile("330206") == round((30 + 10 + 50) / (4.0 + 1.5 - 2.0), 1)
     assert tile(regions["street_b"].code) is None  # net intake negative: not running out
+
+
+def test_today_is_the_shanghai_day_after_1600_utc(regions, commander, client_for):
+    """At 01:00 in Shanghai (17:00 UTC the day before) "today" is the Shanghai date: its cases count today and that
+    day may be asked for (it is not "in the future")."""
+    shanghai_today = TODAY + dt.timedelta(days=1)
+    fig("cases.new", regions["grid_a1"].code, 3, "confirmed:community", shanghai_today)
+    fig("cases.new", regions["grid_a1"].code, 5, "confirmed:community", TODAY)
+    with clock.frozen(dt.datetime(2022, 4, 10, 17, 0, tzinfo=dt.UTC)):
+        c = client_for(commander)
+        data = c.get(f"{API}/summary").json()
+        assert data["day"] == shanghai_today.isoformat()
+        assert data["tiles"]["cases_today"]["total"] == 3 and data["tiles"]["cases_today"]["previous_day_total"] == 5
+        assert c.get(f"{API}/summary", {"day": shanghai_today.isoformat()}).status_code == 200
+        assert c.get(f"{API}/epi").json()["dates"][-1] == shanghai_today.isoformat()
