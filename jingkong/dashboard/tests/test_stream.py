@@ -262,3 +262,17 @@ def test_a_closed_or_broken_stream_does_not_touch_the_database(regions, officer_
         assert list(gen) == []  # the next poll fails: the stream ends quietly
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert any("stream ended" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("params", "headers", "field"), [
+    ({"region": "3302%"}, {}, "region"),
+    ({"region": "_"}, {}, "region"),
+    ({"max_seconds": "-"}, {}, "max_seconds"),
+    ({}, {"HTTP_LAST_EVENT_ID": "abc"}, "Last-Event-ID"),
+])
+def test_bad_parameters_answer_4xx_naming_the_field(regions, officer_a, client_for, params, headers, field):
+    from django.utils import translation
+
+    with translation.override("en"):
+        resp = client_for(officer_a).get(URL, params, **headers)
+    assert resp.status_code == 422 and field in resp.content.decode()
