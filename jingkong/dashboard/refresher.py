@@ -84,7 +84,7 @@ def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: di
         return False
     if (wall - state.refreshed_at).total_seconds() >= family.max_age:
         return True
-    if marks != (state.marks or {}):
+    if marks != {k: v for k, v in (state.marks or {}).items() if k != "_at"}:
         return True
     if (state.marks or {}).get("_day") != _local_day(at).isoformat():
         return True
@@ -129,7 +129,9 @@ def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | No
         state = RefreshState.objects.select_for_update().get(family=name) if RefreshState.objects.filter(
             family=name).exists() else RefreshState.objects.create(family=name)
         state.last_event_id = latest
-        state.marks = {**marks, "_day": _local_day(at).isoformat()}
+        # "_at": the platform-clock instant the figures describe (the screen's "as of"; differs from refreshed_at,
+        # the wall time used for scheduling, when a demo replays an outbreak)
+        state.marks = {**marks, "_day": _local_day(at).isoformat(), "_at": at.isoformat()}
         state.refreshed_at = dt.datetime.now(dt.UTC)
         state.duration_ms = int((time.perf_counter() - started) * 1000)
         state.rows = len(figures)
@@ -204,8 +206,14 @@ def ensure_fresh(names: list[str] | None = None) -> None:
         run_pending(only=missing, force=True)
 
 
+def as_of(state: RefreshState) -> dt.datetime | None:
+    """The platform-clock instant a family's figures describe (its refresh time when not recorded)."""
+    at = (state.marks or {}).get("_at")
+    return dt.datetime.fromisoformat(at) if at else state.refreshed_at
+
+
 def versions() -> dict[str, dict]:
     """Each family's version, "as of" time and duration: the live stream tells screens when to re-read."""
     return {s.family: {"version": s.version, "refreshed_at": s.refreshed_at, "duration_ms": s.duration_ms,
-                       "error": s.error}
+                       "error": s.error, "as_of": as_of(s)}
             for s in RefreshState.objects.all()}

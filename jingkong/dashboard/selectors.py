@@ -336,7 +336,8 @@ def families_state(names: Iterable[str]) -> tuple[dict, dt.datetime | None, bool
         if at is None:
             stale = stale or family is not None
             continue
-        oldest = at if oldest is None or at < oldest else oldest
+        described = state.get("as_of") or at  # the platform-clock instant (a demo replays January 2022)
+        oldest = described if oldest is None or described < oldest else oldest
         max_age = family.max_age if family is not None else 300.0
         if state["error"] or (wall - at).total_seconds() > 2 * max_age + 60:
             stale = True
