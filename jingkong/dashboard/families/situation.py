@@ -57,7 +57,9 @@ and 100 k contacts (~10 s on PostgreSQL): the family waits at least 20 s between
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -75,9 +77,27 @@ CONTACT_TIERS = ("close", "secondary")
 # --- helpers ------------------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def fixed_offset_minutes(tzname: str) -> int | None:
+    """The zone's UTC offset in minutes when it has kept one offset since 2000 (Asia/Shanghai: +480 since 1991),
+    else None."""
+    tz = ZoneInfo(tzname)
+    offsets = {tz.utcoffset(dt.datetime(y, m, 15, 12)) for y in range(2000, 2101) for m in range(1, 13)}
+    return int(offsets.pop().total_seconds() // 60) if len(offsets) == 1 else None
+
+
 def _day(column: str) -> tuple[str, list]:
-    """SQL for the local day of a timestamp column, with its parameters."""
-    sql, params = connection.ops.datetime_cast_date_sql(column, (), clock.local_time_zone())
+    """SQL for the local day of a timestamp column, with its parameters.
+
+    SQLite: Django's ``django_datetime_cast_date`` is a Python function called once per row (2.3 s of the 2.7 s of a
+    GROUP BY over 100 k contacts); for a zone of one fixed offset SQLite's own ``date(col, '+480 minutes')`` gives the
+    same day in C (0.3 s). PostgreSQL: ``AT TIME ZONE``."""
+    tzname = clock.local_time_zone()
+    if connection.vendor == "sqlite" and (minutes := fixed_offset_minutes(tzname)) is not None:
+        # Django stores naive UTC text; the seconds are cut first because SQLite rounds a fraction to milliseconds
+        # (23:59:59.9999 local would become the next day).
+        return f"date(substr({column}, 1, 19), %s)", [f"{minutes:+d} minutes"]
+    sql, params = connection.ops.datetime_cast_date_sql(column, (), tzname)
     return sql, list(params)
 
 
@@ -119,8 +139,14 @@ def quarantine_case_ids() -> set[int]:
 
 def control_case_ids() -> set[int]:
     """Cases whose person lived inside a lockdown/control zone in force when the case was created (module
-    docstring): one query, the unit matches as a UNION of equi-joins (region units by code prefix)."""
+    docstring): one query, the unit matches as a UNION of equi-joins — region units by code prefix too, one arm per
+    length of the region codes in use (``substr(grid, 1, n) = unit``): a ``LIKE unit || '%'`` join compared every
+    case with every unit (4 s at 10 k cases and a thousand units on SQLite; 0.15 s this way)."""
     base = "FROM tracing_case c JOIN people_person p ON p.id = c.person_id "
+    lengths = sorted(int(r[0]) for r in _fetch(
+        "SELECT DISTINCT length(r.code) FROM zones_zoneunit u JOIN geo_region r ON r.id = u.region_id", []) if r[0])
+    region_units = ("(SELECT u.zone_id, r.code FROM zones_zoneunit u JOIN geo_region r ON r.id = u.region_id "
+                    "JOIN zones_zone z ON z.id = u.zone_id WHERE z.approved_at IS NOT NULL)")
     matches = " UNION ALL ".join([
         f"SELECT c.id AS case_id, c.created_at AS at, u.zone_id AS zone_id {base}"
         "JOIN zones_zoneunit u ON u.household_id = p.household_id",
@@ -130,11 +156,8 @@ def control_case_ids() -> set[int]:
         "JOIN zones_zoneunit u ON u.building_id = p.building_id AND u.kind = 'entrance' "
         "LEFT JOIN people_household h ON h.id = p.household_id "
         "WHERE p.unit = u.entrance OR (p.unit = '' AND h.unit = u.entrance)",
-        f"SELECT c.id, c.created_at, ru.zone_id {base}"
-        "JOIN geo_region g ON g.id = p.grid_id "
-        "JOIN (SELECT u.zone_id, r.code FROM zones_zoneunit u JOIN geo_region r ON r.id = u.region_id "
-        "JOIN zones_zone z ON z.id = u.zone_id WHERE z.approved_at IS NOT NULL) ru "
-        "ON g.code LIKE ru.code || '%%'",
+        *[f"SELECT c.id, c.created_at, ru.zone_id {base}JOIN geo_region g ON g.id = p.grid_id "
+          f"JOIN {region_units} ru ON ru.code = substr(g.code, 1, {n})" for n in lengths],
         "SELECT c.id, c.created_at, zr.zone_id FROM tracing_case c "
         "JOIN zones_zoneresident zr ON zr.person_id = c.person_id",
     ])

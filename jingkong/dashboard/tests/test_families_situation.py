@@ -105,6 +105,47 @@ def test_found_in_control_through_household_building_and_entrance_units(regions)
     assert total(figs, "cases.new", key="asymptomatic:community") == len(cases_out)
 
 
+def test_found_in_control_through_region_units_of_every_level(regions):
+    """Region units are matched by code prefix at each of their lengths (a street unit and a grid unit at once); a
+    person attached to a street itself (no grid) is inside that street's unit, and a neighbouring street's people are
+    not."""
+    from jingkong.dashboard.families.situation import control_case_ids
+
+    before = world.at(-1, 0)
+    world.zone("lockdown", regions["street_a"], approved=before)
+    world.zone("control", regions["grid_b1"], approved=before)
+    inside = [world.case(regions[g], created=world.at(0, 1)) for g in ("grid_a1", "grid_a2", "street_a", "grid_b1")]
+    outside = [world.case(regions[g], created=world.at(0, 1)) for g in ("grid_b2", "street_b", "community_b")]
+    assert control_case_ids() == {c.pk for c in inside}
+    assert not {c.pk for c in outside} & control_case_ids()
+
+
+@pytest.mark.parametrize("utc", [
+    dt.datetime(2022, 1, 5, 15, 59, 59, 999999, tzinfo=dt.UTC),  # 23:59:59.999999 local on 01-05
+    dt.datetime(2022, 1, 5, 16, 0, tzinfo=dt.UTC),  # 00:00 local on 01-06
+    dt.datetime(2022, 1, 5, 15, 30, tzinfo=dt.UTC),  # 23:30 local: 01-05, not the UTC day's neighbour
+    dt.datetime(2021, 12, 31, 23, 0, tzinfo=dt.UTC),  # 07:00 local on 2022-01-01 (year boundary)
+    dt.datetime(2022, 7, 1, 2, 0, tzinfo=dt.UTC),  # summer: no daylight saving in Shanghai
+])
+def test_local_day_in_sql_is_the_shanghai_day(regions, utc):
+    """The families' SQL day (a fast built-in on SQLite) is the Asia/Shanghai calendar day of the instant."""
+    from zoneinfo import ZoneInfo
+
+    from jingkong.dashboard.families.situation import _as_date, _day, _fetch
+
+    c = world.case(regions["grid_a1"], created=utc)
+    sql, params = _day("c.created_at")
+    (day,) = _fetch(f"SELECT {sql} FROM tracing_case c WHERE c.id = %s", [*params, c.pk])[0]
+    assert _as_date(day) == utc.astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
+def test_a_zone_with_daylight_saving_falls_back_to_djangos_conversion(settings):
+    from jingkong.dashboard.families.situation import fixed_offset_minutes
+
+    assert fixed_offset_minutes("Asia/Shanghai") == 480
+    assert fixed_offset_minutes("Europe/Berlin") is None
+
+
 def test_cases_drill_down_adds_up_and_rerun_is_idempotent(regions):
     world.cases_world(regions)
     first = _refresh("cases")
