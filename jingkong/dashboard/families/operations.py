@@ -22,8 +22,9 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Min, Q
-from django.db.models.functions import TruncDate
+from django.db import connection
+from django.db.models import Count, DateField, F, Min, Q
+from django.db.models.expressions import RawSQL
 
 from jingkong.core import clock
 from jingkong.dashboard.families import Family, Row, max_mark, register
@@ -285,8 +286,13 @@ def compute_checkpoints(at: dt.datetime) -> list[Row]:
     tz = ZoneInfo(clock.local_time_zone())
     first = at.astimezone(tz).date() - dt.timedelta(days=CROSSING_DAYS - 1)
     since = dt.datetime.combine(first, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    from jingkong.dashboard.families.situation import _day
+
+    # the local day in SQL (SQLite's built-in date() at the zone's offset: TruncDate runs a Python function per row)
+    day_sql, day_params = _day(f"{connection.ops.quote_name(Crossing._meta.db_table)}.{connection.ops.quote_name('at')}")
     rows: list[Row] = []
-    for r in (Crossing.objects.filter(at__gte=since).annotate(day=TruncDate("at", tzinfo=tz))
+    for r in (Crossing.objects.filter(at__gte=since)
+              .annotate(day=RawSQL(day_sql, day_params, output_field=DateField()))
               .values("region_code", "day")
               .annotate(total=Count("id"), denied=Count("id", filter=Q(decision=Decision.DENY)),
                         referred=Count("id", filter=Q(decision=Decision.REFER)))
