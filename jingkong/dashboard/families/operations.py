@@ -129,11 +129,14 @@ def _transfer_rows() -> Iterator[Row]:
     live = BatchMember.objects.filter(removed_at__isnull=True).exclude(batch__status=BatchStatus.CANCELLED)
     waiting = live.filter(picked_up_at__isnull=True,
                           batch__status__in=[BatchStatus.WAITING, BatchStatus.PLANNED, BatchStatus.IN_TRANSIT])
-    for r in (waiting.values("region_code").annotate(n=Count("id"), oldest=Min("batch__created_at")).order_by()):
+    # people, not memberships: a person grouped into two live batches (re-grouped by hand, a batch split) is one
+    # person waiting
+    for r in (waiting.values("region_code").annotate(n=Count("person_id", distinct=True),
+                                                     oldest=Min("batch__created_at")).order_by()):
         yield "transfer.waiting", "", r["region_code"], None, r["n"]
         yield "transfer.oldest_wait", "", r["region_code"], None, r["oldest"].timestamp()
     en_route = live.filter(picked_up_at__isnull=False, arrived_at__isnull=True)
-    for r in en_route.values("region_code").annotate(n=Count("id")).order_by():
+    for r in en_route.values("region_code").annotate(n=Count("person_id", distinct=True)).order_by():
         yield "transfer.en_route", "", r["region_code"], None, r["n"]
 
 

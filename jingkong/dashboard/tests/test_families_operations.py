@@ -168,6 +168,25 @@ def test_transfer_waiting_en_route_and_oldest_wait(regions):
         _district_is_sum_of_streets(figs, regions, metric)
 
 
+def test_a_person_in_two_live_batches_waits_once(regions):
+    """Memberships are not people: one person grouped into two waiting batches, and one on board two vehicles' lists,
+    count once each; the cancelled batch's member not at all."""
+    g = regions["grid_a1"]
+    h = dt.timedelta(hours=1)
+    with clock.frozen(NOW):
+        twice, other, aboard = ops.person(g), ops.person(g), ops.person(g)
+        ops.batch(g, "waiting", created_at=NOW - 2 * h, members=[(twice, None, None, None), (other, None, None, None)])
+        ops.batch(g, "planned", created_at=NOW - h, members=[(twice, None, None, None)])
+        ops.batch(g, "cancelled", created_at=NOW - 3 * h, members=[(other, None, None, None)])
+        ops.batch(g, "in_transit", created_at=NOW - h, members=[(aboard, NOW - h / 2, None, None)])
+        ops.batch(g, "in_transit", created_at=NOW - h, members=[(aboard, NOW - h / 4, None, None)])
+        refresher.refresh_family("isolation", at=NOW)
+    figs = figures("isolation")
+    assert by_region(figs, "transfer.waiting") == {g.code: 2}
+    assert by_region(figs, "transfer.en_route") == {g.code: 1}
+    assert by_region(figs, "transfer.oldest_wait") == {g.code: (NOW - 2 * h).timestamp()}
+
+
 def test_facility_rooms_reserve_days_and_active_orders(regions):
     from jingkong.isolation import reserve
     from jingkong.tracing.tests.helpers import activate
