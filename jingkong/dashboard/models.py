@@ -24,7 +24,10 @@ class Figure(models.Model):
         verbose_name = _("dashboard figure")
         verbose_name_plural = _("dashboard figures")
         indexes = [
-            models.Index(fields=["metric", "region_code"], name="dashboard_fig_metric_region"),
+            # pattern ops: `region_code LIKE '330206002%'` uses the index on PostgreSQL whatever the collation
+            # (SQLite ignores opclasses)
+            models.Index(fields=["metric", "region_code"], name="dashboard_fig_metric_pat",
+                         opclasses=["varchar_pattern_ops", "varchar_pattern_ops"]),
             models.Index(fields=["family"], name="dashboard_fig_family"),
         ]
 
