@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("JINGKONG_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("JINGKONG_PORT", "8000")))
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="Web worker processes (default: cores).")
-        parser.add_argument("--threads", type=int, default=4, help="Threads per web worker (default 4).")
+        parser.add_argument("--threads", type=int, default=8,
+                            help="Threads per web worker (default 8: each open command screen holds one for its "
+                                 "live stream).")
         parser.add_argument("--no-worker", action="store_true", help="Do not start the background job worker.")
 
     def handle(self, *args, host, port, workers, threads, no_worker, **options):
