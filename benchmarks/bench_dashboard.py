@@ -34,9 +34,12 @@ Measured in the same run, on the same data:
 3. ``render``: the first full render — the page HTML, then its scripts/styles and every API call the page makes at
    load, issued as a browser does (``--concurrency`` 6 at a time); wall time (the first, cold, and the median of
    ``--renders``). When /usr/bin/chromium, chromedriver and selenium are present, also the real headless browser's
-   time from navigation to ``#jk-screen[data-ready="1"]`` (its own list of requests then replaces the contract's);
-4. ``baseline``: an authenticated ``GET /api/v1/access/me`` (same server, same session) p50/p95, and a bare
-   ``SELECT COUNT(*) FROM tracing_case`` p95; ``ratio_to_me`` = call p95 / me p95;
+   time from navigation to ``#jk-screen[data-ready="1"]`` (fresh profile = cold, then ``--browser-repeats``
+   reloads), on a server of its own (a closed tab's live stream keeps its server thread until the next ping); the
+   list of API calls the real page made then replaces the contract's list in the simulated render;
+4. ``baseline``: an authenticated ``GET /api/v1/access/me`` on the same connection right after every measured call
+   (the same moment of a shared machine) p50/p95, and a bare ``SELECT COUNT(*) FROM tracing_case`` p95;
+   ``ratio_to_me`` = call p95 / me p95;
 5. ``verify``: at the district and at the officer's street, /regions rows + remainder == /summary for every additive
    field (cases_today, cases_total, community_today, untested, contacts_identified, zones_lockdown, services_open,
    problems_open), each row == /summary of that row's region, and cases_total == the cases built.
@@ -44,6 +47,10 @@ Measured in the same run, on the same data:
     .venv/bin/python benchmarks/bench_dashboard.py --quick                    # 50 k persons, both databases
     .venv/bin/python benchmarks/bench_dashboard.py --databases sqlite         # 1 M persons, 10 k cases, 100 k contacts
     .venv/bin/python benchmarks/bench_dashboard.py --databases postgresql --database-url postgres://postgres@127.0.0.1:5432/test
+
+Sessions are made as the login page makes them (``force_login``: a session row and its cookie). The server runs
+without the job worker (``--no-worker``), so no background refresh competes with the measured calls; the refresh
+costs are reported separately (and the live stream or the worker would pay them every ``max_age`` in production).
 
 Datasets: SQLite ``var/bench/dashboard-<N>.sqlite3``; PostgreSQL database ``jk_bench_dashboard`` (``--quick``:
 ``jk_bench_dashboard_quick``); ``--drop`` removes them after the run. Servers and browsers are always stopped.
