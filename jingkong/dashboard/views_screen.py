@@ -11,9 +11,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from jingkong.access.guard import require
 from jingkong.access.roles import Perm
+from jingkong.core import clock
 from jingkong.geo.models import Level, Region
 from jingkong.geo.selectors import region_ancestors
 
@@ -98,7 +100,7 @@ def screen_strings() -> dict:
             "zones": _("Zones in force"),
             "round": _("Testing round coverage"),
             "retest": _("Pool positives awaiting retest"),
-            "contacts": _("Contacts isolated / identified"),
+            "contacts": _("Contacts"),
             "transfer": _("Awaiting transfer"),
             "facilities": _("Free isolation rooms"),
             "services": _("Open service requests"),
@@ -115,7 +117,7 @@ def screen_strings() -> dict:
         "up_by": _("up %(n)s on the previous day"),
         "down_by": _("down %(n)s on the previous day"),
         "unchanged": _("unchanged from the previous day"),
-        "days": _("days"),
+        "days": pgettext("unit", "days"),
         "lockdown_short": _("lockdown"),
         "control_short": _("control"),
         "prevention_short": _("prevention"),
@@ -126,6 +128,8 @@ def screen_strings() -> dict:
         "located": _("located"),
         "transferred": _("transferred"),
         "identified": _("identified"),
+        "isolated": _("isolated"),
+        "identified_today": _("identified today %(n)s"),
         "en_route": _("en route"),
         "oldest_wait": _("oldest wait %(n)s min"),
         "occupancy": _("occupancy"),
@@ -135,10 +139,24 @@ def screen_strings() -> dict:
         "crossings": _("crossings"),
         "referred": _("referred"),
         "clock_title": _("Five-stage clock"),
+        # short names for the narrow column (the API's full label goes into the tooltip)
+        "stage_short": {
+            "testing": pgettext("five-stage clock", "Test"),
+            "investigation": pgettext("five-stage clock", "Investigate"),
+            "tracing": pgettext("five-stage clock", "Trace"),
+            "grouping": pgettext("five-stage clock", "Group"),
+            "transfer": pgettext("five-stage clock", "Transfer"),
+            "isolation": pgettext("five-stage clock", "Isolate"),
+        },
+        "clock_no_completed": _("none completed yet"),
+        "clock_completed": _("completed"),
+        "clock_slowest_why": _("the highest time against its target, open cases' waiting time included"),
         "clock_median": _("median"),
         "clock_p90": _("90th percentile"),
+        "clock_p90_short": _("P90"),
         "clock_target": _("target"),
         "clock_slowest": _("Slowest stage: %(stage)s"),
+        "clock_slowest_tag": _("slowest"),
         "clock_backlog": _("backlog"),
         "hours": _("h"),
         "epi_title": _("Epidemic curve"),
@@ -153,6 +171,7 @@ def screen_strings() -> dict:
         "epi_doubling": _("Doubling time %(n)s days"),
         "epi_halving": _("Halving time %(n)s days"),
         "epi_rt_note": _("R(t) describes transmission one to two weeks earlier."),
+        "epi_rt_absent": _("R(t) needs ≥ %(n)s local cases in a %(w)s-day window."),
         "alerts_title": _("Alerts"),
         "alerts_none": _("No alerts."),
         "severity": {"1": _("level I"), "2": _("level II"), "3": _("level III"), "4": _("level IV")},
@@ -160,9 +179,13 @@ def screen_strings() -> dict:
             "case": _("new case"), "pool_positive": _("pool positive"), "stage_overdue": _("stage overdue"),
             "capacity": _("capacity running out"), "zone_ready": _("zone ready to lift"),
             "problem": _("problem raised"), "service_overdue": _("service overdue"),
-            "checkpoint_denied": _("checkpoint denial"),
+            "checkpoint_denied": _("checkpoint denial"), "task_overdue": _("directive tasks overdue"),
+            "tasks_escalated": _("tasks escalated"), "symptoms": _("symptoms under isolation"),
+            "low_stock": _("low stock"), "zone_proposed": _("zone proposed"), "zone_approved": _("zone approved"),
+            "zone_lifted": _("zone lifted"),
         },
-        "open_link": _("Open"),
+        # contexts: these short words already have other meanings in the catalogue ("Open" = not yet done)
+        "open_link": pgettext("alert link", "Open"),
         "tabs": {"clock": _("Five-stage clock"), "epi": _("Epidemic curve"), "alerts": _("Alerts")},
         "drill_hint": _("Click a street, community or grid to open it."),
     }
@@ -209,6 +232,9 @@ def screen(request):
         "time_zone": "Asia/Shanghai",
         "debounce_ms": 500,
         "incomplete_days": 3,
+        # The platform's clock (a replayed outbreak runs in its own time): the header clock and the zone countdowns
+        # run from the offset between this instant and the browser's clock, never from the browser's date alone.
+        "now": clock.now().isoformat(),
     }
     strings = screen_strings()
     return render(request, "dashboard/screen.html", {

@@ -79,8 +79,17 @@
   }
 
   // ---- title bar: clock, as-of, live -------------------------------------------------------------------------------
+  /* The platform's clock, not the browser's: a replayed outbreak runs in its own time (the server renders
+     clock.now() into the config; the offset to the browser's clock at load keeps it ticking). */
+  var serverNow = cfg.now ? Date.parse(cfg.now) : NaN;
+  var clockOffset = isNaN(serverNow) ? 0 : serverNow - Date.now();
+  function platformNow() { return new Date(Date.now() + clockOffset); }
   var nowEl = document.getElementById("jk-now");
-  function tick() { nowEl.textContent = nowFmt.format(new Date()); }
+  function tick() {
+    var d = platformNow();
+    nowEl.textContent = nowFmt.format(d);
+    nowEl.setAttribute("datetime", d.toISOString());
+  }
   tick();
   setInterval(tick, 1000);
 
@@ -233,6 +242,9 @@
         if (b.isValid()) map.fitBounds(b);
       }).catch(function () { setStatus(T.load_error, true); });
     }
+    // the region and its children are fetched at once (not one after the other): a grid answers no children
+    var childrenReq = getJSON(cfg.geo_api + "/regions/" + encodeURIComponent(code) + "/children")
+      .catch(function () { return null; });
     return getJSON(cfg.geo_api + "/regions/" + encodeURIComponent(code)).then(function (detail) {
       if (seq !== state.seq) return;
       if (!state.info || state.info.code !== code || !state.info.path) {
@@ -249,10 +261,10 @@
       }
       var bb = detail.properties.bbox;
       if (bb) map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [16, 16] });
-      var children = detail.children.length
-        ? getJSON(cfg.geo_api + "/regions/" + encodeURIComponent(code) + "/children")
-        : Promise.resolve({ type: "FeatureCollection", features: [detail] });
-      return children.then(function (fc) {
+      return childrenReq.then(function (fc) {
+        if (!detail.children.length || !fc || !fc.features || !fc.features.length) {
+          fc = { type: "FeatureCollection", features: [detail] };
+        }
         if (seq !== state.seq) return;
         drawChildren(fc, code);
         raiseOverlays();
@@ -359,7 +371,7 @@
   function circle(latlng, opts) { return L.circleMarker(latlng, Object.assign({ renderer: renderer }, opts)); }
   function countdown(iso) {
     if (!iso) return "–";
-    var ms = new Date(iso) - new Date();
+    var ms = new Date(iso) - platformNow();
     if (!(ms > 0)) return when(iso);
     var h = Math.floor(ms / 3600000);
     return when(iso) + " (" + n0(Math.floor(h / 24)) + T.days.charAt(0) + " " + n0(h % 24) + T.hours + ")";
@@ -591,10 +603,17 @@
   });
 
   // ---- tiles -------------------------------------------------------------------------------------------------------
-  function tile(name, value, subLines, delta, alarm) {
+  /* caption: what the numbers of a composite value are ("isolated / identified"), shown right under it */
+  function tile(name, value, subLines, delta, alarm, caption) {
     var box = document.querySelector('.jk-tile[data-tile="' + name + '"]');
     if (!box) return;
-    box.querySelector(".jk-value").textContent = value == null ? "–" : value;
+    var valueEl = box.querySelector(".jk-value");
+    valueEl.textContent = value == null ? "–" : value;
+    var cap = box.querySelector(".jk-cap");
+    if (caption && value != null) {
+      if (!cap) { cap = el("div", { "class": "jk-cap" }); valueEl.parentNode.insertBefore(cap, valueEl.nextSibling); }
+      cap.textContent = caption;
+    } else if (cap) cap.remove();
     box.querySelector(".jk-sub").textContent = (subLines || []).filter(Boolean).join(" · ");
     var d = box.querySelector(".jk-delta");
     d.textContent = delta ? delta.text : "";
@@ -640,8 +659,10 @@
     } else tile("zones", null, [T.no_data]);
     var c = t.contacts;
     tile("contacts", c ? n0(c.isolated) + " / " + n0(c.identified) : null, c ? [
-      T.located + " " + n0(c.located), T.transferred + " " + n0(c.transferred),
-      "+" + n0(c.identified_today)] : [T.no_data]);
+      T.located + " " + n0(c.located), T.transferred + " " + n0(c.transferred)] : [T.no_data],
+      c && isNum(c.identified_today) ? { dir: c.identified_today > 0 ? "up" : "",
+        text: tpl(T.identified_today, { n: "+" + n0(c.identified_today) }) } : null, false,
+      T.isolated + " / " + T.identified);
     var r = t.round;
     tile("round", r ? pct(r.coverage) : null, r ? [r.name, tpl(T.sampled_of_target, { a: n0(r.sampled), b: n0(r.target) }),
       T.pending + " " + n0(r.pending)] : [T.no_data]);
@@ -681,49 +702,97 @@
   }
 
   // ---- five-stage clock ----------------------------------------------------------------------------------------
+  /* One row per stage: the short name (full definition in its tooltip), median and P90 against the target on the
+     row's own scale (so a 1 h stage next to a 24 h one stays readable), backlog and overdue; the slowest stage is
+     named at the top, where a clipped panel cannot hide it. */
   function renderClock(c) {
     var box = document.getElementById("jk-clock");
     box.innerHTML = "";
     if (!c || !c.stages || !c.stages.length) { box.appendChild(el("p", { "class": "jk-nodata" }, T.no_data)); return; }
-    var max = 0;
-    c.stages.forEach(function (s) { [s.p50_h, s.p90_h, s.target_h].forEach(function (v) { if (isNum(v) && v > max) max = v; }); });
-    max = max * 1.1 || 1;
-    var slowestLabel = null;
+    var short = T.stage_short || {};
+    var slowest = null;
+    c.stages.forEach(function (s) { if (s.stage === c.slowest) slowest = s; });
+    if (slowest) {
+      var name = short[slowest.stage] || slowest.label || slowest.stage;
+      box.appendChild(el("p", { "class": "jk-slowest", "data-stage": slowest.stage,
+        title: (slowest.label || "") + " — " + T.clock_slowest_why }, tpl(T.clock_slowest, { stage: name })));
+    }
+    var key = el("p", { "class": "jk-clock-key" });
+    [["p50", T.clock_median], ["p90", T.clock_p90], ["target", T.clock_target]].forEach(function (k) {
+      var item = el("span", { "class": "k k-" + k[0] });
+      item.appendChild(el("i", { "aria-hidden": "true" }));
+      item.appendChild(document.createTextNode(k[1]));
+      key.appendChild(item);
+    });
+    box.appendChild(key);
     c.stages.forEach(function (s) {
-      var row = el("div", { "class": "jk-stage" + (s.stage === c.slowest ? " slowest" : ""), "data-stage": s.stage });
-      row.appendChild(el("span", { "class": "name" }, s.label || s.stage));
+      var isSlowest = s.stage === c.slowest;
+      var row = el("div", { "class": "jk-stage" + (isSlowest ? " slowest" : ""), "data-stage": s.stage,
+        title: s.label || s.stage });
+      var nameEl = el("span", { "class": "name" }, short[s.stage] || s.label || s.stage);
+      if (isSlowest) nameEl.appendChild(el("span", { "class": "tag" }, T.clock_slowest_tag));
+      row.appendChild(nameEl);
+      var hasTimes = isNum(s.p50_h) || isNum(s.p90_h);
+      var numsText = hasTimes
+        ? T.clock_median + " " + n1(s.p50_h) + T.hours + " · " + T.clock_p90_short + " " + n1(s.p90_h) + T.hours +
+          " · " + T.clock_target + " " + n1(s.target_h) + T.hours
+        : T.clock_no_completed + " · " + T.clock_target + " " + n1(s.target_h) + T.hours;
+      row.appendChild(el("span", { "class": "nums" }, numsText));
+      var scale = Math.max(isNum(s.p90_h) ? s.p90_h : 0, isNum(s.p50_h) ? s.p50_h : 0,
+        isNum(s.target_h) ? s.target_h : 0) * 1.15 || 1;
       var bars = el("div", { "class": "jk-bars", role: "img",
         "aria-label": T.clock_median + " " + n1(s.p50_h) + T.hours + ", " + T.clock_p90 + " " + n1(s.p90_h) + T.hours +
           ", " + T.clock_target + " " + n1(s.target_h) + T.hours });
       [["p50", s.p50_h], ["p90", s.p90_h]].forEach(function (b) {
         if (!isNum(b[1])) return;
         var bar = el("span", { "class": "jk-bar " + b[0] + (isNum(s.target_h) && b[1] > s.target_h ? " late" : "") });
-        bar.style.width = (100 * b[1] / max).toFixed(1) + "%";
+        bar.style.width = Math.max(0.8, 100 * b[1] / scale).toFixed(1) + "%";
         bars.appendChild(bar);
       });
       if (isNum(s.target_h)) {
-        var tg = el("span", { "class": "jk-target", title: T.clock_target });
-        tg.style.left = (100 * s.target_h / max).toFixed(1) + "%";
+        var tg = el("span", { "class": "jk-target", title: T.clock_target + " " + n1(s.target_h) + T.hours });
+        tg.style.left = (100 * s.target_h / scale).toFixed(1) + "%";
         bars.appendChild(tg);
       }
       row.appendChild(bars);
-      row.appendChild(el("span", { "class": "nums" }, n1(s.p50_h) + " / " + n1(s.p90_h) + " " + T.hours + " · " +
-        T.clock_target + " " + n1(s.target_h) + " · " + T.clock_backlog + " " + n0(s.backlog) +
-        (s.overdue ? " · " + T.overdue + " " + n0(s.overdue) : "")));
-      if (s.stage === c.slowest) slowestLabel = s.label || s.stage;
+      var load = T.clock_backlog + " " + n0(s.backlog) + (s.overdue ? " · " + T.overdue + " " + n0(s.overdue) : "");
+      row.appendChild(el("span", { "class": "load" + (s.overdue ? " late" : "") }, load));
       box.appendChild(row);
     });
-    var legendText = T.clock_median + " ▮ / " + T.clock_p90 + " ▮ · | " + T.clock_target;
-    box.appendChild(el("p", { "class": "jk-nodata" }, legendText));
-    if (slowestLabel) box.appendChild(el("p", { "class": "jk-slowest" }, tpl(T.clock_slowest, { stage: slowestLabel })));
   }
 
   // ---- epidemic curve ------------------------------------------------------------------------------------------
   var epiEl = document.getElementById("jk-epi");
+  var EPI_LEAD_DAYS = 14;
+  /* Index of the first date shown: 14 days before the first day with any case (on either basis, so switching the
+     basis keeps the axis), never before the first date the API sent. */
+  function epiMax(series, from) {  // the tallest stacked bar shown
+    var m = 0;
+    (series.local || []).forEach(function (v, i) {
+      if (i >= from) m = Math.max(m, (v || 0) + ((series.imported || [])[i] || 0));
+    });
+    return m;
+  }
+  function epiStart(e) {
+    var first = -1;
+    ["onset", "report"].forEach(function (basis) {
+      var b = e[basis] || {};
+      ["local", "imported"].forEach(function (k) {
+        (b[k] || []).some(function (v, i) {
+          if (v > 0) { if (first < 0 || i < first) first = i; return true; }
+          return false;
+        });
+      });
+    });
+    return first < 0 ? 0 : Math.max(0, first - EPI_LEAD_DAYS);
+  }
   var epiTextEl = document.getElementById("jk-epi-text");
   function renderEpi() {
     var e = state.epi;
-    if (!window.Plotly) return;
+    if (!window.Plotly) {  // not loaded (yet): say so only when the data is missing too
+      if (!e) { epiEl.innerHTML = ""; epiEl.appendChild(el("p", { "class": "jk-nodata" }, T.no_data)); }
+      return;
+    }
     if (!e || !e.dates || !e.dates.length) {
       Plotly.purge(epiEl);
       epiEl.innerHTML = "";
@@ -733,11 +802,14 @@
     }
     if (epiEl.querySelector(".jk-nodata")) epiEl.innerHTML = "";
     var series = e[state.basis] || { local: [], imported: [] };
+    var from = epiStart(e);  // `days` is the most shown: the axis starts two weeks before the first case
+    var dates = e.dates.slice(from);
     var traces = [
-      { type: "bar", name: T.epi_local, x: e.dates, y: series.local, marker: { color: "#4fc3f7" } },
-      { type: "bar", name: T.epi_imported, x: e.dates, y: series.imported, marker: { color: "#F39C12" } },
+      { type: "bar", name: T.epi_local, x: dates, y: (series.local || []).slice(from), marker: { color: "#4fc3f7" } },
+      { type: "bar", name: T.epi_imported, x: dates, y: (series.imported || []).slice(from),
+        marker: { color: "#F39C12" } },
     ];
-    var rt = (e.rt || []).filter(function (r) { return isNum(r.mean_r); });
+    var rt = (e.rt || []).filter(function (r) { return isNum(r.mean_r) && r.t_end >= dates[0]; });
     if (rt.length) {
       var x = rt.map(function (r) { return r.t_end; });
       traces.push({ type: "scatter", mode: "lines", x: x, y: rt.map(function (r) { return r.q975; }), yaxis: "y2",
@@ -770,7 +842,9 @@
       font: { color: "#e6eef6", size: 11 }, margin: { l: 36, r: 36, t: 4, b: 28 }, showlegend: true,
       legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
       xaxis: { type: "date", tickformat: "%m-%d", gridcolor: "#1c3550" },
-      yaxis: { title: { text: T.epi_cases }, rangemode: "tozero", gridcolor: "#1c3550", separatethousands: true },
+      // counts are whole: no 0.5 ticks on a small outbreak's axis
+      yaxis: { title: { text: T.epi_cases }, rangemode: "tozero", gridcolor: "#1c3550", separatethousands: true,
+        tickformat: ",d", dtick: epiMax(series, from) <= 10 ? 1 : null },
       yaxis2: { title: { text: T.epi_rt }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
       shapes: shapes, annotations: annotations,
     };
@@ -779,6 +853,8 @@
     if (isNum(e.doubling_time_days)) txt.push(tpl(T.epi_doubling, { n: n1(e.doubling_time_days) }));
     if (isNum(e.halving_time_days)) txt.push(tpl(T.epi_halving, { n: n1(e.halving_time_days) }));
     if (rt.length) txt.push(T.epi_rt_note);
+    else txt.push(tpl(T.epi_rt_absent, { n: n0(isNum(e.rt_min_cases) ? e.rt_min_cases : 11),
+      w: n0(isNum(e.rt_window) ? e.rt_window : 7) }));
     epiTextEl.textContent = txt.join(" · ");
   }
   Array.prototype.forEach.call(document.querySelectorAll('input[name="jk-epi-basis"]'), function (input) {
@@ -797,14 +873,14 @@
     var li = el("li", { "data-alert-id": a.id, "class": "sev-" + sev + (fresh ? " new" : ""), tabindex: "0",
       "data-kind": a.kind });
     li.appendChild(el("span", { "class": "sev", "data-level": ROMAN[sev] }, T.severity[String(sev)]));
-    li.appendChild(el("strong", {}, a.title || T.alert_kinds[a.kind] || a.kind));
+    li.appendChild(el("strong", {}, a.title || T.alert_kinds[a.kind] || ""));
     if (a.detail) li.appendChild(el("span", { "class": "detail" }, " " + a.detail));
     if (a.link && a.link.charAt(0) === "/" && a.link.charAt(1) !== "/") {
       var link = el("a", { href: a.link }, T.open_link);
       link.addEventListener("click", function (ev) { ev.stopPropagation(); });
       li.appendChild(link);
     }
-    li.appendChild(el("span", { "class": "meta" }, [T.alert_kinds[a.kind] || a.kind, a.region_name, when(a.at)]
+    li.appendChild(el("span", { "class": "meta" }, [T.alert_kinds[a.kind], a.region_name, when(a.at)]
       .filter(Boolean).join(" · ")));
     function go() {
       var code = a.region_code;
@@ -865,27 +941,58 @@
   }
 
   // ---- live stream --------------------------------------------------------------------------------------------------
-  var source = null, reconnectTimer = null;
+  /* The stream ends every max_seconds by design and the browser reconnects within `retry` (3 s): that is not an
+     outage, so LIVE stays up for a grace period and only a connection still down after it shows "offline". On
+     every (re)connection the `hello` versions are compared with the last ones seen: figures that moved while the
+     connection was down are re-read (the stream only reports changes after it connected). */
+  var source = null, reconnectTimer = null, offlineTimer = null, versions = null;
+  var OFFLINE_GRACE_MS = 8000;
+  function liveUp() {
+    if (offlineTimer) { clearTimeout(offlineTimer); offlineTimer = null; }
+    setLive(true);
+  }
+  function liveDown(now) {
+    if (now) { if (offlineTimer) clearTimeout(offlineTimer); offlineTimer = null; setLive(false); return; }
+    if (!offlineTimer && liveEl.getAttribute("data-state") === "open") {
+      offlineTimer = setTimeout(function () { offlineTimer = null; setLive(false); }, OFFLINE_GRACE_MS);
+    } else if (!offlineTimer) setLive(false);
+  }
+  function sameVersions(a, b) {
+    if (!a || !b) return false;
+    var ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every(function (k) { return a[k] === b[k]; });
+  }
   function connect() {
     if (source) source.close();
     if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
-    setLive(false);
+    liveDown(true);
+    liveEl.textContent = T.connecting;
     if (!window.EventSource) return;
     var es = new EventSource(cfg.stream + query({ region: state.region }));
     source = es;
-    es.onopen = function () { if (source === es) setLive(true); };
+    es.onopen = function () { if (source === es) liveUp(); };
     es.onerror = function () {
       if (source !== es) return;
-      setLive(false);
-      // EventSource retries by itself after a dropped connection; after an HTTP error it gives up: retry later.
-      if (es.readyState === 2) reconnectTimer = setTimeout(connect, 10000);
+      // readyState 0: the browser reconnects by itself (the stream's normal end); 2: it gave up (HTTP error)
+      if (es.readyState === 2) { liveDown(true); reconnectTimer = setTimeout(connect, 10000); } else liveDown(false);
     };
-    es.addEventListener("hello", function () { if (source === es) setLive(true); });
+    es.addEventListener("hello", function (ev) {
+      if (source !== es) return;
+      liveUp();
+      var v = null;
+      try { v = JSON.parse(ev.data).versions || null; } catch (err) { v = null; }
+      if (versions && v && !sameVersions(versions, v)) scheduleRefresh();
+      if (v) versions = v;
+    });
     es.addEventListener("alert", function (ev) {
       if (source !== es) return;
       try { prependAlert(JSON.parse(ev.data)); } catch (err) { /* a malformed event is dropped */ }
     });
-    es.addEventListener("figures", function () { if (source === es) scheduleRefresh(); });
+    es.addEventListener("figures", function (ev) {
+      if (source !== es) return;
+      try { versions = JSON.parse(ev.data).versions || versions; } catch (err) { /* keep the last ones */ }
+      scheduleRefresh();
+    });
   }
 
   // ---- region changes ---------------------------------------------------------------------------------------------
@@ -933,7 +1040,16 @@
   Object.keys(LAYER_SOURCES).forEach(function (name) {  // the layers checked in the page: shown, loaded by select()
     if (isLayerOn(name)) LAYER_SOURCES[name].forEach(function (src) { if (cfg.sources[src]) groups[src].addTo(map); });
   });
-  var first = select(state.region, false);
+  /* plotly.js arrives asynchronously (4.8 MB to parse): the curve is drawn when it is there; the first render is
+     complete when both the data and the chart are. */
+  var plotlyReady = new Promise(function (resolve) {
+    if (window.Plotly) { resolve(); return; }
+    var tag = document.getElementById("jk-plotly");
+    if (!tag) { resolve(); return; }
+    tag.addEventListener("load", function () { resolve(); });
+    tag.addEventListener("error", function () { resolve(); });
+  });
+  var first = Promise.all([select(state.region, false), plotlyReady.then(function () { renderEpi(); })]);
   first.then(function () {
     updateCounts();
     screenEl.setAttribute("data-ready", "1");
