@@ -13,6 +13,7 @@ refresh`` and the demo.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -181,9 +182,10 @@ def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: lis
                 continue
             started = time.perf_counter()
             try:
-                # a savepoint: a failing query rolls back this family only, even when the caller is inside a
-                # transaction (on PostgreSQL the connection would otherwise refuse every later family's queries)
-                with transaction.atomic():
+                # Inside a caller's transaction, a savepoint: a failing query rolls back this family only (PostgreSQL
+                # would otherwise refuse every later family's queries). Outside one, none: on SQLite a transaction
+                # begins IMMEDIATE, and would hold the only write lock for the whole computation.
+                with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
                     refresh_family(name, at=at, latest=latest, marks=marks)
                 done.append(name)
             except Exception as exc:  # one family failing never stops the others (the screen shows its age)

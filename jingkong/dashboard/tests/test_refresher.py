@@ -166,3 +166,13 @@ def test_the_idle_pass_costs_a_few_queries_when_nothing_is_due():
         marks_sources = {q["sql"] for q in after if "MAX" in q["sql"].upper()}
         assert len(after) <= 3 + len(marks_sources), [q["sql"] for q in after]
         assert len(marks_sources) < sum(len(f.marks()) for f in registry.all_families().values() if f.marks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_computation_runs_outside_a_transaction_when_the_caller_has_none(monkeypatch):
+    """The worker calls run_pending in autocommit: no transaction around the computation (on SQLite every transaction
+    begins IMMEDIATE — the clock family would hold the only write lock for ten seconds, stalling every scan)."""
+    seen = []
+    _family(monkeypatch, "t_autocommit", lambda at: seen.append(connection.in_atomic_block) or [])
+    assert refresher.run_pending(only=["t_autocommit"]) == ["t_autocommit"]
+    assert seen == [False]
