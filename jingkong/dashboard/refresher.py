@@ -92,11 +92,15 @@ def _due(family: registry.Family, state: RefreshState, *, latest: int, marks: di
     return _has_new_events(family, state.last_event_id, latest, seen)
 
 
-def _claim(name: str, wall: dt.datetime) -> bool:
+def _claim(name: str, wall: dt.datetime, version: int | None = None) -> bool:
+    """Take the family for :data:`CLAIM_SECONDS` (one conditional UPDATE). ``version``: the version the caller judged
+    the family due at — when another process refreshed it since (a pass that spent seconds on other families read a
+    stale state), the claim fails instead of recomputing the same figures back to back."""
     RefreshState.objects.get_or_create(family=name)
-    return bool(RefreshState.objects.filter(family=name).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=wall)
-    ).update(claimed_until=wall + dt.timedelta(seconds=CLAIM_SECONDS)))
+    free = RefreshState.objects.filter(family=name).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=wall))
+    if version is not None:
+        free = free.filter(version=version)
+    return bool(free.update(claimed_until=wall + dt.timedelta(seconds=CLAIM_SECONDS)))
 
 
 def _validate(family: registry.Family, rows) -> list[tuple]:
@@ -178,7 +182,7 @@ def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: lis
             if not force and not _due(family, state, latest=latest, marks={**marks, "_day": day}, at=at,
                                       wall=dt.datetime.now(dt.UTC), seen=seen):
                 continue
-            if not _claim(name, dt.datetime.now(dt.UTC)):
+            if not _claim(name, dt.datetime.now(dt.UTC), None if force else (state.version or 0)):
                 continue
             started = time.perf_counter()
             try:

@@ -176,3 +176,24 @@ def test_the_computation_runs_outside_a_transaction_when_the_caller_has_none(mon
     _family(monkeypatch, "t_autocommit", lambda at: seen.append(connection.in_atomic_block) or [])
     assert refresher.run_pending(only=["t_autocommit"]) == ["t_autocommit"]
     assert seen == [False]
+
+
+def test_a_family_refreshed_by_another_process_during_the_pass_is_not_recomputed(monkeypatch):
+    """A pass reads every state first; when another process refreshes a family while this pass computes others, the
+    stale "due" must not make it compute the same figures again right after."""
+    computed = []
+    _family(monkeypatch, "t_b_later", lambda at: computed.append("b") or [])
+
+    def first(at):
+        refresher.refresh_family("t_b_later")  # another process, meanwhile
+        return []
+
+    _family(monkeypatch, "t_a_first", first)
+    assert refresher.run_pending(only=["t_a_first"]) == ["t_a_first"]
+    refresher.refresh_family("t_b_later")
+    computed.clear()
+    _backdate("t_a_first", 10)
+    _backdate("t_b_later", 10)
+    emit("test.refresher_more")  # both due
+    assert refresher.run_pending(only=["t_a_first", "t_b_later"]) == ["t_a_first"]
+    assert computed == ["b"]  # once, by the "other process"
