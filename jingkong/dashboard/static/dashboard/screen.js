@@ -614,7 +614,9 @@
       if (!cap) { cap = el("div", { "class": "jk-cap" }); valueEl.parentNode.insertBefore(cap, valueEl.nextSibling); }
       cap.textContent = caption;
     } else if (cap) cap.remove();
-    box.querySelector(".jk-sub").textContent = (subLines || []).filter(Boolean).join(" · ");
+    var subText = (subLines || []).filter(Boolean).join(" · ");
+    box.querySelector(".jk-sub").textContent = subText;
+    box.querySelector(".jk-sub").title = subText;  // the laptop layout clamps it to two lines
     var d = box.querySelector(".jk-delta");
     d.textContent = delta ? delta.text : "";
     d.className = "jk-delta" + (delta && delta.dir ? " " + delta.dir : "");
