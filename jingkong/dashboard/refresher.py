@@ -4,7 +4,8 @@
 (or its source marks moved, or the local day changed, or it is older than ``max_age``), and ``min_interval`` has
 passed, it claims the family (one conditional UPDATE, so two processes never recompute the same family at once),
 recomputes it set-based and replaces its rows in one transaction. Readers never wait for a recompute: they read the
-last committed figures and the ``refreshed_at`` shown as "as of" on the screen.
+last committed figures and the ``refreshed_at`` shown as "as of" on the screen. A family whose computation fails keeps
+its last figures, records the error and is tried again after :data:`ERROR_BACKOFF` (the others go on).
 
 Who calls it: the job worker between jobs (``jingkong serve`` runs one), the live stream of an open dashboard (so a
 server without a worker stays current too), the first read of a family that was never computed, ``jingkong dashboard

@@ -3,7 +3,8 @@
 Four families (see :mod:`jingkong.dashboard.families`), each recomputed as a whole, set-based (a few SQL queries per
 family, GROUP BY in the database or pandas over the rows of one query), at the deepest region a record is located to.
 Days are the local (``settings.TIME_ZONE``, Asia/Shanghai) day of an instant, computed by the database
-(``connection.ops.datetime_cast_date_sql``: ``AT TIME ZONE`` on PostgreSQL, Django's own function on SQLite).
+(``AT TIME ZONE`` on PostgreSQL; on SQLite its built-in ``date()`` shifted by the zone's fixed offset, or Django's
+per-row function for a zone with daylight saving — :func:`_day`).
 
 ``cases`` (rows at ``Case.region_code``, the case's grid; every case counts: ``CaseStatus`` has no "discarded" state,
 a closed case is a finished investigation, still a case of the wave):
