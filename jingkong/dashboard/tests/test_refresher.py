@@ -197,3 +197,17 @@ def test_a_family_refreshed_by_another_process_during_the_pass_is_not_recomputed
     emit("test.refresher_more")  # both due
     assert refresher.run_pending(only=["t_a_first", "t_b_later"]) == ["t_a_first"]
     assert computed == ["b"]  # once, by the "other process"
+
+
+def test_a_moved_source_mark_or_max_age_makes_a_family_due_without_events(monkeypatch):
+    mark = {"n": 1}
+    family = _family(monkeypatch, "t_marks", lambda at: [], marks=lambda: {"n": mark["n"]})
+    assert refresher.run_pending(only=["t_marks"]) == ["t_marks"]
+    _backdate("t_marks", 10)
+    assert refresher.run_pending(only=["t_marks"]) == []
+    mark["n"] = 2  # a loader wrote rows without an event
+    assert refresher.run_pending(only=["t_marks"]) == ["t_marks"]
+    _backdate("t_marks", family.max_age - 1)
+    assert refresher.run_pending(only=["t_marks"]) == []
+    _backdate("t_marks", 2)  # older than max_age: "today" and overdue items move on their own
+    assert refresher.run_pending(only=["t_marks"]) == ["t_marks"]
