@@ -151,3 +151,62 @@ def test_every_ui_string_of_the_script_comes_from_the_config():
     assert not re.search(r"[\u4e00-\u9fff]", code)
     # textContent / el(...) never receive a quoted English word
     assert not re.search(r"textContent\s*=\s*\"[A-Za-z]{3,}", code)
+
+
+def test_config_carries_the_platform_clock_not_the_wall_clock(regions, commander, client_for):
+    """A replayed outbreak runs in 2022: the header clock starts from the server's clock.now(), sent in the config."""
+    import datetime as dt
+
+    from jingkong.core import clock
+
+    replayed = dt.datetime(2022, 1, 10, 12, 54, 7, tzinfo=dt.UTC)
+    c = client_for(commander)
+    with clock.frozen(replayed):
+        config = _json(c.get("/screen/").content.decode(), "jk-config")
+    assert dt.datetime.fromisoformat(config["now"]) == replayed
+    js = (STATIC / "screen.js").read_text(encoding="utf-8")
+    assert "cfg.now" in js and "nowFmt.format(new Date())" not in js  # the header does not show the browser's date
+
+
+def test_every_stage_of_the_loop_has_a_translated_short_name(regions, commander, client_for):
+    """The narrow clock column shows short names (检测/流调/…); the full definition stays in the API's label."""
+    from django.utils.translation import pgettext
+
+    from jingkong.analytics.clock import STAGE_KEYS
+
+    c = client_for(commander)
+    for lang in ("en", "zh-hans"):
+        c.cookies["django_language"] = lang
+        strings = _json(c.get("/screen/").content.decode(), "jk-i18n")
+        assert list(strings["stage_short"]) == list(STAGE_KEYS)
+        with translation.override(lang):
+            assert strings["stage_short"]["grouping"] == pgettext("five-stage clock", "Group")
+        assert all(len(v) <= 12 for v in strings["stage_short"].values()), strings["stage_short"]
+
+
+def test_every_alert_kind_the_feed_can_send_has_a_label(regions, commander, client_for):
+    """The feed never shows a raw code such as ``task_overdue``: every kind alerts.py emits has a translated name."""
+    source = (Path(__file__).resolve().parent.parent / "alerts.py").read_text(encoding="utf-8")
+    kinds = set(re.findall(r'_item\([^,]+,\s*"(\w+)"', source)) | set(re.findall(r'\(\s*"(zone_\w+)",\s*\d', source))
+    assert {"case", "task_overdue", "zone_proposed"} <= kinds  # the scan found the kinds (not vacuous)
+    strings = _json(client_for(commander).get("/screen/").content.decode(), "jk-i18n")
+    assert kinds <= set(strings["alert_kinds"]), kinds - set(strings["alert_kinds"])
+
+
+def test_contact_and_rt_labels_are_translated_strings(regions, commander, client_for):
+    from django.utils.translation import gettext
+
+    c = client_for(commander)
+    c.cookies["django_language"] = "en"
+    strings = _json(c.get("/screen/").content.decode(), "jk-i18n")
+    with translation.override("en"):
+        assert strings["isolated"] == gettext("isolated") and strings["identified"] == gettext("identified")
+        assert strings["identified_today"] == gettext("identified today %(n)s")
+        assert "%(n)s" in strings["epi_rt_absent"] and "%(w)s" in strings["epi_rt_absent"]
+
+
+def test_no_favicon_request_and_plotly_does_not_block_the_first_render(regions, commander, client_for):
+    html = client_for(commander).get("/screen/").content.decode()
+    assert '<link rel="icon" href="data:,">' in html  # no /favicon.ico 404 in the console of the wall display
+    plotly_tag = re.search(r'<script[^>]*plotly/plotly\.min\.js[^>]*>', html).group(0)
+    assert " async" in plotly_tag and 'id="jk-plotly"' in plotly_tag

@@ -31,10 +31,12 @@ def open_screen(driver, live_server, path: str = "/screen/"):
     return time.monotonic() - started
 
 
-def api(user, path: str) -> dict:
+def api(user, path: str, language: str | None = None) -> dict:
     """The API's own answer (read with the test client), to compare with what the page drew."""
     client = Client()
     client.force_login(user)
+    if language:
+        client.cookies["django_language"] = language
     resp = client.get(path)
     assert resp.status_code == 200, (path, resp.status_code)
     body = b"".join(resp.streaming_content) if getattr(resp, "streaming", False) else resp.content
@@ -254,3 +256,141 @@ def test_without_the_dashboard_api_the_screen_says_no_data_and_keeps_working(scr
     assert driver.find_element(By.ID, "jk-live").get_attribute("data-state") == "closed"
     driver.execute_script("window.JK_SCREEN.select(arguments[0], true)", screen_world.regions["street_a"].code)
     wait_for(driver, lambda d: crumb(d, "strong", screen_world.regions["street_a"].code), 5, "no drill-down")
+
+
+def click_region(driver, region, fx: float = 0.3, fy: float = 0.3):
+    """Click the map at a point inside ``region``'s bounding box (fractions from its south-west corner)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    lat = region.min_lat + fy * (region.max_lat - region.min_lat)
+    lon = region.min_lon + fx * (region.max_lon - region.min_lon)
+    x, y = driver.execute_script(
+        "var p = window.JK_SCREEN.map.latLngToContainerPoint([arguments[0], arguments[1]]); return [p.x, p.y];",
+        lat, lon)
+    map_el = driver.find_element(By.ID, "jk-map")
+    size = map_el.size
+    ActionChains(driver).move_to_element_with_offset(map_el, int(x - size["width"] / 2),
+                                                     int(y - size["height"] / 2)).click().perform()
+
+
+def test_header_clock_shows_the_platform_clock_of_a_replay(regions, commander, driver, live_server, login):
+    """A replay of January 2022 shows January 2022 in the title bar, not the browser's date (and keeps ticking)."""
+    import datetime as dt
+
+    from selenium.webdriver.common.by import By
+
+    from jingkong.core import clock
+
+    replayed = dt.datetime(2022, 1, 10, 12, 54, tzinfo=dt.UTC)
+    clock.set_global(clock.offset_clock(dt.datetime.now(dt.UTC), replayed))
+    try:
+        login(commander, language="en")
+        open_screen(driver, live_server)
+
+        def shown(d):
+            return d.find_element(By.ID, "jk-now").get_attribute("datetime") or ""
+
+        first = shown(driver)
+        assert first[:10] == "2022-01-10", first
+        assert "2022" in driver.find_element(By.ID, "jk-now").text
+        wait_for(driver, lambda d: shown(d) > first, 3, "the header clock does not tick")
+        shown_at = dt.datetime.fromisoformat(shown(driver).replace("Z", "+00:00"))
+        assert abs((shown_at - clock.now()).total_seconds()) < 5
+    finally:
+        clock.set_global(None)
+
+
+def test_clock_contacts_and_curve_are_labelled_for_a_commander(screen_world, driver, live_server, login):
+    from django.utils.translation import gettext, pgettext
+    from selenium.webdriver.common.by import By
+
+    user = screen_world.commander
+    district = screen_world.regions["district"]
+    login(user, language="en")
+    open_screen(driver, live_server)
+    clock_api = api(user, f"/api/v1/dashboard/clock?region={district.code}", language="en")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#jk-clock .jk-stage")
+    assert [r.get_attribute("data-stage") for r in rows] == [s["stage"] for s in clock_api["stages"]]
+    with translation.override("en"):
+        for row, stage in zip(rows, clock_api["stages"], strict=True):
+            name = row.find_element(By.CSS_SELECTOR, ".name").text
+            short = {"testing": "Test", "investigation": "Investigate", "tracing": "Trace", "grouping": "Group",
+                     "transfer": "Transfer", "isolation": "Isolate"}[stage["stage"]]
+            assert name.startswith(pgettext("five-stage clock", short)), name
+            assert row.get_attribute("title") == stage["label"]  # the full definition in the tooltip
+            assert row.size["height"] < 60, (name, row.size)  # two short lines, not a name wrapped over five
+        if clock_api["slowest"]:
+            slowest = driver.find_element(By.CSS_SELECTOR, "#jk-clock .jk-slowest")
+            assert slowest.get_attribute("data-stage") == clock_api["slowest"]
+            assert driver.find_element(By.CSS_SELECTOR, f'#jk-clock .jk-stage.slowest[data-stage="{clock_api["slowest"]}"]')
+        caption = driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="contacts"] .jk-cap').text
+        assert caption == gettext("isolated") + " / " + gettext("identified")
+        today = driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="contacts"] .jk-delta').text
+        assert today.startswith(gettext("identified today %(n)s").split("%")[0].strip()), today
+
+    epi = api(user, f"/api/v1/dashboard/epi?region={district.code}&days=60")
+    with_cases = [i for i in range(len(epi["dates"])) if any(
+        epi[basis][kind][i] for basis in ("onset", "report") for kind in ("local", "imported"))]
+    assert with_cases  # the world's cases are on the curve
+    expected_first = epi["dates"][max(0, with_cases[0] - 14)]
+    assert expected_first != epi["dates"][0]  # the cases are recent: the axis must not start 60 days back
+    def axis(d):
+        return d.execute_script("var e = document.getElementById('jk-epi'); return e.data ? e.data[0].x : [];")
+
+    # (the figures may still be catching up with the world just built: the stream's refresh redraws the curve)
+    wait_for(driver, lambda d: axis(d)[:1] == [expected_first], 10,
+             f"the curve starts at {axis(driver)[:1]}, expected {expected_first} (first case − 14 days)")
+    assert axis(driver)[-1] == epi["dates"][-1]
+    if not epi["rt"]:
+        with translation.override("en"):
+            why = gettext("R(t) needs ≥ %(n)s local cases in a %(w)s-day window.") % {"n": epi["rt_min_cases"],
+                                                                                      "w": 7}
+        assert why in driver.find_element(By.ID, "jk-epi-text").text
+
+
+def test_drill_down_street_community_grid_by_clicks_and_up(screen_world, driver, live_server, login):
+    from selenium.webdriver.common.by import By
+
+    from jingkong.tracing.models import Case
+
+    regions = screen_world.regions
+    login(screen_world.commander)
+    open_screen(driver, live_server)
+    for key in ("street_b", "community_b", "grid_b2"):
+        region = regions[key]
+        click_region(driver, region, 0.7 if key != "grid_b2" else 0.5, 0.6)
+        wait_for(driver, lambda d, region=region: crumb(d, "strong", region.code), 5,
+                 f"the breadcrumb did not move to {key}")
+        in_region = Case.objects.filter(region_code__startswith=region.code).count()
+        wait_for(driver, lambda d, n=in_region: tile_value(d, "cases_total") == str(n), 5,
+                 f"{key}: cases_total shows {tile_value(driver, 'cases_total')}, the region has {in_region}")
+        assert f"region={region.code}" in driver.current_url
+        assert driver.find_element(By.ID, "jk-up").is_displayed()
+    path = [a.get_attribute("data-region") for a in driver.find_elements(By.CSS_SELECTOR, "#jk-breadcrumb a")]
+    assert path == [regions["district"].code, regions["street_b"].code, regions["community_b"].code]
+    assert counts(driver)["regions"] == 1  # a grid draws itself
+    driver.find_element(By.ID, "jk-up").click()
+    wait_for(driver, lambda d: crumb(d, "strong", regions["community_b"].code), 5, "Up did not go to the community")
+    wait_for(driver, lambda d: counts(d)["regions"] == 2, 5, "the community's two grids are not drawn after Up")
+
+
+def test_live_stays_up_across_the_streams_planned_reconnect(screen_world, driver, live_server, login, settings):
+    """The stream ends every max_seconds by design and the browser reconnects: LIVE must not flash offline."""
+    from selenium.webdriver.common.by import By
+
+    settings.DASHBOARD_STREAM_MAX_SECONDS = 2
+    login(screen_world.commander)
+    open_screen(driver, live_server)
+    wait_for(driver, lambda d: d.find_element(By.ID, "jk-live").get_attribute("data-state") == "open", 10,
+             "the live stream did not open")
+    seen = set()
+    deadline = time.monotonic() + 7  # at least two planned ends and reconnects (retry 3 s)
+    while time.monotonic() < deadline:
+        seen.add(driver.find_element(By.ID, "jk-live").get_attribute("data-state"))
+        time.sleep(0.1)
+    ended = driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(function (e) {"
+        " return e.name.indexOf('/screen/stream') >= 0; }).length;")
+    assert ended >= 1  # a stream did end meanwhile (so the check below means something)
+    assert seen == {"open"}, seen
