@@ -42,6 +42,7 @@ the bare grid column, ``SET LOCAL jit``); functions return plain dicts. ``benchm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Iterable
@@ -235,7 +236,10 @@ def _state_counts_sql(area: Area, length: int) -> list[tuple[str, dict]]:
 
 def _run(statements: Iterable[tuple[str, dict]]) -> list[tuple]:
     rows: list[tuple] = []
-    with transaction.atomic(), connection.cursor() as c:
+    # PostgreSQL needs the transaction for SET LOCAL; on SQLite an atomic block is BEGIN IMMEDIATE, which would hold
+    # the only write lock (sampling scans!) for the whole read.
+    in_tx = transaction.atomic() if connection.vendor == "postgresql" else contextlib.nullcontext()
+    with in_tx, connection.cursor() as c:
         if connection.vendor == "postgresql":
             # A short analytic read: JIT compilation costs more than it saves at these row counts.
             c.execute("SET LOCAL jit = off")

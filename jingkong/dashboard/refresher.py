@@ -153,7 +153,8 @@ def refresh_family(name: str, *, at: dt.datetime | None = None, latest: int | No
     return len(figures)
 
 
-def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: list[str] | None = None) -> list[str]:
+def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: list[str] | None = None,
+                max_duration_ms: int | None = None) -> list[str]:
     """Recompute every family that is due (all of them with ``force``). Returns the names recomputed.
 
     Cheap when nothing is due (the worker calls it every idle second, each open screen every 2 s): the states in one
@@ -170,6 +171,8 @@ def run_pending(*, at: dt.datetime | None = None, force: bool = False, only: lis
         if only and name not in only:
             continue
         state = states.get(name) or RefreshState(family=name)
+        if max_duration_ms is not None and state.refreshed_at is not None and state.duration_ms > max_duration_ms:
+            continue  # a slow family is left to the job worker (a screen's stream must not stall on it)
         if state.claimed_until is not None and state.claimed_until >= wall:
             continue  # another process is at it (or it failed a moment ago: retried after its back-off)
         if force or _waited(family, state, wall):

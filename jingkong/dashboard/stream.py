@@ -101,6 +101,9 @@ def _resume_from(request) -> int | None:
     return max(0, value)
 
 
+# Families whose last refresh took longer than this are left to the job worker: a stream thread computing the
+# five-stage clock (~10 s at city scale) would hold its screen's alerts past the 5-second promise.
+STREAM_REFRESH_MAX_MS = 1500
 _refresh_lock = threading.Lock()
 _refresh_last = [float("-inf")]  # monotonic time of the last run_pending started by any stream of this process
 
@@ -119,7 +122,7 @@ def _maybe_refresh() -> bool:
             return False
         _refresh_last[0] = now
         try:
-            refresher.run_pending()
+            refresher.run_pending(max_duration_ms=STREAM_REFRESH_MAX_MS)
         except Exception:  # noqa: BLE001 - the figures' own state records failures; the stream goes on
             log.exception("dashboard refresh from the live stream failed")
         return True

@@ -211,3 +211,17 @@ def test_a_moved_source_mark_or_max_age_makes_a_family_due_without_events(monkey
     assert refresher.run_pending(only=["t_marks"]) == []
     _backdate("t_marks", 2)  # older than max_age: "today" and overdue items move on their own
     assert refresher.run_pending(only=["t_marks"]) == ["t_marks"]
+
+
+def test_a_slow_family_is_left_to_the_worker_when_a_stream_refreshes(monkeypatch):
+    """A screen's stream passes ``max_duration_ms``: a family that took longer last time (the five-stage clock at city
+    scale) is not computed in the stream's thread, so the screen's alerts keep flowing; the worker's pass takes it."""
+    _family(monkeypatch, "t_slow", lambda at: [], min_interval=0)
+    _family(monkeypatch, "t_fast", lambda at: [], min_interval=0)
+    assert sorted(refresher.run_pending(only=["t_slow", "t_fast"])) == ["t_fast", "t_slow"]  # never computed: both
+    RefreshState.objects.filter(family="t_slow").update(duration_ms=9_000)
+    RefreshState.objects.filter(family="t_fast").update(duration_ms=40)
+    for name in ("t_slow", "t_fast"):
+        _backdate(name, 400)  # past max_age: due
+    assert refresher.run_pending(only=["t_slow", "t_fast"], max_duration_ms=1500) == ["t_fast"]
+    assert refresher.run_pending(only=["t_slow", "t_fast"]) == ["t_slow"]  # the worker's pass (no budget)
