@@ -49,9 +49,38 @@ def allowed_layers(user) -> tuple[list[str], dict[str, bool]]:
     return layers, sources
 
 
+def _choices(choices) -> dict[str, str]:
+    return {str(value): str(label) for value, label in choices}
+
+
+def choice_labels() -> dict:
+    """The layers send status/category codes (``en_route``, ``supply_shortage``): their translated names, from the
+    models' own choices, so a popup never shows a code."""
+    from jingkong.codes.models import CheckpointKind
+    from jingkong.command.models import ProblemCategory, ProblemStatus, ServiceCategory, ServiceStatus, Urgency
+    from jingkong.isolation.models import FacilityKind, TransferStatus
+    from jingkong.testing.models import SiteKind
+
+    return {
+        "run_status": _choices(TransferStatus.choices),
+        "facility_kind": _choices(FacilityKind.choices),
+        "site_kind": _choices(SiteKind.choices),
+        # dashboard.layers.site_status
+        "site_status": {"open": _("open"), "queue": _("queue building up"), "closed": _("closed"),
+                        "done": _("round target reached"), "out_of_service": _("out of service")},
+        "problem_type": _choices(ProblemCategory.choices),
+        "problem_status": _choices(ProblemStatus.choices),
+        "urgency": _choices(Urgency.choices),
+        "service_category": _choices(ServiceCategory.choices),
+        "service_status": _choices(ServiceStatus.choices),
+        "checkpoint_kind": _choices(CheckpointKind.choices),
+    }
+
+
 def screen_strings() -> dict:
     """Every UI string of the screen script, translated for the request's language (rendered as JSON)."""
     return {
+        "choices": choice_labels(),
         "levels": {value: str(label) for value, label in Level.choices},
         "title": _("Outbreak command · one screen"),
         "no_data": _("no data"),
@@ -84,13 +113,15 @@ def screen_strings() -> dict:
         "case_kinds": {"confirmed": _("confirmed"), "asymptomatic": _("asymptomatic")},
         "found_kinds": {"quarantine": _("found in quarantine"), "control": _("found in a controlled zone"),
                         "community": _("found in the community")},
-        "site": {"sampled": _("Sampled"), "target": _("Target"), "progress": _("Progress"), "queue": _("Queue"),
+        "site": {"kind": _("Kind"), "sampled": _("Sampled"), "target": _("Target"), "progress": _("Progress"), "queue": _("Queue"),
                  "capacity": _("Capacity per hour"), "status": _("Status")},
-        "run": {"vehicle": _("Vehicle"), "status": _("Status"), "people": _("People"), "eta": _("ETA")},
-        "facility": {"rooms": _("Rooms"), "occupied": _("Occupied"), "free": _("Free"), "occupancy": _("Occupancy")},
-        "checkpoint": {"crossings": _("Crossings today"), "denied": _("Denied today")},
+        "run": {"ref": _("Transfer run"), "vehicle": _("Vehicle"), "status": _("Status"), "people": _("People"), "eta": _("ETA")},
+        "facility": {"kind": _("Kind"), "rooms": _("Rooms"), "occupied": _("Occupied"), "free": _("Free"), "occupancy": _("Occupancy")},
+        "checkpoint": {"kind": _("Kind"), "crossings": _("Crossings today"), "denied": _("Denied today"),
+                       "referred": _("Referred today")},
         "problem": {"type": _("Problem"), "urgency": _("Urgency"), "status": _("Status"), "overdue": _("overdue")},
-        "service": {"category": _("Service request"), "priority": _("Priority"), "status": _("Status")},
+        "service": {"category": _("Service request"), "priority": _("Priority (1 = first)"),
+                    "status": _("Status")},
         "population": _("Population"),
         "tiles": {
             "cases_today": _("New cases today"),

@@ -210,3 +210,27 @@ def test_no_favicon_request_and_plotly_does_not_block_the_first_render(regions, 
     assert '<link rel="icon" href="data:,">' in html  # no /favicon.ico 404 in the console of the wall display
     plotly_tag = re.search(r'<script[^>]*plotly/plotly\.min\.js[^>]*>', html).group(0)
     assert " async" in plotly_tag and 'id="jk-plotly"' in plotly_tag
+
+
+def test_layer_codes_have_translated_names_for_the_popups(regions, commander, client_for):
+    """Popups show 转运中/物资短缺, not en_route/supply_shortage: every code a layer sends is named in the config."""
+    import inspect
+
+    from jingkong.command.models import ProblemCategory, ServiceStatus
+    from jingkong.dashboard import layers
+    from jingkong.isolation.models import TransferStatus
+
+    c = client_for(commander)
+    c.cookies["django_language"] = "en"
+    choices = _json(c.get("/screen/").content.decode(), "jk-i18n")["choices"]
+    with translation.override("en"):
+        assert choices["run_status"] == {v: str(lbl) for v, lbl in TransferStatus.choices}
+        assert choices["problem_type"] == {v: str(lbl) for v, lbl in ProblemCategory.choices}
+        assert choices["service_status"] == {v: str(lbl) for v, lbl in ServiceStatus.choices}
+    site_codes = set(re.findall(r'return "(\w+)"', inspect.getsource(layers.site_status)))
+    assert {"open", "closed"} <= site_codes
+    assert site_codes <= set(choices["site_status"]), site_codes - set(choices["site_status"])
+    js = (STATIC / "screen.js").read_text(encoding="utf-8")
+    for group in ("run_status", "site_status", "problem_type", "urgency", "problem_status", "service_category",
+                  "service_status"):
+        assert f'label("{group}"' in js, group  # the popup uses the names

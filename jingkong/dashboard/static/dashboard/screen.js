@@ -38,6 +38,10 @@
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
+  function label(group, code) {  // a code from a layer (status, category) → its translated name
+    var names = (T.choices || {})[group] || {};
+    return code == null || code === "" ? "" : (names[String(code)] || String(code));
+  }
   function dl(rows) {  // popup body: [[label, value], ...] → <dl> HTML (values escaped)
     return "<dl>" + rows.filter(function (r) { return r[1] != null && r[1] !== ""; }).map(function (r) {
       return "<dt>" + esc(r[0]) + "</dt><dd>" + esc(r[1]) + "</dd>";
@@ -445,8 +449,10 @@
           onEachFeature: function (f, layer) {
             var p = f.properties;
             layer.bindPopup("<strong>" + esc(p.name) + "</strong> · " + esc(p.campaign) + dl([
+              [T.site.kind, label("site_kind", p.kind)],
               [T.site.sampled, n0(p.sampled)], [T.site.target, n0(p.target)], [T.site.progress, pct(p.progress)],
-              [T.site.queue, n0(p.queue)], [T.site.capacity, n0(p.capacity_per_hour)], [T.site.status, p.status]]));
+              [T.site.queue, n0(p.queue)], [T.site.capacity, n0(p.capacity_per_hour)],
+              [T.site.status, label("site_status", p.status)]]));
             layer.bindTooltip(esc(p.name) + " · " + pct(p.progress));
           }
         }).addTo(groups.sites);
@@ -465,8 +471,9 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup(dl([[T.run.vehicle, p.vehicle], [T.run.status, p.status], [T.run.people, n0(p.people)],
-              [T.run.eta, when(p.eta)]]));
+            layer.bindPopup(dl([[T.run.ref, p.ref], [T.run.vehicle, p.vehicle],
+              [T.run.status, label("run_status", p.status)], [T.run.people, n0(p.people)], [T.run.eta, when(p.eta)]]));
+            layer.bindTooltip(esc(p.vehicle || p.ref || "") + " · " + esc(label("run_status", p.status)));
           }
         }).addTo(groups.routes);
       });
@@ -482,7 +489,8 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup("<strong>" + esc(p.name) + "</strong>" + dl([[T.facility.rooms, n0(p.rooms)],
+            layer.bindPopup("<strong>" + esc(p.name) + "</strong>" + dl([
+              [T.facility.kind, label("facility_kind", p.kind)], [T.facility.rooms, n0(p.rooms)],
               [T.facility.occupied, n0(p.occupied)], [T.facility.free, n0(p.free)],
               [T.facility.occupancy, pct(p.occupancy)]]));
             layer.bindTooltip(esc(p.name) + " · " + T.facility.free + " " + n0(p.free));
@@ -499,8 +507,10 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup("<strong>" + esc(p.name) + "</strong>" + dl([[T.checkpoint.crossings,
-              n0(p.crossings_today)], [T.checkpoint.denied, n0(p.denied_today)]]));
+            layer.bindPopup("<strong>" + esc(p.name) + "</strong>" + dl([
+              [T.checkpoint.kind, label("checkpoint_kind", p.kind)],
+              [T.checkpoint.crossings, n0(p.crossings_today)], [T.checkpoint.denied, n0(p.denied_today)],
+              [T.checkpoint.referred, n0(p.referred_today)]]));
           }
         }).addTo(groups.checkpoints);
       });
@@ -515,8 +525,9 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup("<strong>" + esc(p.title) + "</strong>" + dl([[T.problem.type, p.type],
-              [T.problem.urgency, p.urgency], [T.problem.status, p.status], ["", p.overdue ? T.problem.overdue : ""]]));
+            layer.bindPopup("<strong>" + esc(p.title) + "</strong>" + dl([[T.problem.type, label("problem_type", p.type)],
+              [T.problem.urgency, label("urgency", p.urgency)], [T.problem.status, label("problem_status", p.status)],
+              ["", p.overdue ? T.problem.overdue : ""]]));
           }
         }).addTo(groups.problems);
       });
@@ -531,8 +542,9 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            layer.bindPopup(dl([[T.service.category, p.category], [T.service.priority, p.priority],
-              [T.service.status, p.status], ["", p.overdue ? T.problem.overdue : ""]]));
+            layer.bindPopup((p.ref ? "<strong>" + esc(p.ref) + "</strong>" : "") + dl([
+              [T.service.category, label("service_category", p.category)], [T.service.priority, n0(p.priority)],
+              [T.service.status, label("service_status", p.status)], ["", p.overdue ? T.problem.overdue : ""]]));
           }
         }).addTo(groups.services);
       });
