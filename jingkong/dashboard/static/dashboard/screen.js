@@ -885,21 +885,23 @@
   function alertItem(a, fresh) {
     var sev = Math.min(4, Math.max(1, parseInt(a.severity, 10) || 4));
     var li = el("li", { "data-alert-id": a.id, "class": "sev-" + sev + (fresh ? " new" : ""), tabindex: "0",
-      "data-kind": a.kind });
+      "data-kind": a.kind, "data-region": a.region_code || null });
     li.appendChild(el("span", { "class": "sev", "data-level": ROMAN[sev] }, T.severity[String(sev)]));
     li.appendChild(el("strong", {}, a.title || T.alert_kinds[a.kind] || ""));
     if (a.detail) li.appendChild(el("span", { "class": "detail" }, " " + a.detail));
     if (a.link && a.link.charAt(0) === "/" && a.link.charAt(1) !== "/") {
-      var link = el("a", { href: a.link }, T.open_link);
+      // a new tab: the wall display keeps the screen (and its live stream) open
+      var link = el("a", { href: a.link, target: "_blank", rel: "noopener" }, T.open_link);
       link.addEventListener("click", function (ev) { ev.stopPropagation(); });
       li.appendChild(link);
     }
     li.appendChild(el("span", { "class": "meta" }, [T.alert_kinds[a.kind], a.region_name, when(a.at)]
       .filter(Boolean).join(" · ")));
+    /* A click on the alert drills the whole screen to its place; it never navigates away from the screen (the
+       record opens from the explicit link, in a new tab). */
     function go() {
       var code = a.region_code;
       if (code && code !== state.region && (!cfg.root || code.indexOf(cfg.root) === 0)) select(code, true);
-      else if (a.link && a.link.charAt(0) === "/" && a.link.charAt(1) !== "/") window.location.href = a.link;
     }
     li.addEventListener("click", go);
     li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });

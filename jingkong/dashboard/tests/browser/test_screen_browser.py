@@ -394,3 +394,21 @@ def test_live_stays_up_across_the_streams_planned_reconnect(screen_world, driver
         " return e.name.indexOf('/screen/stream') >= 0; }).length;")
     assert ended >= 1  # a stream did end meanwhile (so the check below means something)
     assert seen == {"open"}, seen
+
+
+def test_clicking_an_alert_drills_to_its_place_and_stays_on_the_screen(screen_world, driver, live_server, login):
+    from selenium.webdriver.common.by import By
+
+    district = screen_world.regions["district"]
+    login(screen_world.commander)
+    open_screen(driver, live_server)
+    alerts = api(screen_world.commander, f"/api/v1/dashboard/alerts?region={district.code}&limit=50")["items"]
+    target = next(a for a in alerts if a["region_code"] and a["region_code"] != district.code)
+    item = driver.find_element(By.CSS_SELECTOR, f'#jk-alerts li[data-alert-id="{target["id"]}"]')
+    assert item.get_attribute("data-region") == target["region_code"]
+    links = item.find_elements(By.CSS_SELECTOR, "a")
+    assert all(a.get_attribute("target") == "_blank" for a in links)  # records open beside the wall, not over it
+    item.find_element(By.CSS_SELECTOR, ".meta").click()
+    wait_for(driver, lambda d: crumb(d, "strong", target["region_code"]), 5, "the alert did not drill to its place")
+    assert driver.current_url.startswith(live_server.url + "/screen/")
+    assert f"region={target['region_code']}" in driver.current_url
