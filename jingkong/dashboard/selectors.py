@@ -313,14 +313,16 @@ def ensure_fresh(names: Iterable[str]) -> None:
     refresher.ensure_fresh(list(names))
 
 
-def families_state(names: Iterable[str]) -> tuple[dict, dt.datetime | None, bool]:
-    """(``families`` of the answer, ``as_of`` = the oldest refresh of the families used, ``stale``)."""
+def families_state(names: Iterable[str], states: dict[str, dict] | None = None
+                   ) -> tuple[dict, dt.datetime | None, bool]:
+    """(``families`` of the answer, ``as_of`` = the oldest refresh of the families used, ``stale``). ``states``:
+    :func:`refresher.versions` if the caller has read it already (the cached reads do: one query per request)."""
     from jingkong.dashboard import families as registry
     from jingkong.dashboard import refresher
 
     registry.load_all()
     known = registry.all_families()
-    states = refresher.versions()
+    states = refresher.versions() if states is None else states
     wall = dt.datetime.now(dt.UTC)  # refreshed_at is wall time (how fresh the figures are), like the refresher's
     out, oldest, stale = {}, None, False
     for name in names:

@@ -5,8 +5,10 @@ jingkong/core/serving.py), the dev server and the test client. Every second it a
 last one it has seen (primary-key range, bounded by the newest id: an indexed query) and sends the alert-worthy ones of
 the region as ``event: alert`` (the same item as GET /api/v1/dashboard/alerts, ``id:`` = the domain event id so a
 reconnecting browser resumes with ``Last-Event-ID``). When a family of figures has a new version it sends
-``event: figures`` (the page re-reads summary, regions, epi and clock). ``: ping`` every 15 s keeps proxies from
-closing the connection; after ``max_seconds`` the stream ends and the browser reconnects (``retry: 3000``), so no
+``event: figures`` (the page re-reads summary, regions, epi and clock). ``: ping`` every 2 s keeps proxies from
+closing the connection and, above all, makes the server notice a closed or reloaded tab within ~2 s (the write
+fails), so its gunicorn thread is freed instead of being held until the next alert or the 15 s ping of old — a few
+reloads used to exhaust a worker's threads. A ping is one short write: cheap; after ``max_seconds`` the stream ends and the browser reconnects (``retry: 3000``), so no
 thread is held for ever. It also keeps the figures current on a server without a job worker: ``refresher.run_pending``
 at most every 2 s.
 """
@@ -32,7 +34,7 @@ from jingkong.core.models import DomainEvent
 from jingkong.dashboard import alerts, selectors
 
 POLL_SECONDS = 1.0
-PING_SECONDS = 15.0
+PING_SECONDS = 2.0  # short: a closed client is noticed at the next write (frees the gthread thread)
 REFRESH_SECONDS = 2.0
 VERSION_SECONDS = 2.0
 RELEASE_SECONDS = 30.0  # how often an open stream lets Django drop a broken or too old connection (CONN_MAX_AGE)

@@ -11,9 +11,11 @@ import datetime as dt
 import random
 
 import pytest
+from django.db.models import F
 from django.utils import translation
 
 from jingkong.core import clock
+from jingkong.dashboard import readcache
 from jingkong.dashboard.metrics import METRICS
 from jingkong.dashboard.models import Figure, RefreshState
 
@@ -32,6 +34,14 @@ def now():
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty read cache (the process keeps it between tests)."""
+    readcache.clear()
+    yield
+    readcache.clear()
+
+
+@pytest.fixture(autouse=True)
 def computed():
     """Every family counts as computed, so the reads never recompute (and replace) the figures written here."""
     for name in FAMILIES:
@@ -41,6 +51,8 @@ def computed():
 def fig(metric: str, code: str, value: float, key: str = "", day: dt.date | None = None) -> tuple:
     spec = METRICS[metric]
     Figure.objects.create(family=spec.family, metric=metric, key=key, region_code=code, day=day, value=value)
+    # As a refresh does when it replaces a family's rows: the new version is what tells cached reads to re-read.
+    RefreshState.objects.filter(family=spec.family).update(version=F("version") + 1)
     return (metric, key, code, day, value)
 
 
