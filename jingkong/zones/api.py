@@ -62,16 +62,19 @@ def zones_list(request, status: ZoneStatusFilterT = "", type: ZoneTypeFilterT = 
     """Zones in the caller's region, newest first, each with its countdown."""
     qs = selectors.zone_list(scope=request.scope, status=status, type=type)
     count = qs.count()
-    now = clock.now()
-    items = [zone_out(z, selectors.countdown_of(z, at=now)) for z in qs[: max(1, min(limit, 1000))]]
+    zones = list(qs[: max(1, min(limit, 1000))])
+    countdowns = selectors.countdowns_of(zones, at=clock.now())
+    items = [zone_out(z, countdowns[z.pk]) for z in zones]
     return {"count": count, "items": items}
 
 
 @router.get("/zones/geojson")
 @require(Perm.ZONES_VIEW)
-def zones_geojson(request, proposed: bool = True):
-    """Zones in force (and proposals) in the caller's region as GeoJSON, for maps."""
-    return selectors.geojson(scope=request.scope, include_proposed=proposed)
+def zones_geojson(request, proposed: bool = True, region: str = ""):
+    """Zones in force (and proposals) in the caller's region as GeoJSON, for maps; ``region`` (a division code inside
+    your region) keeps the zones lying under it."""
+    region = selectors.region_scope(request.scope, region)
+    return selectors.geojson(scope=request.scope, include_proposed=proposed, region=region)
 
 
 @router.post("/zones/propose", response={201: list[ZoneOut]})
