@@ -310,20 +310,25 @@ def test_clock_contacts_and_curve_are_labelled_for_a_commander(screen_world, dri
     login(user, language="en")
     open_screen(driver, live_server)
     clock_api = api(user, f"/api/v1/dashboard/clock?region={district.code}", language="en")
-    rows = driver.find_elements(By.CSS_SELECTOR, "#jk-clock .jk-stage")
-    assert [r.get_attribute("data-stage") for r in rows] == [s["stage"] for s in clock_api["stages"]]
+    # read the panel in one go: a figures refresh from the stream may redraw it at any moment
+    panel = driver.execute_script("""
+      var box = document.getElementById('jk-clock'), slow = box.querySelector('.jk-slowest');
+      return {slowest: slow ? slow.getAttribute('data-stage') : null,
+              rows: Array.prototype.map.call(box.querySelectorAll('.jk-stage'), function (r) {
+                return {stage: r.getAttribute('data-stage'), name: r.querySelector('.name').textContent,
+                        title: r.getAttribute('title'), height: r.getBoundingClientRect().height,
+                        slowest: r.classList.contains('slowest')}; })};""")
+    rows = panel["rows"]
+    assert [r["stage"] for r in rows] == [s["stage"] for s in clock_api["stages"]]
     with translation.override("en"):
         for row, stage in zip(rows, clock_api["stages"], strict=True):
-            name = row.find_element(By.CSS_SELECTOR, ".name").text
             short = {"testing": "Test", "investigation": "Investigate", "tracing": "Trace", "grouping": "Group",
                      "transfer": "Transfer", "isolation": "Isolate"}[stage["stage"]]
-            assert name.startswith(pgettext("five-stage clock", short)), name
-            assert row.get_attribute("title") == stage["label"]  # the full definition in the tooltip
-            assert row.size["height"] < 60, (name, row.size)  # two short lines, not a name wrapped over five
-        if clock_api["slowest"]:
-            slowest = driver.find_element(By.CSS_SELECTOR, "#jk-clock .jk-slowest")
-            assert slowest.get_attribute("data-stage") == clock_api["slowest"]
-            assert driver.find_element(By.CSS_SELECTOR, f'#jk-clock .jk-stage.slowest[data-stage="{clock_api["slowest"]}"]')
+            assert row["name"].startswith(pgettext("five-stage clock", short)), row
+            assert row["title"] == stage["label"]  # the full definition in the tooltip
+            assert row["height"] < 60, row  # two short lines, not a name wrapped over five
+            assert row["slowest"] == (stage["stage"] == clock_api["slowest"])
+        assert panel["slowest"] == clock_api["slowest"]
         caption = driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="contacts"] .jk-cap').text
         assert caption == gettext("isolated") + " / " + gettext("identified")
         today = driver.find_element(By.CSS_SELECTOR, '.jk-tile[data-tile="contacts"] .jk-delta').text
