@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from django.db.models import Q
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from jingkong.access.guard import PERMISSION_ATTR
 from jingkong.access.roles import Perm
@@ -191,7 +192,7 @@ def _symptoms(e: DomainEvent) -> dict:
 
 def _escalated(e: DomainEvent) -> dict:
     n = (e.payload or {}).get("count") or 0
-    return _item(f"event:{e.pk}", "tasks_escalated", 3, _("%(n)s overdue tasks escalated") % {"n": n}, "",
+    return _item(f"event:{e.pk}", "tasks_escalated", 3, ngettext("%(n)s overdue task escalated", "%(n)s overdue tasks escalated", n) % {"n": n}, "",
                  e.region_code, e.occurred_at, _link("command:task_list"))
 
 
@@ -362,15 +363,15 @@ def _count_conditions(prefix: str, at: dt.datetime) -> list[dict]:
                                  bucket.sum("tasks.overdue"))
     if problems:
         out.append(_item(f"cond:problem_overdue:{prefix}", "problem", 2,
-                         _("%(n)s problems past their deadline") % {"n": problems}, "", prefix, at,
+                         ngettext("%(n)s problem past its deadline", "%(n)s problems past their deadline", problems) % {"n": problems}, "", prefix, at,
                          _link("command:problem_list")))
     if services:
         out.append(_item(f"cond:service_overdue:{prefix}", "service_overdue", 3,
-                         _("%(n)s service requests overdue") % {"n": services}, "", prefix, at,
+                         ngettext("%(n)s service request overdue", "%(n)s service requests overdue", services) % {"n": services}, "", prefix, at,
                          _link("command:service_queue")))
     if tasks:
         out.append(_item(f"cond:task_overdue:{prefix}", "task_overdue", 3,
-                         _("%(n)s directive tasks overdue") % {"n": tasks}, "", prefix, at,
+                         ngettext("%(n)s directive task overdue", "%(n)s directive tasks overdue", tasks) % {"n": tasks}, "", prefix, at,
                          _link("command:task_list")))
     return out
 
