@@ -106,6 +106,8 @@ def _resume_from(request) -> int | None:
 # Families whose last refresh took longer than this are left to the job worker: a stream thread computing the
 # five-stage clock (~10 s at city scale) would hold its screen's alerts past the 5-second promise.
 STREAM_REFRESH_MAX_MS = 1500
+# A stream opens with its page's first render: its first refresh waits so the page's own reads go first.
+REFRESH_GRACE_SECONDS = 5.0
 _refresh_lock = threading.Lock()
 _refresh_last = [float("-inf")]  # monotonic time of the last run_pending started by any stream of this process
 
@@ -167,7 +169,7 @@ def events(prefix: str, *, resume: int | None, max_seconds: float, poll: float =
         next_release += RELEASE_SECONDS
         next_user += USER_SECONDS
         while True:
-            if refresh:
+            if refresh and time.monotonic() - started >= REFRESH_GRACE_SECONDS:
                 _maybe_refresh()
             upto = _latest_id()
             if upto > last:

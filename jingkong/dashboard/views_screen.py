@@ -196,7 +196,7 @@ def screen_strings() -> dict:
         "epi_local": _("local"),
         "epi_imported": _("imported"),
         "epi_rt": _("R(t)"),
-        "epi_rt_band": _("R(t) 95% interval"),
+        "epi_rt_band": _("R(t) credible interval (95%)"),
         "epi_cases": _("cases"),
         "epi_incomplete": _("incomplete"),
         "epi_doubling": _("Doubling time %(n)s days"),
