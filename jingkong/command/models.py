@@ -39,7 +39,7 @@ class DirectiveCategory(models.TextChoices):
 
 
 class DirectiveStatus(models.TextChoices):
-    OPEN = "open", _("open")
+    OPEN = "open", pgettext_lazy("work item", "open")
     DONE = "done", _("done")
     CANCELLED = "cancelled", _("cancelled")
 
@@ -191,7 +191,7 @@ class Urgency(models.TextChoices):
 
 
 class ProblemStatus(models.TextChoices):
-    OPEN = "open", _("open")
+    OPEN = "open", pgettext_lazy("work item", "open")
     IN_PROGRESS = "in_progress", _("in progress")
     RESOLVED = "resolved", _("resolved")
     REJECTED = "rejected", _("not a problem")

@@ -66,7 +66,7 @@ def choice_labels() -> dict:
         "facility_kind": _choices(FacilityKind.choices),
         "site_kind": _choices(SiteKind.choices),
         # dashboard.layers.site_status
-        "site_status": {"open": _("open"), "queue": _("queue building up"), "closed": _("closed"),
+        "site_status": {"open": pgettext("sampling site", "open"), "queue": _("queue building up"), "closed": _("closed"),
                         "done": _("round target reached"), "out_of_service": _("out of service")},
         "problem_type": _choices(ProblemCategory.choices),
         "problem_status": _choices(ProblemStatus.choices),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Mode(models.TextChoices):
@@ -217,7 +218,7 @@ class TubeKind(models.TextChoices):
 
 
 class TubeStatus(models.TextChoices):
-    OPEN = "open", _("open")
+    OPEN = "open", pgettext_lazy("tube", "open")
     SEALED = "sealed", _("sealed")
     IN_TRANSIT = "in_transit", _("in transit")
     RECEIVED = "received", _("received at the lab")
