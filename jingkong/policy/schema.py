@@ -459,11 +459,19 @@ class TransmissionRules(_Section):
 
     incubation_min_days: Days = Field(description="Shortest incubation period, days.")
     incubation_max_days: PositiveDays = Field(description="Longest incubation period, days.")
+    # The serial interval of the circulating variant, for R(t) on the command screen (analytics.rt). Optional: without
+    # it the screen uses the documented default (analytics.rt.DEFAULT_SI_MEAN/SD) and says so.
+    serial_interval_mean_days: Annotated[float, Field(gt=1, le=30)] | None = Field(
+        default=None, description="Mean serial interval, days (> 1: discretised as Cori et al. 2013).")
+    serial_interval_sd_days: Annotated[float, Field(gt=0, le=30)] | None = Field(
+        default=None, description="Standard deviation of the serial interval, days.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TransmissionRules:
         if self.incubation_min_days > self.incubation_max_days:
             raise _fail("incubation_min_days", "the shortest incubation is longer than the longest")
+        if (self.serial_interval_mean_days is None) != (self.serial_interval_sd_days is None):
+            raise _fail("serial_interval_mean_days", "give the serial interval's mean and standard deviation together")
         return self
 
 

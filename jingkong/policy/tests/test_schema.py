@@ -214,3 +214,16 @@ def test_section_raises_when_a_version_predates_it():
     partial = rules.model_copy(update={"services": None})
     with pytest.raises(RulesIncomplete, match="services"):
         partial.section("services")
+
+
+def test_a_profile_may_carry_the_serial_interval_for_rt_both_values_together():
+    rules = _rules()
+    rules["transmission"].update(serial_interval_mean_days=3.5, serial_interval_sd_days=2.4)
+    parsed, errors = validate_rules(rules)
+    assert not errors and parsed.transmission.serial_interval_mean_days == 3.5
+    rules["transmission"].pop("serial_interval_sd_days")
+    _, errors = validate_rules(rules)
+    assert "together" in _paths(errors)["transmission.serial_interval_mean_days"]
+    rules["transmission"].update(serial_interval_mean_days=0.8, serial_interval_sd_days=1.0)
+    _, errors = validate_rules(rules)
+    assert "transmission.serial_interval_mean_days" in _paths(errors)  # Cori's discretisation needs a mean > 1
