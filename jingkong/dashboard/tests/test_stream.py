@@ -127,9 +127,7 @@ def test_figures_event_when_a_family_version_changes(regions, officer_a, client_
 
 
 def test_refresh_runs_at_most_every_two_seconds(regions, officer_a, client_for, settings, monkeypatch):
-    from jingkong.dashboard import refresher
-
-    from jingkong.dashboard import stream
+    from jingkong.dashboard import refresher, stream
 
     settings.DASHBOARD_STREAM_REFRESH = True
     monkeypatch.setattr(stream, "REFRESH_GRACE_SECONDS", 0)
