@@ -389,7 +389,7 @@
 
   var SOURCES = {
     zones: function () {
-      return fresh(cfg.zones_api).then(function (fc) {
+      return fresh(cfg.api + "/layers/zones").then(function (fc) {
         // The polygons let clicks through to the regions below (drill-down); each zone answers at its marker.
         L.geoJSON(fc, {
           renderer: renderer,
