@@ -252,7 +252,6 @@ def screen(request):
         "api": "/api/v1/dashboard",
         "geo_api": "/api/v1/geo",
         # the zones router is mounted at /zones/ and names its route /zones/geojson
-        "zones_api": "/api/v1/zones/zones/geojson",
         "stream": "/screen/stream",
         "page": request.path,
         "root": root.code if root else "",

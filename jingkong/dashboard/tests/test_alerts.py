@@ -204,8 +204,10 @@ def test_analyst_reads_new_cases_without_their_numbers_or_links(regions, client_
     fig("services.overdue", regions["grid_a1"].code, 1, "food")
     fig("problems.overdue", regions["grid_a1"].code, 1, "supplies")
     analyst = make_user("analyst_a", "analyst", regions["street_a"])
+    client = client_for(analyst)
+    client.cookies["django_language"] = "en"  # the request's own language (the UI default is zh-hans)
     with translation.override("en"):
-        resp = client_for(analyst).get(API)
+        resp = client.get(API)
     assert resp.status_code == 200
     items = {i["id"]: i for i in resp.json()["items"]}
     case = items[f"event:{events['case_a'].pk}"]

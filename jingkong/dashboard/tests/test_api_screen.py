@@ -310,8 +310,10 @@ def test_unknown_region_inside_the_scope_is_404(regions, commander, client_for):
     ("clock", {"region": "x" * 40}, "region"),
 ])
 def test_bad_parameters_answer_4xx_naming_the_field(regions, commander, client_for, route, params, field):
+    client = client_for(commander)
+    client.cookies["django_language"] = "en"  # the request's own language (the UI default is zh-hans)
     with translation.override("en"):
-        resp = client_for(commander).get(f"{API}/{route}", params)
+        resp = client.get(f"{API}/{route}", params)
     assert 400 <= resp.status_code < 500 and resp.status_code != 404, resp.content
     assert field in resp.json()["message"]
 
@@ -580,8 +582,10 @@ def test_untested_never_negative_and_a_surplus_grid_hides_no_other(regions, comm
     ("summary", {"day": "9999-12-31"}, "day"),
 ])
 def test_odd_values_answer_4xx_naming_the_field(regions, commander, client_for, route, params, field):
+    client = client_for(commander)
+    client.cookies["django_language"] = "en"  # the request's own language (the UI default is zh-hans)
     with translation.override("en"):
-        resp = client_for(commander).get(f"{API}/{route}", params)
+        resp = client.get(f"{API}/{route}", params)
     assert 400 <= resp.status_code < 500 and resp.status_code != 404, resp.content
     assert field in resp.json()["message"]
 

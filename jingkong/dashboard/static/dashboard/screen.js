@@ -1,6 +1,6 @@
 /* 一屏掌控 — the one-screen command view.
    Reads: /api/v1/dashboard (summary, regions, epi, clock, alerts, layers/*), /api/v1/geo (the district's own polygons,
-   no internet tiles), /api/v1/zones/geojson; listens to one EventSource (/screen/stream). Every string comes translated
+   no internet tiles); listens to one EventSource (/screen/stream). Every string comes translated
    from the page's JSON config; numbers through Intl.NumberFormat of the page language; times in Asia/Shanghai.
    A panel whose endpoint fails shows "no data" — the rest of the screen keeps working. */
 (function () {
